@@ -1,0 +1,95 @@
+# gilvm — one Makefile.  Variants build in their own folders: build/release (default),
+# build/debug, build/asan (ASan+UBSan), build/tsan (clang, ThreadSanitizer), build/nopoll
+# (eval-breaker polls compiled out, for bench/ only).
+#   make                 build build/release/gilvm and libgilvm.a
+#   make test            unit + program + REPL tests on the release build
+#   make test-asan       the same suites under ASan+UBSan
+#   make test-tsan       the same suites under TSan (clang)
+#   make bench           run bench/run side by side with the peers
+#   make install         PREFIX=/usr/local DESTDIR=
+
+VARIANT ?= release
+PREFIX  ?= /usr/local
+B       := build/$(VARIANT)
+
+ifeq ($(VARIANT),tsan)
+CC      := clang
+endif
+
+PKGS     := libffi readline
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lffi -lreadline)
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
+
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter
+BASE     := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. $(WARN) $(PKG_CFLAGS) -pthread -MMD -MP
+OPT_release := -O2 -g -fno-plt
+OPT_nopoll  := -O2 -g -fno-plt -DGILVM_NO_POLL
+OPT_debug   := -O0 -g -DGILVM_DEBUG
+OPT_asan    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -DGILVM_SANITIZE
+OPT_tsan    := -O1 -g -fno-omit-frame-pointer -fsanitize=thread -DGILVM_SANITIZE
+CFLAGS   += $(BASE) $(OPT_$(VARIANT))
+LDFLAGS  += -pthread $(filter -fsanitize=%,$(OPT_$(VARIANT)))
+LDLIBS   += $(PKG_LIBS) -lm
+
+LIB_SRC  := $(wildcard opcodes/*.c runtime/*.c) $(filter-out vm/main.c,$(wildcard vm/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/%.o)
+
+all: $(B)/gilvm $(B)/libgilvm.a
+	@ln -sfn $(VARIANT) build/current 2>/dev/null || true
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/libgilvm.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/gilvm: $(B)/vm/main.o $(B)/libgilvm.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
+
+$(B)/unit: $(UNIT_OBJ) $(B)/libgilvm.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
+# The suites; GILVM is the binary under test for the scripts.
+test-core: $(B)/gilvm $(B)/unit
+	$(B)/unit
+	GILVM=$(B)/gilvm tests/run-programs
+	GILVM=$(B)/gilvm VARIANT=$(VARIANT) tests/run-repl
+
+test: deps-check
+	$(MAKE) VARIANT=release test-core
+test-asan: deps-check
+	$(MAKE) VARIANT=asan test-core
+test-tsan: deps-check
+	$(MAKE) VARIANT=tsan test-core
+test-all: test test-asan test-tsan
+
+deps-check:
+	@tests/check-deps
+
+bench: 
+	$(MAKE) VARIANT=release
+	$(MAKE) VARIANT=nopoll
+	bench/run
+
+install: $(B)/gilvm $(B)/libgilvm.a
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(B)/gilvm $(DESTDIR)$(PREFIX)/bin/gilvm
+	install -m 644 $(B)/libgilvm.a $(DESTDIR)$(PREFIX)/lib/libgilvm.a
+	install -m 644 vm/gilvm.h $(DESTDIR)$(PREFIX)/include/gilvm.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' gilvm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gilvm.pc
+
+clean:
+	rm -rf build
+
+.PHONY: all test test-core test-asan test-tsan test-all deps-check bench install clean
+-include $(LIB_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(B)/vm/main.d

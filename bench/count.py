@@ -1,0 +1,6 @@
+def count(n):
+    i = 0
+    while i < n:
+        i = i + 1
+    return i
+print(count(100000000))

@@ -1,0 +1,71 @@
+/* Tables derived from opcodes.def: names, operand kinds, flags and stack effects.  Used by
+ * the assembler, disassembler, verifier and tests; the eval loop derives its own table. */
+#include <string.h>
+
+#include "opcodes.h"
+
+static const char *const names[] = {
+#define OP(name, kind, pop, push, jpush, flags) #name,
+#include "opcodes.def"
+#undef OP
+};
+
+static const unsigned char kinds[] = {
+#define OP(name, kind, pop, push, jpush, flags) OPK_##kind,
+#include "opcodes.def"
+#undef OP
+};
+
+static const unsigned char flagtab[] = {
+#define OP(name, kind, pop, push, jpush, flags) (flags),
+#include "opcodes.def"
+#undef OP
+};
+
+const char *op_name(unsigned op) { return op < OP__COUNT ? names[op] : NULL; }
+op_kind op_kind_of(unsigned op) { return (op_kind)kinds[op]; }
+unsigned op_flags(unsigned op) { return flagtab[op]; }
+
+int op_lookup(const char *name, unsigned len)
+{
+    for (unsigned i = 0; i < OP__COUNT; i++)
+        if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+long op_pops(unsigned op, uint32_t arg)
+{
+    long a = (long)arg;
+    (void)a;
+    switch (op) {
+#define OP(name, kind, pop, push, jpush, flags) case OP_##name: return (pop);
+#include "opcodes.def"
+#undef OP
+    }
+    return 0;
+}
+
+long op_pushes(unsigned op, uint32_t arg)
+{
+    long a = (long)arg;
+    (void)a;
+    switch (op) {
+#define OP(name, kind, pop, push, jpush, flags) case OP_##name: return (push);
+#include "opcodes.def"
+#undef OP
+    }
+    return 0;
+}
+
+long op_jump_pushes(unsigned op, uint32_t arg)
+{
+    long a = (long)arg;
+    (void)a;
+    switch (op) {
+#define OP(name, kind, pop, push, jpush, flags) case OP_##name: return (jpush);
+#include "opcodes.def"
+#undef OP
+    }
+    return 0;
+}

@@ -1,0 +1,343 @@
+/* The GIL: CPython 3.14's "new GIL" (Python/ceval_gil.c, FORCE_SWITCHING) with a FIFO
+ * queue of waiters and a convoy fix.  Called by thread.c (attach, detach, yield) and
+ * interp.c (create, destroy); the eval loop only ever sees RT_GIL_DROP_REQUEST. */
+
+/* Notes
+
+   The GIL is a boolean, `locked`, guarded by `mutex`.  A thread holds it between
+   rt_gil_take and rt_gil_drop; `last_holder` names the holder while `locked` is set, and
+   the last one after.  `switch_number` counts takes by a thread other than last_holder.
+
+   Timed handoff, as CPython.  A thread that finds the GIL locked waits one switch interval.
+   If the wait timed out, the GIL is still locked and switch_number did not move, the holder
+   has had a whole interval: the waiter sets RT_GIL_DROP_REQUEST in the holder's
+   eval_breaker.  The holder sees the bit at its next poll (RESUME, JUMP_BACKWARD) and calls
+   rt_gil_yield.  The interval is a target, not a bound: a holder that does not poll is
+   never interrupted.
+
+   Forced switching, as CPython.  A holder that drops *because it was asked* waits on
+   switch_cond until last_holder changed, i.e. until another thread really took the GIL,
+   and counts a forced switch.  A voluntary drop (detach before a blocking call) never
+   waits.
+
+   Beyond CPython 1: FIFO.  In CPython every waiter sleeps on the one `cond` and whoever
+   wins the mutex after a release gets the GIL; that can be the thread that just released
+   it, or any waiter, with no bound on how long one thread starves.  Here each waiter
+   queues a node (struct rt_gil_waiter, on its own stack, with its own condvar) and only the
+   head of the queue may take the GIL.  A newcomer takes it at once only when it is free and
+   nobody queues; otherwise it joins the tail, so a thread that releases and re-takes
+   cannot jump ahead of threads already waiting.  Only the head does the timed wait and
+   sets drop requests, so each holder gets one interval from the moment the next thread
+   starts waiting for it; the others sleep untimed until they become head.  A release
+   signals only the head (no thundering herd); a take signals the new head so that its
+   interval starts.  With N busy threads this is round robin: each gets 1/N.  The GIL's
+   own `cond` is left to teardown: releases and departures signal it while `closing`.
+
+   Beyond CPython 2: the convoy fix (bpo-7946).  A thread coming back from a blocking call
+   or a sleep (rt_thread_attach_urgent) is urgent if it was detached at least as long as
+   its last hold: it queues ahead of non-urgent waiters (behind earlier urgent ones) and,
+   once head, sets the drop request at once instead of after an interval.  An I/O thread
+   that sleeps 1 ms thus runs within one poll of the CPU thread instead of 5 ms later.  The
+   condition keeps the priority for threads that use at most half of their wall time: a
+   busy thread that blocks briefly between long holds stays in FIFO order and cannot
+   starve the others.
+
+   Invariants (under `mutex`):
+   - locked => last_holder is the holder, which is attached, so it cannot be freed;
+   - only the queue head takes the GIL once someone queues; the queue is urgent-first,
+     FIFO within each class; nwaiting == length of queue;
+   - the drop-request bit is cleared by its owner when it takes or drops the GIL.
+   Lock order: mutex, then switch_mutex.  A dropper waits on switch_cond while
+   last_holder == itself and nwaiting > 0; takes (which change last_holder) and waiters that
+   leave the queue to exit (which change nwaiting) broadcast switch_cond under
+   switch_mutex, so the dropper cannot miss its wake-up.
+
+   Who may call what:
+   - rt_gil_take: a thread without the GIL, with a thread state of the GIL's interpreter
+     that no other OS thread uses.  It may call pthread_exit when another thread is
+     finalizing the runtime (CPython's tstate_must_exit); it then touches neither `t` nor
+     its interpreter, which may already be freed, and leaves the queue first.
+   - rt_gil_drop: the holder only; once it has released, it touches only the GIL (whose
+     teardown waits for droppers in the forced-switch wait: nswitching), never `t`, so the
+     caller must write t's fields before calling it.  Hold statistics and the hook run
+     before the release; wait statistics, switch and drop-request counts and the hook run
+     after the take; so a thread writes its stats only while holding the GIL.
+   - eval_breaker bits may be set by anyone at any time; a waiter sets the holder's bit
+     under `mutex` while `locked`, which is when the holder cannot go away.
+   - rt_gil_evict (finalization, caller may hold the GIL) and rt_gil_fini (caller does
+     not hold it): only when every thread that may wait must exit; both return once the
+     queue is empty, fini also once the holder released.  Finalization evicts before it
+     frees thread states, so the states' last readers are ordered before the free by
+     `mutex`.  A thread that passed the entry check of rt_gil_take just before finalization
+     began and is preempted before it reads t->interp may still read freed memory; CPython
+     has the same window (bpo-39877). */
+
+#include <errno.h>
+#include <pthread.h>
+#include <time.h>
+
+#include "internal.h"
+
+struct rt_gil_waiter {
+    pthread_cond_t cond;            /* signalled when this waiter may have become head */
+    struct rt_gil_waiter *next;
+    int urgent;
+};
+
+static int is_locked(rt_gil *gil)
+{
+    return atomic_load_explicit(&gil->locked, memory_order_relaxed);
+}
+
+void rt_cond_init(pthread_cond_t *c)
+{
+    pthread_condattr_t attr;
+    RT_MUST(pthread_condattr_init(&attr));
+    RT_MUST(pthread_condattr_setclock(&attr, CLOCK_MONOTONIC));
+    RT_MUST(pthread_cond_init(c, &attr));
+    RT_MUST(pthread_condattr_destroy(&attr));
+}
+
+void rt_gil_init(rt_gil *gil)
+{
+    RT_MUST(pthread_mutex_init(&gil->mutex, NULL));
+    RT_MUST(pthread_mutex_init(&gil->switch_mutex, NULL));
+    rt_cond_init(&gil->cond);
+    rt_cond_init(&gil->switch_cond);
+    atomic_init(&gil->locked, 0);
+    atomic_init(&gil->last_holder, NULL);
+    atomic_init(&gil->switch_number, 0);
+    atomic_init(&gil->interval_us, RT_SWITCH_INTERVAL_US);
+    atomic_init(&gil->nwaiting, 0);
+    gil->queue = NULL;
+    gil->closing = 0;
+    gil->nswitching = 0;
+    gil->initialized = 1;
+}
+
+/* Wakes the waiters until none is left (they leave only if they must exit) and, if `idle`,
+ * until nobody holds the GIL or waits in a forced switch. */
+static void drain(rt_gil *gil, int idle)
+{
+    RT_MUST(pthread_mutex_lock(&gil->mutex));
+    gil->closing = 1;
+    while (gil->queue || (idle && (is_locked(gil) || gil->nswitching))) {
+        for (struct rt_gil_waiter *w = gil->queue; w; w = w->next)
+            RT_MUST(pthread_cond_signal(&w->cond));
+        RT_MUST(pthread_cond_wait(&gil->cond, &gil->mutex));
+    }
+    RT_MUST(pthread_mutex_unlock(&gil->mutex));
+}
+
+void rt_gil_evict(rt_gil *gil)
+{
+    drain(gil, 0);
+}
+
+void rt_gil_fini(rt_gil *gil)
+{
+    drain(gil, 1);
+    RT_MUST(pthread_cond_destroy(&gil->cond));
+    RT_MUST(pthread_cond_destroy(&gil->switch_cond));
+    RT_MUST(pthread_mutex_destroy(&gil->mutex));
+    RT_MUST(pthread_mutex_destroy(&gil->switch_mutex));
+    gil->initialized = 0;
+}
+
+static void broadcast_switch(rt_gil *gil)
+{
+    RT_MUST(pthread_mutex_lock(&gil->switch_mutex));
+    RT_MUST(pthread_cond_broadcast(&gil->switch_cond));
+    RT_MUST(pthread_mutex_unlock(&gil->switch_mutex));
+}
+
+/* Urgent waiters go behind the urgent ones already queued; the others at the tail. */
+static void enqueue(rt_gil *gil, struct rt_gil_waiter *w)
+{
+    struct rt_gil_waiter **p = &gil->queue;
+    while (*p && (!w->urgent || (*p)->urgent))
+        p = &(*p)->next;
+    w->next = *p;
+    *p = w;
+    atomic_fetch_add_explicit(&gil->nwaiting, 1, memory_order_relaxed);
+}
+
+/* Unlinks `w`; if the head changed, wakes the new head so that its interval starts. */
+static void dequeue(rt_gil *gil, struct rt_gil_waiter *w)
+{
+    struct rt_gil_waiter **p = &gil->queue;
+    while (*p != w)
+        p = &(*p)->next;
+    *p = w->next;
+    atomic_fetch_sub_explicit(&gil->nwaiting, 1, memory_order_relaxed);
+    if (p == &gil->queue && gil->queue)
+        RT_MUST(pthread_cond_signal(&gil->queue->cond));
+}
+
+/* Sets the drop request on the holder; counts it if the bit was not already set. */
+static void request_drop(rt_gil *gil, uint64_t *nreq, uint64_t *first_ns)
+{
+    rt_thread *holder = atomic_load_explicit(&gil->last_holder, memory_order_relaxed);
+    if (holder == NULL)
+        return;
+    uint32_t old = atomic_fetch_or_explicit(&holder->eval_breaker, RT_GIL_DROP_REQUEST,
+                                            memory_order_relaxed);
+    if (!(old & RT_GIL_DROP_REQUEST)) {
+        if (*nreq == 0)
+            *first_ns = rt_now_ns();
+        ++*nreq;
+    }
+}
+
+/* Returns 1 if the wait timed out. */
+static int timed_wait(pthread_cond_t *c, pthread_mutex_t *m, uint64_t us)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + (us % 1000000) * 1000;
+    ts.tv_sec += (time_t)(us / 1000000 + ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    int r = pthread_cond_timedwait(c, m, &ts);
+    if (r != 0 && r != ETIMEDOUT)
+        RT_FATAL("pthread_cond_timedwait failed");
+    return r == ETIMEDOUT;
+}
+
+/* Leaves the queue and ends the calling OS thread without touching its thread state. */
+_Noreturn static void leave_and_exit(rt_gil *gil, struct rt_gil_waiter *w)
+{
+    dequeue(gil, w);
+    broadcast_switch(gil);          /* a dropper may be waiting for us to take */
+    if (gil->closing)
+        RT_MUST(pthread_cond_signal(&gil->cond));
+    RT_MUST(pthread_mutex_unlock(&gil->mutex));
+    pthread_cond_destroy(&w->cond);
+    pthread_exit(NULL);
+}
+
+/* Called with gil->mutex held and the GIL busy or others queued; returns as queue head with
+ * the GIL free and itself dequeued. */
+static void wait_turn(rt_gil *gil, rt_thread *t, int urgent, uint64_t *nreq,
+                      uint64_t *first_ns)
+{
+    struct rt_gil_waiter w = {.urgent = urgent};
+    rt_cond_init(&w.cond);
+    enqueue(gil, &w);
+    int asked_at_once = 0;
+    for (;;) {
+        if (rt_thread_must_exit(t))
+            leave_and_exit(gil, &w);
+        if (gil->queue != &w) {
+            RT_MUST(pthread_cond_wait(&w.cond, &gil->mutex));
+            continue;
+        }
+        if (!is_locked(gil))
+            break;
+        if (w.urgent && !asked_at_once) {
+            asked_at_once = 1;
+            request_drop(gil, nreq, first_ns);
+        }
+        uint64_t saved = atomic_load_explicit(&gil->switch_number, memory_order_relaxed);
+        uint64_t interval = atomic_load_explicit(&gil->interval_us, memory_order_relaxed);
+        int timed_out = timed_wait(&w.cond, &gil->mutex, interval);
+        /* If we timed out and no switch occurred meanwhile, ask the holder to drop. */
+        if (timed_out && is_locked(gil) && gil->queue == &w &&
+            atomic_load_explicit(&gil->switch_number, memory_order_relaxed) == saved)
+            request_drop(gil, nreq, first_ns);
+    }
+    dequeue(gil, &w);
+    RT_MUST(pthread_cond_destroy(&w.cond));
+}
+
+void rt_gil_take(rt_thread *t, int urgent)
+{
+    int saved_errno = errno;
+    uint64_t t0 = rt_now_ns();
+    if (rt_thread_must_exit(t))
+        pthread_exit(NULL);
+    rt_gil *gil = t->interp->gil;
+    if (urgent)
+        urgent = t0 - t->detach_ns >= t->last_hold_ns;
+    uint64_t nreq = 0, first_req_ns = 0;
+    int queued = 0;
+
+    RT_MUST(pthread_mutex_lock(&gil->mutex));
+    if (rt_thread_must_exit(t)) {
+        RT_MUST(pthread_mutex_unlock(&gil->mutex));
+        pthread_exit(NULL);
+    }
+    if (is_locked(gil) || gil->queue) {
+        queued = 1;
+        wait_turn(gil, t, urgent, &nreq, &first_req_ns);
+    }
+
+    /* switch_mutex must be held to change last_holder: see rt_gil_drop. */
+    RT_MUST(pthread_mutex_lock(&gil->switch_mutex));
+    atomic_store_explicit(&gil->locked, 1, memory_order_relaxed);
+    int switched = atomic_load_explicit(&gil->last_holder, memory_order_relaxed) != t;
+    if (switched) {
+        atomic_store_explicit(&gil->last_holder, t, memory_order_relaxed);
+        atomic_fetch_add_explicit(&gil->switch_number, 1, memory_order_relaxed);
+    }
+    RT_MUST(pthread_cond_broadcast(&gil->switch_cond));
+    RT_MUST(pthread_mutex_unlock(&gil->switch_mutex));
+    rt_breaker_clear(&t->eval_breaker, RT_GIL_DROP_REQUEST);
+    RT_MUST(pthread_mutex_unlock(&gil->mutex));
+
+    /* We hold the GIL: our stats are ours to write. */
+    uint64_t now = rt_now_ns();
+    rt_stats_record_wait(&t->stats, now - t0);
+    t->stats.switches += (uint64_t)switched;
+    t->stats.drop_requests += nreq;
+    t->hold_start_ns = now;
+    void (*hook)(rt_thread *, int, uint64_t, uint64_t) = rt_main_runtime.hooks.gil_event;
+    if (hook) {
+        if (queued)
+            hook(t, RT_GIL_EV_WAIT, t0, now);
+        if (nreq)
+            hook(t, RT_GIL_EV_DROP_REQUEST, first_req_ns, first_req_ns);
+    }
+    errno = saved_errno;
+}
+
+int rt_gil_drop(rt_thread *t, int asked)
+{
+    rt_gil *gil = t->interp->gil;
+    uint64_t now = rt_now_ns();
+    uint64_t held = now - t->hold_start_ns;
+    rt_stats_record_hold(&t->stats, held);
+    t->last_hold_ns = held;
+    t->detach_ns = now;
+    if (rt_main_runtime.hooks.gil_event)
+        rt_main_runtime.hooks.gil_event(t, RT_GIL_EV_HOLD, t->hold_start_ns, now);
+    rt_breaker_clear(&t->eval_breaker, RT_GIL_DROP_REQUEST);
+
+    RT_MUST(pthread_mutex_lock(&gil->mutex));
+    if (!is_locked(gil) || atomic_load_explicit(&gil->last_holder, memory_order_relaxed) != t)
+        RT_FATAL("GIL is not held by this thread state");
+    atomic_store_explicit(&gil->locked, 0, memory_order_relaxed);
+    int forced = asked && gil->queue != NULL;
+    if (gil->queue)
+        RT_MUST(pthread_cond_signal(&gil->queue->cond));
+    if (gil->closing)
+        RT_MUST(pthread_cond_signal(&gil->cond));
+    gil->nswitching += forced;
+    RT_MUST(pthread_mutex_unlock(&gil->mutex));
+    if (!forced)
+        return 0;
+
+    /* Forced switching: do not run again before another thread has taken the GIL. */
+    RT_MUST(pthread_mutex_lock(&gil->switch_mutex));
+    while (atomic_load_explicit(&gil->last_holder, memory_order_relaxed) == t &&
+           atomic_load_explicit(&gil->nwaiting, memory_order_relaxed) > 0)
+        RT_MUST(pthread_cond_wait(&gil->switch_cond, &gil->switch_mutex));
+    RT_MUST(pthread_mutex_unlock(&gil->switch_mutex));
+
+    /* rt_gil_fini waits for this, so the GIL outlives the wait above. */
+    RT_MUST(pthread_mutex_lock(&gil->mutex));
+    gil->nswitching--;
+    if (gil->closing)
+        RT_MUST(pthread_cond_signal(&gil->cond));
+    RT_MUST(pthread_mutex_unlock(&gil->mutex));
+    return 1;
+}

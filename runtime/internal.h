@@ -1,0 +1,56 @@
+/* Declarations shared by the runtime's own files (lifecycle.c, interp.c, thread.c, gil.c,
+ * stats.c) and its unit test; nothing outside runtime/ and tests/unit/ includes this. */
+#ifndef RT_INTERNAL_H
+#define RT_INTERNAL_H
+
+#include "runtime.h"
+
+/* Runs a pthread call that must not fail; a failure is a broken invariant. */
+#define RT_MUST(call) \
+    do { if ((call) != 0) rt_fatal(__func__, #call " failed"); } while (0)
+
+/* HEAD_LOCK / HEAD_UNLOCK: the runtime mutex guarding the interpreter and thread lists. */
+void rt_head_lock(void);
+void rt_head_unlock(void);
+
+/* Initialises a condition variable on CLOCK_MONOTONIC. */
+void rt_cond_init(pthread_cond_t *c);
+
+/* Creates an interpreter without checking that the runtime is initialised (used by init). */
+rt_interp *rt_interp_create(const rt_interp_config *config, size_t interp_size,
+                            size_t thread_size);
+
+/* Deletes the threads of `in`, runs hooks.interp_clear, unlinks and frees it; for its own
+ * GIL, first waits until no thread holds or waits for it. */
+void rt_interp_free(rt_interp *in);
+
+/* Initialises a GIL: unlocked, no holder, default interval. */
+void rt_gil_init(rt_gil *gil);
+
+/* Wakes the threads waiting for `gil` and returns once all have left; they must be threads
+ * that must exit (finalization).  The caller may hold the GIL. */
+void rt_gil_evict(rt_gil *gil);
+
+/* Waits until no thread holds or waits for `gil` (waiters that must exit leave), then
+ * destroys it; the caller must not hold it. */
+void rt_gil_fini(rt_gil *gil);
+
+/* Takes t's GIL (urgent: the convoy fix of rt_thread_attach_urgent); exits the OS thread if
+ * rt_thread_must_exit(t).  Does not touch the current-thread TLS. */
+void rt_gil_take(rt_thread *t, int urgent);
+
+/* Releases t's GIL; if `asked` and a thread was waiting, waits until another thread took it
+ * and returns 1 (a forced switch), else returns 0. */
+int rt_gil_drop(rt_thread *t, int asked);
+
+/* Adds one hold or wait time to `s` (counters, max, reservoir); caller holds the GIL. */
+void rt_stats_record_hold(rt_thread_stats *s, uint64_t ns);
+void rt_stats_record_wait(rt_thread_stats *s, uint64_t ns);
+
+/* Moves t's stats (and its sample buffers) to in->retired; caller holds HEAD_LOCK. */
+void rt_stats_retire(rt_interp *in, rt_thread *t);
+
+/* Frees the retired list of `in`. */
+void rt_stats_free_retired(rt_interp *in);
+
+#endif

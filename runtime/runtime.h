@@ -1,0 +1,290 @@
+/* The runtime layer's structures and entry points: the process-wide runtime, interpreters,
+ * thread states and the GIL, modelled on CPython 3.14 (pycore_runtime.h, pycore_interp.h,
+ * pycore_tstate.h).  Called by vm/; includes nothing of vm/.  The VM extends rt_interp and
+ * rt_thread by embedding them as the first member of its own structs. */
+#ifndef RT_RUNTIME_H
+#define RT_RUNTIME_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "breaker.h"
+
+typedef struct rt_runtime rt_runtime;
+typedef struct rt_interp rt_interp;
+typedef struct rt_thread rt_thread;
+typedef struct rt_gil rt_gil;
+
+/* ---- status, as CPython's PyStatus: returned by value from lifecycle functions ---- */
+
+typedef struct {
+    int failed;        /* 0 on success */
+    const char *func;  /* function that failed, or NULL */
+    const char *msg;   /* static message, or NULL */
+} rt_status;
+
+#define RT_STATUS_OK ((rt_status){0, NULL, NULL})
+#define RT_STATUS_ERR(m) ((rt_status){1, __func__, (m)})
+
+/* Prints "gilvm: fatal error in FUNC: MSG" to stderr and aborts; for broken invariants. */
+_Noreturn void rt_fatal(const char *func, const char *msg);
+#define RT_FATAL(msg) rt_fatal(__func__, (msg))
+
+/* ---- statistics kept per thread (read by --stats and the trace writer) ---- */
+
+typedef struct {
+    uint64_t switches;        /* times this thread took the GIL from another thread */
+    uint64_t forced_switches; /* drops this thread made because it was asked to */
+    uint64_t drop_requests;   /* drop requests this thread set on a holder */
+    uint64_t hold_ns, hold_max_ns;   /* time holding the GIL: total and longest hold */
+    uint64_t wait_ns, wait_max_ns;   /* time waiting for the GIL: total and longest wait */
+    uint64_t bytecodes;       /* instructions executed; written by the VM */
+    uint64_t pending_calls;   /* pending calls run by this thread */
+    uint64_t signals;         /* signal handlers run by this thread */
+    uint64_t gc_runs;         /* collections run by this thread */
+    /* Samples of hold and wait times (ns) for p50/p99; a bounded reservoir. */
+    uint32_t nhold, nwait;
+    uint64_t *hold_samples, *wait_samples;
+    uint64_t hold_count, wait_count; /* holds and waits seen; the reservoirs sample these */
+    uint64_t rng;                    /* reservoir-sampling random state */
+} rt_thread_stats;
+
+/* Capacity of each sample reservoir (hold_samples, wait_samples). */
+#define RT_STATS_SAMPLES 4096
+
+/* Stores in *out the p-th percentile (0 <= p <= 100, nearest rank) of n samples; returns 0,
+ * or -1 if n is 0, p is out of range or memory runs out. */
+int rt_stats_percentile(const uint64_t *samples, uint32_t n, double p, uint64_t *out);
+
+/* Stats of a deleted thread state, kept by its interpreter until the interpreter is freed. */
+typedef struct {
+    uint64_t thread_id;
+    rt_thread_stats stats;
+} rt_retired_stats;
+
+/* ---- thread state [PyThreadState + _PyThreadStateImpl] ---- */
+
+enum rt_thread_state { RT_DETACHED = 0, RT_ATTACHED = 1, RT_SUSPENDED = 2, RT_SHUTTING_DOWN = 3 };
+
+enum rt_whence {
+    RT_WHENCE_UNKNOWN = 0, RT_WHENCE_INIT, RT_WHENCE_FINI, RT_WHENCE_THREADING,
+    RT_WHENCE_GILSTATE, RT_WHENCE_EXEC,
+};
+
+struct rt_thread {
+    rt_breaker eval_breaker;        /* polled by the eval loop; see breaker.h */
+    rt_thread *prev, *next;         /* interpreter's thread list, newest first */
+    rt_interp *interp;
+    uint64_t id;                    /* unique within its interpreter, from 1 */
+    pthread_t os_ident;             /* set when bound to an OS thread */
+    int bound;                      /* os_ident is valid */
+    _Atomic int state;              /* enum rt_thread_state */
+    int whence;                     /* enum rt_whence */
+    int daemon;
+    int recursion_remaining;        /* bytecode frames left before RecursionError */
+    int c_recursion_remaining;      /* native re-entries left (callbacks into bytecode) */
+    int gilstate_counter;           /* GILState nesting */
+    void *_Atomic async_exc;        /* opaque VM exception to raise at the next poll */
+    rt_thread_stats stats;
+    uint64_t hold_start_ns;         /* when this thread last took the GIL */
+    uint64_t last_hold_ns;          /* length of its last hold (convoy fix, gil.c Notes) */
+    uint64_t detach_ns;             /* when it last released the GIL */
+};
+
+/* Defaults: recursion limit of a new interpreter, native re-entries per thread, switch
+ * interval in microseconds (CPython's 5 ms). */
+#define RT_RECURSION_LIMIT 1000
+#define RT_C_RECURSION_LIMIT 200
+#define RT_SWITCH_INTERVAL_US 5000
+
+/* ---- GIL [ceval_gil.c, struct _gil_runtime_state] ---- */
+
+struct rt_gil {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;            /* signalled when the GIL is released */
+    pthread_mutex_t switch_mutex;
+    pthread_cond_t switch_cond;     /* signalled when a forced switch completed */
+    _Atomic int locked;
+    rt_thread *_Atomic last_holder;
+    _Atomic uint64_t switch_number;
+    _Atomic uint64_t interval_us;   /* switch interval, microseconds, > 0 */
+    int initialized;
+    struct rt_gil_waiter *queue;    /* waiting threads, urgent first, then FIFO; under mutex */
+    _Atomic uint32_t nwaiting;      /* length of queue; written under mutex */
+    int closing;                    /* being torn down: releases and leavers signal cond */
+    int nswitching;                 /* droppers in the forced-switch wait; under mutex */
+};
+
+/* ---- interpreter state [PyInterpreterState] ---- */
+
+typedef struct {
+    int own_gil;              /* 1: own GIL; 0: share the main interpreter's */
+    int allow_threads;
+    int allow_daemon_threads;
+    int allow_fork;
+} rt_interp_config;
+
+/* The main interpreter's config: own GIL, everything allowed. */
+#define RT_INTERP_CONFIG_MAIN ((rt_interp_config){1, 1, 1, 1})
+/* CPython's isolated sub-interpreter default: own GIL, threads, no daemon threads, no fork. */
+#define RT_INTERP_CONFIG_ISOLATED ((rt_interp_config){1, 1, 0, 0})
+/* CPython's legacy sub-interpreter: shares the main GIL, everything allowed. */
+#define RT_INTERP_CONFIG_LEGACY ((rt_interp_config){0, 1, 1, 1})
+
+/* GIL events reported to rt_hooks.gil_event: slices (start < end) and instants (start == end). */
+enum rt_gil_event {
+    RT_GIL_EV_WAIT,           /* slice: the thread waited for the GIL (only when it queued) */
+    RT_GIL_EV_HOLD,           /* slice: the thread held the GIL */
+    RT_GIL_EV_DROP_REQUEST,   /* instant: the thread, waiting, asked the holder to drop */
+    RT_GIL_EV_FORCED_SWITCH,  /* instant: the thread dropped because it was asked */
+};
+
+/* Callbacks from the runtime into the layer that embeds it (the VM). */
+typedef struct {
+    /* Releases what the embedder keeps in a thread state before the runtime frees it. */
+    void (*thread_clear)(rt_thread *t);
+    /* Releases what the embedder keeps in an interpreter before the runtime frees it. */
+    void (*interp_clear)(rt_interp *in);
+    /* Reports a GIL event (enum rt_gil_event) of `t`; runs on t's OS thread, holding the GIL;
+     * may be NULL.  For the trace writer. */
+    void (*gil_event)(rt_thread *t, int event, uint64_t start_ns, uint64_t end_ns);
+} rt_hooks;
+
+struct rt_interp {
+    rt_interp *next;                /* runtime's interpreter list, newest first */
+    int64_t id;                     /* main = 0, strictly increasing, never reused */
+    _Atomic int64_t id_refcount;
+    rt_thread *threads;             /* head of the thread list (newest first) */
+    uint64_t next_thread_id;
+    rt_gil *gil;                    /* own_gil ? &own : main's */
+    rt_gil own;
+    rt_interp_config config;
+    int recursion_limit;
+    _Atomic int finalizing;
+    size_t thread_size;             /* bytes to allocate per thread state (>= sizeof rt_thread) */
+    rt_retired_stats *retired;      /* stats of deleted thread states, oldest first; HEAD_LOCK */
+    size_t nretired, retired_cap;
+};
+
+/* ---- runtime [_PyRuntimeState] ---- */
+
+struct rt_runtime {
+    pthread_mutex_t mutex;          /* HEAD_LOCK: interpreter and thread lists */
+    int initialized;
+    rt_interp *interps;             /* newest first */
+    rt_interp *main_interp;
+    int64_t next_interp_id;
+    pthread_t main_thread;          /* OS ident of the main thread */
+    rt_thread *main_tstate;
+    rt_thread *_Atomic finalizing;  /* thread that runs finalization, or NULL */
+    rt_hooks hooks;
+};
+
+extern rt_runtime rt_main_runtime;
+
+/* ---- lifecycle ---- */
+
+/* Initialises the runtime and creates the main interpreter (id 0, `interp_size` bytes,
+ * threads of `thread_size` bytes) with one thread state bound to the calling thread and
+ * attached (holding the GIL).  Must be called once, from the main thread. */
+rt_status rt_runtime_init(size_t interp_size, size_t thread_size, const rt_hooks *hooks);
+
+/* Tears down every interpreter (sub-interpreters first) and the GIL last.  The caller is
+ * the attached main thread state; it is detached and freed.  It marks the runtime
+ * finalizing (if the VM has not), sets RT_EVAL_PLEASE_STOP on every other thread state and
+ * makes threads waiting for a GIL exit; threads still holding a sub-interpreter's own GIL
+ * must detach (the VM stops them at their next poll) or this waits for them.  The runtime
+ * can be initialised again afterwards. */
+rt_status rt_runtime_finalize(void);
+
+/* Marks the runtime finalizing with `t` as the finalizing thread (idempotent for the same
+ * `t`); returns -1 if another thread is already finalizing.  From then on every other thread
+ * exits at its next GIL take (see rt_thread_must_exit). */
+int rt_runtime_set_finalizing(rt_thread *t);
+
+/* ---- interpreters ---- */
+
+/* Creates an interpreter with `config` (NULL: RT_INTERP_CONFIG_ISOLATED), registers it in
+ * the runtime list with the next id.  `interp_size` and `thread_size` are the embedder's
+ * struct sizes.  NULL on failure, or if the runtime is not initialised. */
+rt_interp *rt_interp_new(const rt_interp_config *config, size_t interp_size, size_t thread_size);
+
+/* Unlinks and frees an interpreter whose threads have all been deleted (any left are
+ * deleted too, as CPython's zapthreads); calls hooks.interp_clear.  Fatal for the main
+ * interpreter or the caller's own. */
+void rt_interp_delete(rt_interp *in);
+
+/* Calls fn once per thread of `in`: live ones (newest first, live = 1) then retired ones
+ * (oldest first, live = 0), under HEAD_LOCK, so fn must not call into the runtime.  Threads
+ * write their own stats only while holding their GIL: hold that GIL for exact live values. */
+void rt_interp_stats_foreach(rt_interp *in,
+                             void (*fn)(void *arg, uint64_t thread_id, int live,
+                                        const rt_thread_stats *s),
+                             void *arg);
+
+/* Returns the main interpreter. */
+rt_interp *rt_interp_main(void);
+
+/* Sets the switch interval in microseconds; returns -1 if `us` is 0 (caller raises). */
+int rt_interp_set_switch_interval(rt_interp *in, uint64_t us);
+
+/* Returns the switch interval in microseconds. */
+uint64_t rt_interp_switch_interval(rt_interp *in);
+
+/* ---- thread states ---- */
+
+/* Allocates a detached thread state in `in` (zeroed, interp->thread_size bytes), links it at
+ * the head of the thread list and gives it the next id.  NULL on allocation failure. */
+rt_thread *rt_thread_new(rt_interp *in, int whence);
+
+/* Binds `t` to the calling OS thread (sets os_ident). */
+void rt_thread_bind(rt_thread *t);
+
+/* Unlinks `t` from its interpreter, calls hooks.thread_clear, moves its stats to the
+ * interpreter's retired list (in->retired) and frees it; `t` must not be attached. */
+void rt_thread_delete(rt_thread *t);
+
+/* Deletes the calling thread's attached state `t`: unlinks it holding the GIL, detaches
+ * (releasing the GIL) and frees it; for a thread that is about to end. */
+void rt_thread_delete_current(rt_thread *t);
+
+/* Returns the thread state bound to the calling OS thread (the first one bound, even if
+ * detached), or NULL; for GILState. */
+rt_thread *rt_thread_bound(void);
+
+/* Returns the calling thread's current (attached) thread state, or NULL. */
+rt_thread *rt_thread_current(void);
+
+/* Takes the GIL of t's interpreter (waiting as ceval_gil.c does) and makes `t` current.  If
+ * another thread is finalizing the runtime, the calling OS thread exits instead. */
+void rt_thread_attach(rt_thread *t);
+
+/* As rt_thread_attach, for a thread returning from a blocking call or a sleep (the convoy
+ * fix): if it spent at least as long detached as it held the GIL last time, it queues ahead
+ * of threads that did not and asks the holder to drop at once instead of after an interval. */
+void rt_thread_attach_urgent(rt_thread *t);
+
+/* Returns 1 if another thread is finalizing the runtime, so `t` must never run again; only
+ * compares pointers, so `t` may be dangling. */
+int rt_thread_must_exit(rt_thread *t);
+
+/* Makes no thread current and releases the GIL; `t` must be current. */
+void rt_thread_detach(rt_thread *t);
+
+/* Detaches the current state (if any) and attaches `t` (if not NULL); returns the old one. */
+rt_thread *rt_thread_swap(rt_thread *t);
+
+/* Deletes every thread state of `in` other than `keep` (after fork, at finalization). */
+void rt_thread_delete_all_but(rt_interp *in, rt_thread *keep);
+
+/* Handles RT_GIL_DROP_REQUEST at a poll: clears the bit, drops the GIL, waits until another
+ * thread took it (forced switching), then re-attaches at the back of the queue.  Called by
+ * the eval loop with `t` attached; without waiters it just drops and re-takes. */
+void rt_gil_yield(rt_thread *t);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t rt_now_ns(void);
+
+#endif

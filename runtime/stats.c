@@ -1,0 +1,117 @@
+/* Per-thread GIL statistics: counters, bounded sample reservoirs, percentiles, and the
+ * interpreter's list of retired (deleted) threads' stats.  Written by gil.c and thread.c,
+ * read by the VM's --stats and trace writers. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static uint64_t next_random(uint64_t *state)
+{
+    /* xorshift64*; the state is never 0. */
+    uint64_t x = *state ? *state : 0x2545F4914F6CDD1Du;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1Du;
+}
+
+/* Algorithm R: the first RT_STATS_SAMPLES values fill the buffer, then value number i
+ * replaces a random slot with probability RT_STATS_SAMPLES / (i + 1). */
+static void sample(uint64_t **buf, uint32_t *n, uint64_t count, uint64_t *rng, uint64_t v)
+{
+    if (*buf == NULL) {
+        *buf = malloc(RT_STATS_SAMPLES * sizeof **buf);
+        if (*buf == NULL)
+            return;
+    }
+    if (count < RT_STATS_SAMPLES) {
+        (*buf)[count] = v;
+        *n = (uint32_t)count + 1;
+        return;
+    }
+    uint64_t j = next_random(rng) % (count + 1);
+    if (j < RT_STATS_SAMPLES)
+        (*buf)[j] = v;
+}
+
+void rt_stats_record_hold(rt_thread_stats *s, uint64_t ns)
+{
+    sample(&s->hold_samples, &s->nhold, s->hold_count++, &s->rng, ns);
+    s->hold_ns += ns;
+    if (ns > s->hold_max_ns)
+        s->hold_max_ns = ns;
+}
+
+void rt_stats_record_wait(rt_thread_stats *s, uint64_t ns)
+{
+    sample(&s->wait_samples, &s->nwait, s->wait_count++, &s->rng, ns);
+    s->wait_ns += ns;
+    if (ns > s->wait_max_ns)
+        s->wait_max_ns = ns;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int rt_stats_percentile(const uint64_t *samples, uint32_t n, double p, uint64_t *out)
+{
+    if (n == 0 || !(p >= 0.0 && p <= 100.0))
+        return -1;
+    uint64_t *sorted = malloc(n * sizeof *sorted);
+    if (sorted == NULL)
+        return -1;
+    memcpy(sorted, samples, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_u64);
+    double x = p / 100.0 * n;                   /* nearest rank: ceil(x), 1-based */
+    uint32_t rank = (uint32_t)x;
+    rank += rank < x;
+    *out = sorted[rank == 0 ? 0 : (rank > n ? n : rank) - 1];
+    free(sorted);
+    return 0;
+}
+
+void rt_stats_retire(rt_interp *in, rt_thread *t)
+{
+    if (in->nretired == in->retired_cap) {
+        size_t cap = in->retired_cap ? 2 * in->retired_cap : 16;
+        rt_retired_stats *r = realloc(in->retired, cap * sizeof *r);
+        if (r == NULL) {            /* lose these stats rather than fail a deletion */
+            free(t->stats.hold_samples);
+            free(t->stats.wait_samples);
+            return;
+        }
+        in->retired = r;
+        in->retired_cap = cap;
+    }
+    in->retired[in->nretired++] = (rt_retired_stats){t->id, t->stats};
+    t->stats.hold_samples = t->stats.wait_samples = NULL;
+}
+
+void rt_stats_free_retired(rt_interp *in)
+{
+    for (size_t i = 0; i < in->nretired; i++) {
+        free(in->retired[i].stats.hold_samples);
+        free(in->retired[i].stats.wait_samples);
+    }
+    free(in->retired);
+    in->retired = NULL;
+    in->nretired = in->retired_cap = 0;
+}
+
+void rt_interp_stats_foreach(rt_interp *in,
+                             void (*fn)(void *arg, uint64_t thread_id, int live,
+                                        const rt_thread_stats *s),
+                             void *arg)
+{
+    rt_head_lock();
+    for (rt_thread *t = in->threads; t; t = t->next)
+        fn(arg, t->id, 1, &t->stats);
+    for (size_t i = 0; i < in->nretired; i++)
+        fn(arg, in->retired[i].thread_id, 0, &in->retired[i].stats);
+    rt_head_unlock();
+}

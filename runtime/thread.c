@@ -1,0 +1,181 @@
+/* Thread states [pystate.c]: creation, the interpreter's thread list, the current thread
+ * state in TLS, attach/detach/swap, deletion.  Called by the VM and by lifecycle.c. */
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* The attached thread state of this OS thread [_Py_tss_tstate]. */
+static _Thread_local rt_thread *tss_current;
+/* The thread state bound to this OS thread, attached or not [the gilstate TSS]. */
+static _Thread_local rt_thread *tss_bound;
+
+rt_thread *rt_thread_new(rt_interp *in, int whence)
+{
+    rt_thread *t = calloc(1, in->thread_size);
+    if (t == NULL)
+        return NULL;
+    t->interp = in;
+    t->whence = whence;
+    atomic_init(&t->state, RT_DETACHED);
+    t->recursion_remaining = in->recursion_limit;
+    t->c_recursion_remaining = RT_C_RECURSION_LIMIT;
+    t->stats.rng = (uint64_t)(uintptr_t)t * 0x9E3779B97F4A7C15u;
+
+    rt_head_lock();
+    t->id = ++in->next_thread_id;
+    t->next = in->threads;
+    if (in->threads)
+        in->threads->prev = t;
+    in->threads = t;
+    rt_head_unlock();
+    return t;
+}
+
+void rt_thread_bind(rt_thread *t)
+{
+    t->os_ident = pthread_self();
+    t->bound = 1;
+    if (tss_bound == NULL)
+        tss_bound = t;
+}
+
+rt_thread *rt_thread_bound(void)
+{
+    return tss_bound;
+}
+
+rt_thread *rt_thread_current(void)
+{
+    return tss_current;
+}
+
+int rt_thread_must_exit(rt_thread *t)
+{
+    rt_thread *f = atomic_load_explicit(&rt_main_runtime.finalizing, memory_order_acquire);
+    return f != NULL && f != t;
+}
+
+/* Runs the hook, retires the stats and frees `t`, already unlinked. */
+static void thread_free(rt_thread *t)
+{
+    rt_interp *in = t->interp;
+    if (rt_main_runtime.hooks.thread_clear)
+        rt_main_runtime.hooks.thread_clear(t);
+    rt_head_lock();
+    rt_stats_retire(in, t);
+    rt_head_unlock();
+    /* A later state allocated at the same address must count as a switch. */
+    rt_thread *expected = t;
+    atomic_compare_exchange_strong(&in->gil->last_holder, &expected, NULL);
+    if (tss_bound == t)
+        tss_bound = NULL;
+    free(t);
+}
+
+static void unlink_thread(rt_thread *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        t->interp->threads = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    t->prev = t->next = NULL;
+}
+
+void rt_thread_delete(rt_thread *t)
+{
+    if (atomic_load(&t->state) == RT_ATTACHED)
+        RT_FATAL("thread state is attached");
+    rt_head_lock();
+    unlink_thread(t);
+    rt_head_unlock();
+    thread_free(t);
+}
+
+void rt_thread_delete_all_but(rt_interp *in, rt_thread *keep)
+{
+    /* Unlink everything under the lock, free outside it, as _PyThreadState_DeleteExcept. */
+    rt_head_lock();
+    rt_thread *list = in->threads;
+    if (keep) {
+        unlink_thread(keep);
+        in->threads = keep;
+    } else {
+        in->threads = NULL;
+    }
+    rt_head_unlock();
+    while (list) {
+        rt_thread *next = list->next;
+        if (list != keep)
+            thread_free(list);
+        list = next;
+    }
+}
+
+static void attach(rt_thread *t, int urgent)
+{
+    if (tss_current != NULL)
+        RT_FATAL("a thread state is already current on this OS thread");
+    rt_gil_take(t, urgent);
+    tss_current = t;
+    atomic_store(&t->state, RT_ATTACHED);
+}
+
+/* Everything written to `t` happens before the release: see rt_gil_drop. */
+static int detach(rt_thread *t, int asked)
+{
+    if (tss_current != t)
+        RT_FATAL("thread state is not current");
+    atomic_store(&t->state, RT_DETACHED);
+    tss_current = NULL;
+    return rt_gil_drop(t, asked);
+}
+
+void rt_thread_delete_current(rt_thread *t)
+{
+    /* Unlinked while still holding the GIL, so a thread that walks the list holding the GIL
+     * (the collector) never sees it half-deleted [PyThreadState_DeleteCurrent]. */
+    rt_head_lock();
+    unlink_thread(t);
+    rt_head_unlock();
+    detach(t, 0);
+    thread_free(t);
+}
+
+void rt_thread_attach(rt_thread *t)
+{
+    attach(t, 0);
+}
+
+void rt_thread_attach_urgent(rt_thread *t)
+{
+    attach(t, 1);
+}
+
+void rt_thread_detach(rt_thread *t)
+{
+    detach(t, 0);
+}
+
+rt_thread *rt_thread_swap(rt_thread *t)
+{
+    rt_thread *old = tss_current;
+    if (old)
+        detach(old, 0);
+    if (t)
+        attach(t, 0);
+    return old;
+}
+
+void rt_gil_yield(rt_thread *t)
+{
+    uint64_t dropped_ns = rt_now_ns();
+    int forced = detach(t, 1);
+    attach(t, 0);
+    if (forced) {
+        t->stats.forced_switches++;
+        if (rt_main_runtime.hooks.gil_event)
+            rt_main_runtime.hooks.gil_event(t, RT_GIL_EV_FORCED_SWITCH, dropped_ns, dropped_ns);
+    }
+}

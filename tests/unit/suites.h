@@ -1,0 +1,7 @@
+/* The list of Check suites in the one unit-test binary; each test_*.c defines suite_NAME(). */
+SUITE(opcodes)
+SUITE(values)
+SUITE(asm)
+SUITE(loader)
+SUITE(gc)
+SUITE(runtime)

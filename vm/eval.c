@@ -1,0 +1,477 @@
+/* The dispatch loop.
+ *
+ * Notes
+ * -----
+ * vm_eval runs bytecode frames of one thread, holding its interpreter's GIL, from the
+ * innermost frame until a frame that was entered from C (vm_call, vm_run_code) returns or
+ * halts.  Bytecode-to-bytecode calls push a frame and continue in the same C activation, so
+ * recursion depth is bounded by the thread's recursion limit, not the C stack; natives that
+ * call back into bytecode re-enter vm_eval and are bounded by c_recursion_remaining.
+ *
+ * Code reaching this loop has passed the verifier (vm/verify.c): operands are in range and
+ * every instruction has one known stack depth within maxstack, so the loop does no bounds
+ * checks of its own on locals, constants or the value stack.
+ *
+ * Polls: RESUME (function entry) and JUMP_BACKWARD read the thread's eval-breaker word with
+ * one relaxed load; if any bit is set, vm_handle_pending runs the handlers in CPython's
+ * order.  JUMP_BACKWARD polls *before* jumping, so an exception raised at the poll belongs
+ * to the jump's own offset and a try region around the loop catches it (design.md §9.6).
+ * Every loop passes a poll because only JUMP_BACKWARD may jump backward (verifier).  Before
+ * a poll or a native call the frame's ip and sp are saved, so the collector and other
+ * threads see a consistent stack.  Building with -DGILVM_NO_POLL compiles the polls out
+ * (bench/ only: it measures what polling costs).
+ *
+ * Errors: every failing path sets t->exc and jumps to `error`, which records a traceback
+ * entry and unwinds through the exception table, frame by frame. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "state.h"
+
+#if defined(__GNUC__)
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define USE_COMPUTED_GOTO 1
+#else
+#define LIKELY(x) (x)
+#define UNLIKELY(x) (x)
+#define USE_COMPUTED_GOTO 0
+#endif
+
+vm_frame *vm_frame_push(vm_thread *t, vm_code *code, const value *args, uint32_t argc)
+{
+    if (UNLIKELY(--t->base.recursion_remaining < 0)) {
+        t->base.recursion_remaining++;
+        vm_raise(t, VM_INTERP(t)->exc.recursion_error, "maximum recursion depth exceeded");
+        return NULL;
+    }
+    size_t bytes = sizeof(vm_frame) + ((size_t)code->nlocals + code->maxstack) * sizeof(value);
+    bytes = (bytes + 15) & ~(size_t)15;
+    vm_chunk *ch = t->chunk;
+    if (UNLIKELY(!ch || ch->top + bytes > ch->size)) {
+        size_t size = bytes > (256u << 10) ? bytes : (256u << 10);
+        vm_chunk *n = malloc(sizeof(vm_chunk) + size);
+        if (!n)
+            RT_FATAL("out of memory");
+        n->prev = ch;
+        n->size = size;
+        n->top = 0;
+        t->chunk = ch = n;
+    }
+    vm_frame *f = (vm_frame *)((char *)ch->data + ch->top);
+    ch->top += bytes;
+    f->prev = t->frame;
+    f->code = code;
+    f->ip = code->code;
+    f->from_c = 0;
+    f->saved_exc = t->handled;
+    value *l = f->locals;
+    for (uint32_t i = 0; i < argc; i++)
+        l[i] = args[i];
+    for (uint32_t i = argc; i < code->nlocals; i++)
+        l[i] = V_UNDEF;
+    f->stack = f->sp = l + code->nlocals;
+    t->frame = f;
+    return f;
+}
+
+void vm_frame_pop(vm_thread *t)
+{
+    vm_frame *f = t->frame;
+    vm_chunk *ch = t->chunk;
+    t->frame = f->prev;
+    t->handled = f->saved_exc;
+    t->base.recursion_remaining++;
+    ch->top = (size_t)((char *)f - (char *)ch->data);
+    if (ch->top == 0 && ch->prev) {
+        t->chunk = ch->prev;
+        free(ch);
+    }
+}
+
+/* Finds the exception-table entry covering `pc`, innermost first; NULL if none. */
+static const vm_exc_entry *find_handler(const vm_code *c, uint32_t pc)
+{
+    for (uint32_t i = 0; i < c->nexc; i++)
+        if (pc >= c->exc[i].start && pc < c->exc[i].end)
+            return &c->exc[i];
+    return NULL;
+}
+
+int vm_eval(vm_thread *t, value *result)
+{
+    vm_interp *in = VM_INTERP(t);
+    rt_breaker *breaker = &t->base.eval_breaker;
+    vm_frame *f;
+    vm_code *co;
+    const instr *ip;
+    value *sp, *locals;
+    const value *consts;
+    uint32_t arg;
+    uint64_t nexec = 0;
+    int reraise = 0;
+
+#define LOAD_FRAME() \
+    do { f = t->frame; co = f->code; ip = f->ip; sp = f->sp; locals = f->locals; \
+         consts = co->consts; } while (0)
+#define SAVE_FRAME() do { f->ip = ip; f->sp = sp; } while (0)
+#define PUSH(v) (*sp++ = (v))
+#define POP() (*--sp)
+#define TOP() (sp[-1])
+#define SECOND() (sp[-2])
+#define RAISE(...) do { vm_raise(t, __VA_ARGS__); goto error; } while (0)
+
+#ifdef GILVM_NO_POLL
+#define POLL() ((void)0)
+#else
+#define POLL() \
+    do { \
+        if (UNLIKELY(rt_breaker_load(breaker))) { \
+            SAVE_FRAME(); \
+            t->base.stats.bytecodes += nexec; \
+            nexec = 0; \
+            if (vm_handle_pending(t)) \
+                goto error; \
+        } \
+    } while (0)
+#endif
+
+#if USE_COMPUTED_GOTO
+    static const void *const labels[256] = {
+#define OP(name, kind, pop, push, jpush, flags) [OP_##name] = &&L_##name,
+#include "opcodes/opcodes.def"
+#undef OP
+    };
+#define TARGET(name) L_##name:
+#define DISPATCH() \
+    do { instr i_ = *ip++; arg = INSTR_ARG(i_); nexec++; goto *labels[INSTR_OP(i_)]; } while (0)
+#else
+#define TARGET(name) case OP_##name:
+#define DISPATCH() continue
+#endif
+
+    LOAD_FRAME();
+    t->c_depth++;
+
+#if USE_COMPUTED_GOTO
+    DISPATCH();
+#else
+    for (;;) {
+        instr i_ = *ip++;
+        arg = INSTR_ARG(i_);
+        nexec++;
+        switch ((opcode)INSTR_OP(i_)) {
+#endif
+
+    TARGET(NOP) DISPATCH();
+
+    TARGET(RESUME) {
+        POLL();
+        DISPATCH();
+    }
+
+    TARGET(HALT) {
+        SAVE_FRAME();
+        *result = V_NONE;
+        goto leave;
+    }
+
+    TARGET(POP) { sp--; DISPATCH(); }
+    TARGET(DUP) { sp[0] = sp[-1]; sp++; DISPATCH(); }
+    TARGET(SWAP) { value a = sp[-1]; sp[-1] = sp[-2]; sp[-2] = a; DISPATCH(); }
+    TARGET(ROT3) { value c = sp[-1]; sp[-1] = sp[-2]; sp[-2] = sp[-3]; sp[-3] = c; DISPATCH(); }
+    TARGET(OVER) { sp[0] = sp[-2]; sp++; DISPATCH(); }
+
+    TARGET(LOAD_CONST) { PUSH(consts[arg]); DISPATCH(); }
+    TARGET(LOAD_INT) { PUSH(V_INT(INSTR_IMM(ip[-1]))); DISPATCH(); }
+    TARGET(LOAD_NONE) { PUSH(V_NONE); DISPATCH(); }
+
+    TARGET(LOAD_LOCAL) {
+        value v = locals[arg];
+        if (UNLIKELY(v.tag == T_UNDEF))
+            RAISE(in->exc.name_error, "local variable '%s' referenced before assignment",
+                  co->localnames[arg]->data);
+        PUSH(v);
+        DISPATCH();
+    }
+    TARGET(STORE_LOCAL) { locals[arg] = POP(); DISPATCH(); }
+
+    TARGET(LOAD_GLOBAL) {
+        value v = in->globals.vals[co->gslots[arg]];
+        if (UNLIKELY(v.tag == T_UNDEF))
+            RAISE(in->exc.name_error, "name '%s' is not defined", co->names[arg]->data);
+        PUSH(v);
+        DISPATCH();
+    }
+    TARGET(STORE_GLOBAL) { in->globals.vals[co->gslots[arg]] = POP(); DISPATCH(); }
+
+#define INT_BINOP(name, builtin, opnum) \
+    TARGET(name) { \
+        value b = sp[-1], a = sp[-2]; \
+        if (LIKELY(a.tag == T_INT && b.tag == T_INT)) { \
+            int64_t r; \
+            if (UNLIKELY(builtin(a.u.i, b.u.i, &r))) \
+                RAISE(in->exc.overflow_error, "integer overflow"); \
+            sp[-2].u.i = r; \
+            sp--; \
+            DISPATCH(); \
+        } \
+        if (vm_binop(t, opnum, a, b, &sp[-2])) \
+            goto error; \
+        sp--; \
+        DISPATCH(); \
+    }
+    INT_BINOP(ADD, __builtin_add_overflow, OP_ADD)
+    INT_BINOP(SUB, __builtin_sub_overflow, OP_SUB)
+    INT_BINOP(MUL, __builtin_mul_overflow, OP_MUL)
+
+#define SLOW_BINOP(name) \
+    TARGET(name) { \
+        if (vm_binop(t, OP_##name, sp[-2], sp[-1], &sp[-2])) \
+            goto error; \
+        sp--; \
+        DISPATCH(); \
+    }
+    SLOW_BINOP(DIV)
+    SLOW_BINOP(FLOORDIV)
+    SLOW_BINOP(MOD)
+    SLOW_BINOP(POW)
+    SLOW_BINOP(BIT_AND)
+    SLOW_BINOP(BIT_OR)
+    SLOW_BINOP(BIT_XOR)
+    SLOW_BINOP(SHL)
+    SLOW_BINOP(SHR)
+    SLOW_BINOP(CONTAINS)
+
+    TARGET(NEG) {
+        value a = sp[-1];
+        if (a.tag == T_INT) {
+            if (UNLIKELY(a.u.i == INT64_MIN))
+                RAISE(in->exc.overflow_error, "integer overflow");
+            sp[-1].u.i = -a.u.i;
+        } else if (a.tag == T_FLOAT)
+            sp[-1].u.f = -a.u.f;
+        else if (a.tag == T_BOOL)
+            sp[-1] = V_INT(-a.u.i);
+        else
+            RAISE(in->exc.type_error, "bad operand type for unary -: '%s'", vm_type_name(a));
+        DISPATCH();
+    }
+    TARGET(NOT) { sp[-1] = V_BOOL(!vm_truthy(sp[-1])); DISPATCH(); }
+
+#define COMPARE(name, cop) \
+    TARGET(name) { \
+        value b = sp[-1], a = sp[-2]; \
+        if (LIKELY(a.tag == T_INT && b.tag == T_INT)) { \
+            sp[-2] = V_BOOL(a.u.i cop b.u.i); \
+            sp--; \
+            DISPATCH(); \
+        } \
+        if (vm_compare(t, OP_##name, a, b, &sp[-2])) \
+            goto error; \
+        sp--; \
+        DISPATCH(); \
+    }
+    COMPARE(LT, <)
+    COMPARE(LE, <=)
+    COMPARE(GT, >)
+    COMPARE(GE, >=)
+    TARGET(EQ) { sp[-2] = V_BOOL(vm_equal(sp[-2], sp[-1])); sp--; DISPATCH(); }
+    TARGET(NE) { sp[-2] = V_BOOL(!vm_equal(sp[-2], sp[-1])); sp--; DISPATCH(); }
+    TARGET(IS) {
+        value a = sp[-2], b = sp[-1];
+        bool same = a.tag == b.tag &&
+                    (IS_OBJ(a) ? a.u.o == b.u.o : a.tag == T_FLOAT ? a.u.f == b.u.f : a.u.i == b.u.i);
+        sp[-2] = V_BOOL(same);
+        sp--;
+        DISPATCH();
+    }
+
+    TARGET(JUMP_FORWARD) { ip = co->code + arg; DISPATCH(); }
+    TARGET(JUMP_BACKWARD) {
+        POLL();
+        ip = co->code + arg;
+        DISPATCH();
+    }
+    TARGET(POP_JUMP_IF_FALSE) {
+        value c = POP();
+        if (c.tag == T_BOOL ? !c.u.i : !vm_truthy(c))
+            ip = co->code + arg;
+        DISPATCH();
+    }
+    TARGET(POP_JUMP_IF_TRUE) {
+        value c = POP();
+        if (c.tag == T_BOOL ? c.u.i : vm_truthy(c))
+            ip = co->code + arg;
+        DISPATCH();
+    }
+
+    TARGET(GET_ITER) {
+        if (vm_get_iter(t, sp[-1], &sp[-1]))
+            goto error;
+        DISPATCH();
+    }
+    TARGET(FOR_ITER) {
+        if (UNLIKELY(sp[-1].tag != T_ITER))
+            RAISE(in->exc.type_error, "'%s' object is not an iterator", vm_type_name(sp[-1]));
+        int r = vm_iter_next(t, (vm_iter *)sp[-1].u.o, sp);
+        if (r > 0) {
+            sp++;
+            DISPATCH();
+        }
+        if (r < 0)
+            goto error;
+        sp--;
+        ip = co->code + arg;
+        DISPATCH();
+    }
+
+    TARGET(CALL) {
+        value fv = sp[-(int)arg - 1];
+        if (LIKELY(fv.tag == T_FUNC)) {
+            vm_code *cc = AS_FUNC(fv)->code;
+            if (UNLIKELY(arg != cc->nparams))
+                RAISE(in->exc.type_error, "%s() takes %u positional argument%s but %u %s given",
+                      cc->name->data, cc->nparams, cc->nparams == 1 ? "" : "s", arg,
+                      arg == 1 ? "was" : "were");
+            sp -= arg + 1;
+            SAVE_FRAME();
+            if (UNLIKELY(!vm_frame_push(t, cc, sp + 1, arg))) {
+                sp += arg + 1;
+                goto error;
+            }
+            LOAD_FRAME();
+            DISPATCH();
+        }
+        SAVE_FRAME();
+        value out;
+        if (fv.tag == T_NATIVE) {
+            vm_native *nf = AS_NATIVE(fv);
+            if (nf->arity >= 0 && (uint32_t)nf->arity != arg)
+                RAISE(in->exc.type_error, "%s() takes exactly %d argument%s (%u given)", nf->name,
+                      nf->arity, nf->arity == 1 ? "" : "s", arg);
+            if (nf->fn(t, (int)arg, sp - arg, &out))
+                goto error;
+        } else if (vm_call_other(t, fv, (int)arg, sp - arg, &out))
+            goto error;
+        sp -= arg + 1;
+        PUSH(out);
+        DISPATCH();
+    }
+
+    TARGET(RETURN) {
+        value rv = sp[-1];
+        int from_c = f->from_c;
+        vm_frame_pop(t);
+        if (from_c) {
+            *result = rv;
+            goto leave;
+        }
+        LOAD_FRAME();
+        PUSH(rv);
+        DISPATCH();
+    }
+
+    TARGET(BUILD_LIST) {
+        value l = vm_list_new(t, arg);
+        memcpy(AS_LIST(l)->items, sp - arg, arg * sizeof(value));
+        AS_LIST(l)->len = arg;
+        sp -= arg;
+        PUSH(l);
+        DISPATCH();
+    }
+    TARGET(BUILD_TUPLE) {
+        value tu = vm_tuple_new(t, arg, sp - arg);
+        sp -= arg;
+        PUSH(tu);
+        DISPATCH();
+    }
+    TARGET(BUILD_DICT) {
+        value d = vm_dict_new(t);
+        for (uint32_t i = 0; i < arg; i++)
+            if (vm_dict_set(t, AS_DICT(d), sp[-2 * (int)(arg - i)], sp[-2 * (int)(arg - i) + 1]))
+                goto error;
+        sp -= 2 * arg;
+        PUSH(d);
+        DISPATCH();
+    }
+    TARGET(GET_ITEM) {
+        if (vm_get_item(t, sp[-2], sp[-1], &sp[-2]))
+            goto error;
+        sp--;
+        DISPATCH();
+    }
+    TARGET(SET_ITEM) {
+        if (vm_set_item(t, sp[-3], sp[-2], sp[-1]))
+            goto error;
+        sp -= 3;
+        DISPATCH();
+    }
+
+    TARGET(RAISE) {
+        vm_raise_value(t, POP());
+        goto error;
+    }
+    TARGET(RERAISE) {
+        value e = POP();
+        vm_raise_value(t, e);
+        reraise = e.tag == T_EXC;
+        goto error;
+    }
+    TARGET(PUSH_EXC_INFO) {
+        value e = sp[-1];
+        sp[-1] = t->handled;
+        PUSH(e);
+        t->handled = e;
+        DISPATCH();
+    }
+    TARGET(POP_EXCEPT) { t->handled = POP(); DISPATCH(); }
+    TARGET(CHECK_EXC_MATCH) {
+        value cls = sp[-1];
+        int r = vm_exc_matches(t, sp[-2], cls);
+        if (r < 0)
+            goto error;
+        sp[-1] = V_BOOL(r);
+        DISPATCH();
+    }
+
+#if !USE_COMPUTED_GOTO
+        default:
+            RT_FATAL("unverified opcode");
+        }
+    }
+#endif
+
+error:
+    /* t->exc is set; ip points past the failing instruction of frame f. */
+    for (;;) {
+        uint32_t pc = (uint32_t)(ip - co->code) - 1;
+        vm_exc *e = AS_EXC(t->exc);
+        if (!reraise)
+            vm_exc_add_tb(t, e, co, pc);
+        reraise = 0;
+        const vm_exc_entry *h = find_handler(co, pc);
+        if (h) {
+            sp = f->stack + h->depth;
+            PUSH(t->exc);
+            t->exc = V_UNDEF;
+            ip = co->code + h->target;
+            DISPATCH();
+        }
+        int from_c = f->from_c;
+        vm_frame_pop(t);
+        if (from_c)
+            break;
+        LOAD_FRAME();
+    }
+    t->base.stats.bytecodes += nexec;
+    t->c_depth--;
+    return -1;
+
+leave:
+    t->base.stats.bytecodes += nexec;
+    t->c_depth--;
+    return 0;
+}

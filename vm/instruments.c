@@ -1,0 +1,88 @@
+/* --stats: per interpreter and per thread GIL and execution counters, printed to stderr at
+ * exit as text or one JSON object (docs/cli.md describes the fields). */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "instruments.h"
+
+static vm_instruments_config config;
+
+int vm_instruments_start(const vm_instruments_config *cfg)
+{
+    config = *cfg;
+    return 0;
+}
+
+typedef struct {
+    FILE *out;
+    int json;
+    int first;
+} report;
+
+static uint64_t pct(const uint64_t *samples, uint32_t n, double p)
+{
+    uint64_t v = 0;
+    if (rt_stats_percentile(samples, n, p, &v))
+        return 0;
+    return v;
+}
+
+static void thread_row(void *arg, uint64_t id, int live, const rt_thread_stats *s)
+{
+    report *r = arg;
+    uint64_t hp50 = pct(s->hold_samples, s->nhold, 50), hp99 = pct(s->hold_samples, s->nhold, 99);
+    uint64_t wp50 = pct(s->wait_samples, s->nwait, 50), wp99 = pct(s->wait_samples, s->nwait, 99);
+    if (r->json) {
+        fprintf(r->out,
+                "%s{\"id\": %" PRIu64 ", \"live\": %s, \"switches\": %" PRIu64
+                ", \"forced_switches\": %" PRIu64 ", \"drop_requests\": %" PRIu64
+                ", \"bytecodes\": %" PRIu64 ", \"hold_ns\": {\"total\": %" PRIu64 ", \"max\": %" PRIu64
+                ", \"p50\": %" PRIu64 ", \"p99\": %" PRIu64 "}, \"wait_ns\": {\"total\": %" PRIu64
+                ", \"max\": %" PRIu64 ", \"p50\": %" PRIu64 ", \"p99\": %" PRIu64
+                "}, \"pending_calls\": %" PRIu64 ", \"signals\": %" PRIu64 ", \"gc_runs\": %" PRIu64 "}",
+                r->first ? "" : ", ", id, live ? "true" : "false", s->switches, s->forced_switches,
+                s->drop_requests, s->bytecodes, s->hold_ns, s->hold_max_ns, hp50, hp99, s->wait_ns,
+                s->wait_max_ns, wp50, wp99, s->pending_calls, s->signals, s->gc_runs);
+    } else {
+        fprintf(r->out,
+                "  thread %" PRIu64 ": switches %" PRIu64 ", forced %" PRIu64 ", drop requests %" PRIu64
+                ", bytecodes %" PRIu64 "\n"
+                "    hold  total %.3f ms  max %.3f ms  p50 %.3f ms  p99 %.3f ms\n"
+                "    wait  total %.3f ms  max %.3f ms  p50 %.3f ms  p99 %.3f ms\n"
+                "    pending calls %" PRIu64 ", signals %" PRIu64 ", gc runs %" PRIu64 "\n",
+                id, s->switches, s->forced_switches, s->drop_requests, s->bytecodes,
+                s->hold_ns / 1e6, s->hold_max_ns / 1e6, hp50 / 1e6, hp99 / 1e6, s->wait_ns / 1e6,
+                s->wait_max_ns / 1e6, wp50 / 1e6, wp99 / 1e6, s->pending_calls, s->signals,
+                s->gc_runs);
+    }
+    r->first = 0;
+}
+
+void vm_instruments_finish(vm_thread *t)
+{
+    if (!config.stats)
+        return;
+    report r = {stderr, config.stats == VM_STATS_JSON, 1};
+    if (r.json)
+        fprintf(stderr, "{\"interpreters\": [");
+    int first_interp = 1;
+    for (rt_interp *in = rt_main_runtime.interps; in; in = in->next) {
+        vm_interp *vi = (vm_interp *)in;
+        if (r.json)
+            fprintf(stderr, "%s{\"id\": %" PRId64 ", \"switch_interval_us\": %" PRIu64
+                    ", \"gc_collections\": %zu, \"threads\": [",
+                    first_interp ? "" : ", ", in->id, rt_interp_switch_interval(in),
+                    vi->ncollections);
+        else
+            fprintf(stderr, "interpreter %" PRId64 ": switch interval %" PRIu64 " us, %zu GC runs\n",
+                    in->id, rt_interp_switch_interval(in), vi->ncollections);
+        r.first = 1;
+        rt_interp_stats_foreach(in, thread_row, &r);
+        if (r.json)
+            fprintf(stderr, "]}");
+        first_interp = 0;
+    }
+    if (r.json)
+        fprintf(stderr, "]}\n");
+    (void)t;
+}

@@ -1,0 +1,209 @@
+/* Values and heap objects: the tagged 16-byte value, the object header every heap object
+ * starts with, and the object layouts.  Used by every vm/ file. */
+#ifndef VM_OBJECT_H
+#define VM_OBJECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "opcodes/opcodes.h"
+
+typedef struct vm_thread vm_thread;
+typedef struct vm_interp vm_interp;
+typedef struct vm_obj vm_obj;
+
+/* Value tags.  Tags from T_STR on are heap objects (u.o is valid). */
+typedef enum {
+    T_NONE = 0,     /* zeroed memory reads as None */
+    T_UNDEF,        /* an unset global or local slot, or "no exception"; never visible to bytecode */
+    T_BOOL, T_INT, T_FLOAT,
+    T_STR, T_BYTES, T_LIST, T_TUPLE, T_DICT, T_FUNC, T_NATIVE, T_CODE, T_CLASS, T_EXC,
+    T_ITER, T_THREAD, T_LOCK, T_QUEUE, T_INTERP,
+    T__COUNT
+} vm_tag;
+
+#define T_FIRST_OBJ T_STR
+
+/* A value: 16 bytes, passed by value. */
+typedef struct {
+    uint32_t tag;
+    union {
+        int64_t i;      /* T_INT, T_BOOL */
+        double f;       /* T_FLOAT */
+        vm_obj *o;      /* heap objects */
+    } u;
+} value;
+
+#define V_UNDEF        ((value){T_UNDEF, {.i = 0}})
+#define V_NONE         ((value){T_NONE, {.i = 0}})
+#define V_BOOL(b)      ((value){T_BOOL, {.i = !!(b)}})
+#define V_INT(n)       ((value){T_INT, {.i = (n)}})
+#define V_FLOAT(x)     ((value){T_FLOAT, {.f = (x)}})
+#define V_OBJ(t, p)    ((value){(t), {.o = (vm_obj *)(p)}})
+#define IS_OBJ(v)      ((v).tag >= T_FIRST_OBJ)
+#define AS_STR(v)      ((vm_str *)(v).u.o)
+#define AS_LIST(v)     ((vm_list *)(v).u.o)
+#define AS_TUPLE(v)    ((vm_tuple *)(v).u.o)
+#define AS_DICT(v)     ((vm_dict *)(v).u.o)
+#define AS_FUNC(v)     ((vm_func *)(v).u.o)
+#define AS_NATIVE(v)   ((vm_native *)(v).u.o)
+#define AS_CODE(v)     ((vm_code *)(v).u.o)
+#define AS_CLASS(v)    ((vm_class *)(v).u.o)
+#define AS_EXC(v)      ((vm_exc *)(v).u.o)
+
+/* Every heap object starts with this header; `next` chains the interpreter's heap. */
+struct vm_obj {
+    vm_obj *next;
+    uint8_t tag;
+    uint8_t marked;
+    uint16_t flags;
+    uint32_t size;              /* bytes allocated for the object itself */
+};
+
+typedef struct {                /* T_STR and T_BYTES: immutable */
+    vm_obj h;
+    size_t len;
+    uint64_t hash;              /* 0 = not computed yet */
+    char data[];                /* len bytes + NUL */
+} vm_str;
+
+typedef struct {                /* T_LIST */
+    vm_obj h;
+    size_t len, cap;
+    value *items;
+} vm_list;
+
+typedef struct {                /* T_TUPLE: immutable */
+    vm_obj h;
+    size_t len;
+    value items[];
+} vm_tuple;
+
+typedef struct {
+    value key, val;
+    uint64_t hash;
+} vm_dict_entry;
+
+typedef struct {                /* T_DICT: insertion-ordered, open addressing */
+    vm_obj h;
+    size_t len;                 /* live entries */
+    size_t used;                /* entries slots used (live + deleted) */
+    size_t cap;                 /* entries capacity */
+    size_t mask;                /* index table size - 1 */
+    vm_dict_entry *entries;
+    int32_t *index;             /* -1 empty, -2 deleted, else entry number */
+} vm_dict;
+
+/* One exception-table entry: an exception raised by an instruction in [start, end) unwinds
+ * the stack to `depth`, pushes the exception and jumps to `target`. */
+typedef struct {
+    uint32_t start, end, target, depth;
+} vm_exc_entry;
+
+typedef struct {                /* T_CODE: a function body or module body */
+    vm_obj h;
+    vm_str *name;
+    vm_str *file;               /* source file name, for tracebacks */
+    uint32_t nparams, nlocals, maxstack, ncode, nconsts, nnames, nexc;
+    instr *code;
+    uint32_t *lines;            /* source line of each instruction */
+    value *consts;
+    vm_str **names;             /* global names used by NAME operands */
+    vm_str **localnames;        /* nlocals names (params first) */
+    vm_exc_entry *exc;
+    uint32_t *gslots;           /* names[i] -> interpreter global slot, filled when linked */
+    uint32_t flags;             /* CO_MODULE: a module body (may HALT, has no params) */
+    uint32_t entry_depth;       /* module bodies start with this many values on the stack (REPL) */
+} vm_code;
+
+enum { CO_MODULE = 1 };
+
+typedef struct {                /* T_FUNC */
+    vm_obj h;
+    vm_code *code;
+} vm_func;
+
+typedef int (*vm_native_fn)(vm_thread *t, int argc, value *argv, value *out);
+
+typedef struct {                /* T_NATIVE: a C function; returns 0, or -1 with an exception set */
+    vm_obj h;
+    const char *name;
+    int arity;                  /* -1: variadic, checked by the function */
+    vm_native_fn fn;
+} vm_native;
+
+typedef struct vm_class {       /* T_CLASS: an exception class */
+    vm_obj h;
+    vm_str *name;
+    struct vm_class *base;
+} vm_class;
+
+typedef struct {
+    vm_code *code;
+    uint32_t pc;
+} vm_tb_entry;
+
+typedef struct {                /* T_EXC: an exception instance */
+    vm_obj h;
+    vm_class *cls;
+    value arg;                  /* the message or value it was created with (None if none) */
+    value context;              /* exception being handled when this one was raised, or None */
+    uint32_t ntb, captb;
+    vm_tb_entry *tb;            /* innermost last */
+} vm_exc;
+
+typedef struct {                /* T_ITER */
+    vm_obj h;
+    value seq;                  /* the list, tuple, str, bytes or dict walked; None for a range */
+    int64_t pos, stop, step;
+} vm_iter;
+
+/* ---- allocation (gc.c) ---- */
+
+/* Allocates a zeroed heap object of `size` bytes with `tag` in t's interpreter heap; may
+ * schedule a collection (RT_GC_SCHEDULED) but never collects.  Aborts on out of memory. */
+vm_obj *vm_alloc(vm_thread *t, vm_tag tag, size_t size);
+
+/* ---- constructors and operations (object.c) ---- */
+
+/* New empty code object (all arrays NULL, counts 0); the caller fills the malloc'd arrays,
+ * which the collector frees with it. */
+vm_code *vm_code_new(vm_thread *t);
+
+/* New string from `len` bytes (copied). */
+value vm_str_new(vm_thread *t, const char *s, size_t len);
+/* New string from a NUL-terminated C string. */
+value vm_str_c(vm_thread *t, const char *s);
+/* New bytes object from `len` bytes. */
+value vm_bytes_new(vm_thread *t, const char *s, size_t len);
+/* New empty list with room for `cap` items. */
+value vm_list_new(vm_thread *t, size_t cap);
+/* Appends `v` to list `l`. */
+void vm_list_append(vm_thread *t, vm_list *l, value v);
+/* New tuple of `n` items copied from `items`. */
+value vm_tuple_new(vm_thread *t, size_t n, const value *items);
+/* New empty dict. */
+value vm_dict_new(vm_thread *t);
+/* Looks `key` up in `d`; 1 found (*out set), 0 absent, -1 error (unhashable key). */
+int vm_dict_get(vm_thread *t, vm_dict *d, value key, value *out);
+/* Sets d[key] = val; 0, or -1 with TypeError for an unhashable key. */
+int vm_dict_set(vm_thread *t, vm_dict *d, value key, value val);
+/* Removes key; 1 removed, 0 absent, -1 error. */
+int vm_dict_del(vm_thread *t, vm_dict *d, value key);
+/* Hash of a hashable value into *h; -1 with TypeError if unhashable. */
+int vm_hash(vm_thread *t, value v, uint64_t *h);
+/* Value equality (==) without errors. */
+bool vm_equal(value a, value b);
+/* Truthiness as Python's bool(). */
+bool vm_truthy(value v);
+/* Type name as Python prints it ("int", "str", ...). */
+const char *vm_type_name(value v);
+/* str(v) as a new string value. */
+value vm_to_str(vm_thread *t, value v);
+/* repr(v) as a new string value. */
+value vm_repr(vm_thread *t, value v);
+/* Byte-wise hash used for strings. */
+uint64_t vm_hash_bytes(const char *s, size_t len);
+
+#endif

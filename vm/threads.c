@@ -1,0 +1,651 @@
+/* Threads in bytecode: thread objects, Lock, Queue, sleep, switch interval builtins.
+ *
+ * Notes
+ * -----
+ * Every blocking wait (join, lock acquire, queue get, sleep) detaches from the GIL, waits on
+ * the object's own mutex and condvar, and re-attaches with rt_thread_attach_urgent (the
+ * convoy fix).  Waits run in slices of at most WAIT_SLICE_NS so the main thread can run
+ * signal handlers while it waits (vm_wait_interrupted) and give up if one raised.
+ *
+ * Object state that a waiter reads without the GIL (finished flag, lock bit, queue length)
+ * is guarded by the object's mutex; values (queue items, thread results) are only touched
+ * holding the GIL, so the collector never races with a waiter.  A running thread keeps its
+ * thread object alive through vm_thread.self (a GC root); the thread object keeps its
+ * function and arguments alive. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "threads.h"
+
+#define EXC(t) (&VM_INTERP(t)->exc)
+#define BUILTIN(name) static int bi_##name(vm_thread *t, int argc, value *argv, value *out)
+#define WAIT_SLICE_NS 20000000ull      /* 20 ms */
+
+enum { TH_NEW, TH_RUNNING, TH_FINISHED };
+
+typedef struct {
+    vm_obj h;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int state;                  /* TH_*; under mu */
+    int daemon;
+    uint64_t ident;             /* thread state id, 0 before start */
+    vm_thread *ts;              /* while running */
+    value func, args;
+} vm_thread_obj;
+
+typedef struct {
+    vm_obj h;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int locked;                 /* under mu */
+    uint64_t owner;             /* thread id of the holder, 0 if unlocked */
+} vm_lock;
+
+typedef struct {
+    vm_obj h;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t len, cap, head;      /* ring buffer; under mu, values touched only with the GIL */
+    value *items;
+} vm_queue;
+
+/* ---- waiting without the GIL ---- */
+
+static void deadline_after(struct timespec *ts, uint64_t ns)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += (time_t)(ns / 1000000000u);
+    ts->tv_nsec += (long)(ns % 1000000000u);
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static void cond_init(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+}
+
+vm_wait_hook_fn vm_wait_hook;
+
+int vm_wait_interrupted(vm_thread *t)
+{
+    vm_wait_hook_fn hook = vm_wait_hook;
+    return hook ? hook(t) : 0;
+}
+
+/* Waits (GIL released) until ready(obj) under mu, or until `deadline_ns` (0: forever).
+ * Returns 1 ready, 0 timed out, -1 a signal handler raised (exception set). */
+static int wait_for(vm_thread *t, pthread_mutex_t *mu, pthread_cond_t *cv,
+                    int (*ready)(void *), void *obj, uint64_t deadline_ns)
+{
+    for (;;) {
+        int r = 0;
+        rt_thread_detach(&t->base);
+        pthread_mutex_lock(mu);
+        for (;;) {
+            if (ready(obj)) {
+                r = 1;
+                break;
+            }
+            uint64_t now = rt_now_ns();
+            if (deadline_ns && now >= deadline_ns)
+                break;
+            uint64_t slice = WAIT_SLICE_NS;
+            if (deadline_ns && deadline_ns - now < slice)
+                slice = deadline_ns - now;
+            struct timespec ts;
+            deadline_after(&ts, slice);
+            pthread_cond_timedwait(cv, mu, &ts);
+            if (rt_breaker_load(&t->base.eval_breaker) & (RT_SIGNALS_PENDING | RT_EVAL_PLEASE_STOP)) {
+                r = 2;
+                break;
+            }
+        }
+        pthread_mutex_unlock(mu);
+        rt_thread_attach_urgent(&t->base);
+        if (r != 2)
+            return r;
+        if (vm_wait_interrupted(t))
+            return -1;
+    }
+}
+
+static uint64_t deadline_from(vm_thread *t, value timeout, const char *fn, int *err)
+{
+    double s;
+    if (timeout.tag == T_NONE)
+        return 0;
+    if (timeout.tag == T_FLOAT)
+        s = timeout.u.f;
+    else if (timeout.tag == T_INT || timeout.tag == T_BOOL)
+        s = (double)timeout.u.i;
+    else {
+        *err = vm_raise(t, EXC(t)->type_error, "%s() timeout must be a number, not '%s'", fn,
+                        vm_type_name(timeout));
+        return 0;
+    }
+    if (isnan(s) || s < 0) {
+        *err = vm_raise(t, EXC(t)->value_error, "timeout value must be a non-negative number");
+        return 0;
+    }
+    if (s > 1e9)
+        return 0;
+    uint64_t d = rt_now_ns() + (uint64_t)(s * 1e9);
+    return d ? d : 1;
+}
+
+/* ---- threads ---- */
+
+static void *thread_main(void *arg)
+{
+    vm_thread_obj *th = arg;
+    vm_thread *t = th->ts;
+    rt_thread_bind(&t->base);
+    rt_thread_attach(&t->base);
+    value out;
+    size_t n = AS_TUPLE(th->args)->len;
+    if (vm_call(t, th->func, (int)n, AS_TUPLE(th->args)->items, &out)) {
+        value e = t->exc;
+        if (e.tag == T_EXC && !vm_class_is(AS_EXC(e)->cls, EXC(t)->system_exit)) {
+            fflush(stdout);
+            fprintf(stderr, "Exception in thread %llu:\n", (unsigned long long)th->ident);
+            vm_print_traceback(t, e);
+        }
+        t->exc = V_UNDEF;
+    }
+    pthread_mutex_lock(&th->mu);
+    th->state = TH_FINISHED;
+    th->ts = NULL;
+    pthread_cond_broadcast(&th->cv);
+    pthread_mutex_unlock(&th->mu);
+    t->self = V_NONE;
+    rt_thread_delete_current(&t->base);
+    return NULL;
+}
+
+static int thread_finished(void *p)
+{
+    return ((vm_thread_obj *)p)->state == TH_FINISHED;
+}
+
+static void thread_blacken(vm_obj *o, vm_gc_mark_fn mark, void *g)
+{
+    vm_thread_obj *th = (vm_thread_obj *)o;
+    mark(g, th->func);
+    mark(g, th->args);
+}
+
+static void thread_free(vm_obj *o)
+{
+    vm_thread_obj *th = (vm_thread_obj *)o;
+    pthread_mutex_destroy(&th->mu);
+    pthread_cond_destroy(&th->cv);
+}
+
+int vm_thread_start(vm_thread *t, value func, value args, int daemon, value *out)
+{
+    rt_interp *in = t->base.interp;
+    if (rt_main_runtime.finalizing || atomic_load(&in->finalizing))
+        return vm_raise(t, EXC(t)->runtime_error, "can't create new thread at interpreter shutdown");
+    if (!in->config.allow_threads)
+        return vm_raise(t, EXC(t)->runtime_error, "thread is not supported for isolated subinterpreters");
+    if (daemon && !in->config.allow_daemon_threads)
+        return vm_raise(t, EXC(t)->runtime_error, "daemon threads are disabled in this (sub)interpreter");
+    if (func.tag != T_FUNC && func.tag != T_NATIVE)
+        return vm_raise(t, EXC(t)->type_error, "thread_start() target must be callable, not '%s'",
+                        vm_type_name(func));
+    if (args.tag == T_LIST)
+        args = vm_tuple_new(t, AS_LIST(args)->len, AS_LIST(args)->items);
+    if (args.tag != T_TUPLE)
+        return vm_raise(t, EXC(t)->type_error, "thread_start() args must be a tuple, not '%s'",
+                        vm_type_name(args));
+    vm_thread_obj *th = (vm_thread_obj *)vm_alloc(t, T_THREAD, sizeof(vm_thread_obj));
+    pthread_mutex_init(&th->mu, NULL);
+    cond_init(&th->cv);
+    th->func = func;
+    th->args = args;
+    th->daemon = daemon;
+    vm_thread *nt = (vm_thread *)rt_thread_new(in, RT_WHENCE_THREADING);
+    if (!nt)
+        return vm_raise(t, EXC(t)->memory_error, "can't allocate a thread state");
+    nt->base.daemon = daemon;
+    nt->handled = V_NONE;
+    nt->self = V_OBJ(T_THREAD, th);
+    th->ts = nt;
+    th->ident = nt->base.id;
+    th->state = TH_RUNNING;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 1u << 20);
+    pthread_t tid;
+    int rc = pthread_create(&tid, &attr, thread_main, th);
+    pthread_attr_destroy(&attr);
+    if (rc) {
+        th->state = TH_FINISHED;
+        th->ts = NULL;
+        nt->self = V_NONE;
+        rt_thread_delete(&nt->base);
+        return vm_raise(t, EXC(t)->runtime_error, "can't start new thread");
+    }
+    *out = V_OBJ(T_THREAD, th);
+    return 0;
+}
+
+static int want_thread(vm_thread *t, value v, const char *fn)
+{
+    if (v.tag != T_THREAD)
+        return vm_raise(t, EXC(t)->type_error, "%s() argument must be a thread, not '%s'", fn,
+                        vm_type_name(v));
+    return 0;
+}
+
+int vm_thread_join(vm_thread *t, value thv, value timeout)
+{
+    int err = 0;
+    uint64_t deadline = deadline_from(t, timeout, "thread_join", &err);
+    if (err)
+        return -1;
+    vm_thread_obj *th = (vm_thread_obj *)thv.u.o;
+    if (th->ts == t)
+        return vm_raise(t, EXC(t)->runtime_error, "cannot join current thread");
+    pthread_mutex_lock(&th->mu);
+    int done = th->state == TH_FINISHED;
+    pthread_mutex_unlock(&th->mu);
+    if (done)
+        return 0;
+    if (rt_main_runtime.finalizing && th->daemon)
+        return vm_raise(t, EXC(t)->finalization_error,
+                        "cannot join a daemon thread during interpreter shutdown");
+    return wait_for(t, &th->mu, &th->cv, thread_finished, th, deadline) < 0 ? -1 : 0;
+}
+
+BUILTIN(thread_start)
+{
+    if (argc < 1 || argc > 3)
+        return vm_raise(t, EXC(t)->type_error, "thread_start expected 1 to 3 arguments, got %d", argc);
+    value args = argc >= 2 ? argv[1] : vm_tuple_new(t, 0, NULL);
+    int daemon = argc == 3 && vm_truthy(argv[2]);
+    return vm_thread_start(t, argv[0], args, daemon, out);
+}
+
+BUILTIN(thread_join)
+{
+    if (argc < 1 || argc > 2)
+        return vm_raise(t, EXC(t)->type_error, "thread_join expected 1 or 2 arguments, got %d", argc);
+    if (want_thread(t, argv[0], "thread_join"))
+        return -1;
+    *out = V_NONE;
+    return vm_thread_join(t, argv[0], argc == 2 ? argv[1] : V_NONE);
+}
+
+BUILTIN(thread_is_alive)
+{
+    if (want_thread(t, argv[0], "thread_is_alive"))
+        return -1;
+    vm_thread_obj *th = (vm_thread_obj *)argv[0].u.o;
+    pthread_mutex_lock(&th->mu);
+    *out = V_BOOL(th->state == TH_RUNNING);
+    pthread_mutex_unlock(&th->mu);
+    return 0;
+}
+
+BUILTIN(thread_ident)
+{
+    if (want_thread(t, argv[0], "thread_ident"))
+        return -1;
+    *out = V_INT((int64_t)((vm_thread_obj *)argv[0].u.o)->ident);
+    return 0;
+}
+
+BUILTIN(get_ident) { *out = V_INT((int64_t)t->base.id); return 0; }
+
+BUILTIN(main_thread_ident)
+{
+    rt_thread *m = rt_main_runtime.main_tstate;
+    *out = V_INT(m && m->interp == t->base.interp ? (int64_t)m->id : 1);
+    return 0;
+}
+
+BUILTIN(active_count)
+{
+    int64_t n = 0;
+    for (rt_thread *r = t->base.interp->threads; r; r = r->next)
+        if (((vm_thread *)r)->self.tag == T_THREAD || r == &t->base || r == rt_main_runtime.main_tstate)
+            n++;
+    *out = V_INT(n);
+    return 0;
+}
+
+/* Joins every non-daemon thread of t's interpreter (finalization, step 1). */
+int vm_threads_join_all(vm_thread *t)
+{
+    for (;;) {
+        value th = V_NONE;
+        for (rt_thread *r = t->base.interp->threads; r; r = r->next) {
+            vm_thread *vt = (vm_thread *)r;
+            if (vt != t && vt->self.tag == T_THREAD && !r->daemon) {
+                th = vt->self;
+                break;
+            }
+        }
+        if (th.tag != T_THREAD)
+            return 0;
+        t->roots[t->nroots++] = th;
+        int rc = vm_thread_join(t, th, V_NONE);
+        t->nroots--;
+        if (rc)
+            return -1;
+    }
+}
+
+/* ---- Lock ---- */
+
+static void lock_free(vm_obj *o)
+{
+    vm_lock *l = (vm_lock *)o;
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+}
+
+static int lock_free_p(void *p) { return !((vm_lock *)p)->locked; }
+
+BUILTIN(Lock)
+{
+    vm_lock *l = (vm_lock *)vm_alloc(t, T_LOCK, sizeof(vm_lock));
+    pthread_mutex_init(&l->mu, NULL);
+    cond_init(&l->cv);
+    *out = V_OBJ(T_LOCK, l);
+    return 0;
+}
+
+static int want_lock(vm_thread *t, value v, const char *fn)
+{
+    if (v.tag != T_LOCK)
+        return vm_raise(t, EXC(t)->type_error, "%s() argument must be a lock, not '%s'", fn,
+                        vm_type_name(v));
+    return 0;
+}
+
+/* Finds the thread state with `id` in t's interpreter; NULL if gone. */
+static rt_thread *find_thread(vm_thread *t, uint64_t id)
+{
+    for (rt_thread *r = t->base.interp->threads; r; r = r->next)
+        if (r->id == id)
+            return r;
+    return NULL;
+}
+
+BUILTIN(lock_acquire)
+{
+    if (argc < 1 || argc > 3)
+        return vm_raise(t, EXC(t)->type_error, "lock_acquire expected 1 to 3 arguments, got %d", argc);
+    if (want_lock(t, argv[0], "lock_acquire"))
+        return -1;
+    vm_lock *l = (vm_lock *)argv[0].u.o;
+    int blocking = argc < 2 || vm_truthy(argv[1]);
+    value timeout = argc == 3 ? argv[2] : V_NONE;
+    if (timeout.tag == T_INT && timeout.u.i == -1)
+        timeout = V_NONE;
+    if (!blocking && timeout.tag != T_NONE)
+        return vm_raise(t, EXC(t)->value_error, "can't specify a timeout for a non-blocking call");
+    int err = 0;
+    uint64_t deadline = deadline_from(t, timeout, "lock_acquire", &err);
+    if (err)
+        return -1;
+    for (;;) {
+        pthread_mutex_lock(&l->mu);
+        int got = !l->locked;
+        if (got) {
+            l->locked = 1;
+            l->owner = t->base.id;
+        }
+        pthread_mutex_unlock(&l->mu);
+        if (got) {
+            *out = V_BOOL(1);
+            return 0;
+        }
+        if (!blocking) {
+            *out = V_BOOL(0);
+            return 0;
+        }
+        if (rt_main_runtime.finalizing) {
+            rt_thread *owner = find_thread(t, l->owner);
+            if (!owner || owner->daemon)
+                return vm_raise(t, EXC(t)->finalization_error,
+                                "cannot acquire a lock held by a daemon thread during shutdown");
+        }
+        int r = wait_for(t, &l->mu, &l->cv, lock_free_p, l, deadline);
+        if (r < 0)
+            return -1;
+        if (r == 0) {
+            *out = V_BOOL(0);
+            return 0;
+        }
+    }
+}
+
+BUILTIN(lock_release)
+{
+    if (want_lock(t, argv[0], "lock_release"))
+        return -1;
+    vm_lock *l = (vm_lock *)argv[0].u.o;
+    pthread_mutex_lock(&l->mu);
+    int was = l->locked;
+    uint64_t owner = l->owner;
+    if (was && owner == t->base.id) {
+        l->locked = 0;
+        l->owner = 0;
+        pthread_cond_signal(&l->cv);
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (!was)
+        return vm_raise(t, EXC(t)->runtime_error, "release unlocked lock");
+    if (owner != t->base.id)
+        return vm_raise(t, EXC(t)->runtime_error, "cannot release un-acquired lock");
+    *out = V_NONE;
+    return 0;
+}
+
+BUILTIN(lock_locked)
+{
+    if (want_lock(t, argv[0], "lock_locked"))
+        return -1;
+    vm_lock *l = (vm_lock *)argv[0].u.o;
+    pthread_mutex_lock(&l->mu);
+    *out = V_BOOL(l->locked);
+    pthread_mutex_unlock(&l->mu);
+    return 0;
+}
+
+/* ---- Queue ---- */
+
+static void queue_blacken(vm_obj *o, vm_gc_mark_fn mark, void *g)
+{
+    vm_queue *q = (vm_queue *)o;
+    for (size_t i = 0; i < q->len; i++)
+        mark(g, q->items[(q->head + i) % q->cap]);
+}
+
+static void queue_free(vm_obj *o)
+{
+    vm_queue *q = (vm_queue *)o;
+    free(q->items);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+}
+
+static int queue_nonempty(void *p) { return ((vm_queue *)p)->len > 0; }
+
+BUILTIN(Queue)
+{
+    vm_queue *q = (vm_queue *)vm_alloc(t, T_QUEUE, sizeof(vm_queue));
+    pthread_mutex_init(&q->mu, NULL);
+    cond_init(&q->cv);
+    *out = V_OBJ(T_QUEUE, q);
+    return 0;
+}
+
+static int want_queue(vm_thread *t, value v, const char *fn)
+{
+    if (v.tag != T_QUEUE)
+        return vm_raise(t, EXC(t)->type_error, "%s() argument must be a queue, not '%s'", fn,
+                        vm_type_name(v));
+    return 0;
+}
+
+BUILTIN(queue_put)
+{
+    if (want_queue(t, argv[0], "queue_put"))
+        return -1;
+    vm_queue *q = (vm_queue *)argv[0].u.o;
+    pthread_mutex_lock(&q->mu);
+    if (q->len == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 16;
+        value *items = malloc(cap * sizeof(value));
+        if (!items)
+            RT_FATAL("out of memory");
+        for (size_t i = 0; i < q->len; i++)
+            items[i] = q->items[(q->head + i) % q->cap];
+        free(q->items);
+        q->items = items;
+        q->cap = cap;
+        q->head = 0;
+    }
+    q->items[(q->head + q->len) % q->cap] = argv[1];
+    q->len++;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    *out = V_NONE;
+    return 0;
+}
+
+BUILTIN(queue_get)
+{
+    if (argc < 1 || argc > 2)
+        return vm_raise(t, EXC(t)->type_error, "queue_get expected 1 or 2 arguments, got %d", argc);
+    if (want_queue(t, argv[0], "queue_get"))
+        return -1;
+    vm_queue *q = (vm_queue *)argv[0].u.o;
+    int err = 0;
+    uint64_t deadline = deadline_from(t, argc == 2 ? argv[1] : V_NONE, "queue_get", &err);
+    if (err)
+        return -1;
+    for (;;) {
+        /* Pop only while holding the GIL, so the value is never unrooted. */
+        pthread_mutex_lock(&q->mu);
+        int got = q->len > 0;
+        if (got) {
+            *out = q->items[q->head];
+            q->head = (q->head + 1) % q->cap;
+            q->len--;
+        }
+        pthread_mutex_unlock(&q->mu);
+        if (got)
+            return 0;
+        int r = wait_for(t, &q->mu, &q->cv, queue_nonempty, q, deadline);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            return vm_raise(t, EXC(t)->timeout_error, "queue_get() timed out");
+    }
+}
+
+BUILTIN(queue_size)
+{
+    if (want_queue(t, argv[0], "queue_size"))
+        return -1;
+    vm_queue *q = (vm_queue *)argv[0].u.o;
+    pthread_mutex_lock(&q->mu);
+    *out = V_INT((int64_t)q->len);
+    pthread_mutex_unlock(&q->mu);
+    return 0;
+}
+
+/* ---- sleep and the switch interval ---- */
+
+static int never(void *p) { return 0; }
+
+/* Sleepers wait on a condvar nobody signals: a timed wait that signals can cut short. */
+static pthread_mutex_t sleep_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sleep_cv;
+static pthread_once_t sleep_once = PTHREAD_ONCE_INIT;
+static void sleep_init(void) { cond_init(&sleep_cv); }
+
+BUILTIN(sleep)
+{
+    value s = argv[0];
+    if (s.tag != T_INT && s.tag != T_FLOAT && s.tag != T_BOOL)
+        return vm_raise(t, EXC(t)->type_error, "sleep() argument must be a number, not '%s'",
+                        vm_type_name(s));
+    double secs = s.tag == T_FLOAT ? s.u.f : (double)s.u.i;
+    if (isnan(secs) || secs < 0)
+        return vm_raise(t, EXC(t)->value_error, "sleep length must be non-negative");
+    pthread_once(&sleep_once, sleep_init);
+    uint64_t deadline = rt_now_ns() + (uint64_t)(secs * 1e9);
+    if (secs == 0) {
+        /* sleep(0) yields the GIL to any waiter, as CPython's time.sleep(0) does. */
+        rt_thread_detach(&t->base);
+        rt_thread_attach_urgent(&t->base);
+    } else if (wait_for(t, &sleep_mu, &sleep_cv, never, NULL, deadline ? deadline : 1) < 0)
+        return -1;
+    *out = V_NONE;
+    return 0;
+}
+
+BUILTIN(getswitchinterval)
+{
+    *out = V_FLOAT((double)rt_interp_switch_interval(t->base.interp) / 1e6);
+    return 0;
+}
+
+BUILTIN(setswitchinterval)
+{
+    value v = argv[0];
+    if (v.tag != T_INT && v.tag != T_FLOAT && v.tag != T_BOOL)
+        return vm_raise(t, EXC(t)->type_error, "must be real number, not %s", vm_type_name(v));
+    double s = v.tag == T_FLOAT ? v.u.f : (double)v.u.i;
+    if (!(s > 0))
+        return vm_raise(t, EXC(t)->value_error, "switch interval must be strictly positive");
+    double us = s * 1e6;
+    if (us > 1e12)
+        us = 1e12;
+    rt_interp_set_switch_interval(t->base.interp, us < 1 ? 1 : (uint64_t)(us + 0.5));
+    *out = V_NONE;
+    return 0;
+}
+
+void vm_threads_install(vm_thread *t)
+{
+    vm_gc_blacken_hooks[T_THREAD] = thread_blacken;
+    vm_gc_free_hooks[T_THREAD] = thread_free;
+    vm_gc_free_hooks[T_LOCK] = lock_free;
+    vm_gc_blacken_hooks[T_QUEUE] = queue_blacken;
+    vm_gc_free_hooks[T_QUEUE] = queue_free;
+    static const struct { const char *name; int arity; vm_native_fn fn; } table[] = {
+        {"thread_start", -1, bi_thread_start}, {"thread_join", -1, bi_thread_join},
+        {"thread_is_alive", 1, bi_thread_is_alive}, {"thread_ident", 1, bi_thread_ident},
+        {"get_ident", 0, bi_get_ident}, {"main_thread_ident", 0, bi_main_thread_ident},
+        {"active_count", 0, bi_active_count}, {"Lock", 0, bi_Lock},
+        {"lock_acquire", -1, bi_lock_acquire}, {"lock_release", 1, bi_lock_release},
+        {"lock_locked", 1, bi_lock_locked}, {"Queue", 0, bi_Queue},
+        {"queue_put", 2, bi_queue_put}, {"queue_get", -1, bi_queue_get},
+        {"queue_size", 1, bi_queue_size}, {"sleep", 1, bi_sleep},
+        {"getswitchinterval", 0, bi_getswitchinterval},
+        {"setswitchinterval", 1, bi_setswitchinterval},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        vm_def_native(t, table[i].name, table[i].arity, table[i].fn);
+}
