@@ -16,9 +16,9 @@ ifeq ($(VARIANT),tsan)
 CC      := clang
 endif
 
-PKGS     := libffi readline
+PKGS     := readline zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lffi -lreadline)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lreadline -lz)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
 
@@ -44,6 +44,9 @@ all: $(B)/gilvm $(B)/libgilvm.a
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# The dispatch loop: keep each handler's own indirect jump (no tail merging), as CPython.
+$(B)/vm/eval.o: CFLAGS += -fno-gcse -fno-crossjumping
 
 $(B)/libgilvm.a: $(LIB_OBJ)
 	@rm -f $@

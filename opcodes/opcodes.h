@@ -19,7 +19,14 @@ typedef enum {
 #define OP(name, kind, pop, push, jpush, flags) OP_##name,
 #include "opcodes.def"
 #undef OP
-    OP__COUNT
+    OP__COUNT,                      /* opcodes that may appear in files */
+    OP__SUPER_BASE = OP__COUNT - 1,
+#define OP(name, kind, pop, push, jpush, flags)
+#define SUPER(name, n, i1, i2, i3, i4) OP_##name,
+#include "opcodes.def"
+#undef SUPER
+#undef OP
+    OP__ALL                         /* plus superinstructions (execution copies only) */
 } opcode;
 
 typedef enum { OPK_NONE, OPK_CONST, OPK_LOCAL, OPK_NAME, OPK_JUMP, OPK_COUNT, OPK_IMM } op_kind;

@@ -131,8 +131,6 @@ int gilvm_runtime_init(const gilvm_config *config)
         t->base.recursion_remaining = config->recursion_limit;
     }
     vm_interp_setup(t);
-    if (config && config->no_ffi)
-        VM_INTERP(t)->ffi_enabled = 0;
     return 0;
 }
 

@@ -357,7 +357,7 @@ static vm_code *get_code(reader *r, vm_str *file)
 
     if (nlocals > left(r) / 4) {
         rfail(r, "corrupt body at byte %zu: local count %u exceeds the %zu bytes left",
-              offset(r) - 8, nlocals, left(r));
+              offset(r) - 12, nlocals, left(r));
         return NULL;
     }
     if (!(c->localnames = alloc_array(r, nlocals, sizeof(vm_str *))))
@@ -373,8 +373,12 @@ static vm_code *get_code(reader *r, vm_str *file)
         !(c->lines = alloc_array(r, n, sizeof(uint32_t))))
         return NULL;
     c->ncode = n;
-    memcpy(c->code, take(r, (size_t)n * sizeof(instr), "instructions"), (size_t)n * sizeof(instr));
-    memcpy(c->lines, take(r, (size_t)n * 4, "line table"), (size_t)n * 4);
+    const uint8_t *ins = take(r, (size_t)n * sizeof(instr), "instructions");
+    const uint8_t *lines = take(r, (size_t)n * sizeof(uint32_t), "line table");
+    if (!ins || !lines)
+        return NULL;
+    memcpy(c->code, ins, (size_t)n * sizeof(instr));
+    memcpy(c->lines, lines, (size_t)n * sizeof(uint32_t));
 
     if (get_count(r, &n, 1, "constant count"))
         return NULL;
@@ -413,6 +417,8 @@ static int check_header(reader *r, const uint8_t *d, size_t len)
 {
     uint32_t bom, blen, crc;
     uint16_t major, minor;
+    if (len == 0)
+        return rfail(r, "not a gilvm bytecode file (empty)");
     if (len < 8)
         return memcmp(d, BC_MAGIC, len) == 0
                    ? rfail(r, "truncated header (%zu of %d bytes)", len, BC_HEADER_SIZE)
@@ -459,11 +465,12 @@ static int check_header(reader *r, const uint8_t *d, size_t len)
 int vm_bc_read(vm_thread *t, const char *filename, const uint8_t *data, size_t len,
                vm_module *out, char *err, size_t errlen)
 {
-    reader r = {t, data, data + BC_HEADER_SIZE, data + len, filename, err, errlen, 0};
+    reader r = {t, data, data, data + len, filename, err, errlen, 0};
     out->ncodes = 0;
     out->codes = NULL;
     if (check_header(&r, data, len))
         return -1;
+    r.p = data + BC_HEADER_SIZE;
 
     vm_str *file = get_str(&r, 0, "source file name");
     uint32_t ncodes;

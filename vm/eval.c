@@ -40,7 +40,7 @@
 #define USE_COMPUTED_GOTO 0
 #endif
 
-vm_frame *vm_frame_push(vm_thread *t, vm_code *code, const value *args, uint32_t argc)
+static inline vm_frame *frame_push(vm_thread *t, vm_code *code, const value *args, uint32_t argc)
 {
     if (UNLIKELY(--t->base.recursion_remaining < 0)) {
         t->base.recursion_remaining++;
@@ -48,7 +48,6 @@ vm_frame *vm_frame_push(vm_thread *t, vm_code *code, const value *args, uint32_t
         return NULL;
     }
     size_t bytes = sizeof(vm_frame) + ((size_t)code->nlocals + code->maxstack) * sizeof(value);
-    bytes = (bytes + 15) & ~(size_t)15;
     vm_chunk *ch = t->chunk;
     if (UNLIKELY(!ch || ch->top + bytes > ch->size)) {
         size_t size = bytes > (256u << 10) ? bytes : (256u << 10);
@@ -64,7 +63,7 @@ vm_frame *vm_frame_push(vm_thread *t, vm_code *code, const value *args, uint32_t
     ch->top += bytes;
     f->prev = t->frame;
     f->code = code;
-    f->ip = code->code;
+    f->ip = code->exec;
     f->from_c = 0;
     f->saved_exc = t->handled;
     value *l = f->locals;
@@ -77,7 +76,12 @@ vm_frame *vm_frame_push(vm_thread *t, vm_code *code, const value *args, uint32_t
     return f;
 }
 
-void vm_frame_pop(vm_thread *t)
+vm_frame *vm_frame_push(vm_thread *t, vm_code *code, const value *args, uint32_t argc)
+{
+    return frame_push(t, code, args, argc);
+}
+
+static inline void frame_pop(vm_thread *t)
 {
     vm_frame *f = t->frame;
     vm_chunk *ch = t->chunk;
@@ -85,11 +89,13 @@ void vm_frame_pop(vm_thread *t)
     t->handled = f->saved_exc;
     t->base.recursion_remaining++;
     ch->top = (size_t)((char *)f - (char *)ch->data);
-    if (ch->top == 0 && ch->prev) {
+    if (UNLIKELY(ch->top == 0 && ch->prev)) {
         t->chunk = ch->prev;
         free(ch);
     }
 }
+
+void vm_frame_pop(vm_thread *t) { frame_pop(t); }
 
 /* Finds the exception-table entry covering `pc`, innermost first; NULL if none. */
 static const vm_exc_entry *find_handler(const vm_code *c, uint32_t pc)
@@ -141,7 +147,9 @@ int vm_eval(vm_thread *t, value *result)
 #if USE_COMPUTED_GOTO
     static const void *const labels[256] = {
 #define OP(name, kind, pop, push, jpush, flags) [OP_##name] = &&L_##name,
+#define SUPER(name, n, i1, i2, i3, i4) [OP_##name] = &&L_##name,
 #include "opcodes/opcodes.def"
+#undef SUPER
 #undef OP
     };
 #define TARGET(name) L_##name:
@@ -289,22 +297,22 @@ int vm_eval(vm_thread *t, value *result)
         DISPATCH();
     }
 
-    TARGET(JUMP_FORWARD) { ip = co->code + arg; DISPATCH(); }
+    TARGET(JUMP_FORWARD) { ip = co->exec + arg; DISPATCH(); }
     TARGET(JUMP_BACKWARD) {
         POLL();
-        ip = co->code + arg;
+        ip = co->exec + arg;
         DISPATCH();
     }
     TARGET(POP_JUMP_IF_FALSE) {
         value c = POP();
         if (c.tag == T_BOOL ? !c.u.i : !vm_truthy(c))
-            ip = co->code + arg;
+            ip = co->exec + arg;
         DISPATCH();
     }
     TARGET(POP_JUMP_IF_TRUE) {
         value c = POP();
         if (c.tag == T_BOOL ? c.u.i : vm_truthy(c))
-            ip = co->code + arg;
+            ip = co->exec + arg;
         DISPATCH();
     }
 
@@ -324,7 +332,7 @@ int vm_eval(vm_thread *t, value *result)
         if (r < 0)
             goto error;
         sp--;
-        ip = co->code + arg;
+        ip = co->exec + arg;
         DISPATCH();
     }
 
@@ -338,7 +346,7 @@ int vm_eval(vm_thread *t, value *result)
                       arg == 1 ? "was" : "were");
             sp -= arg + 1;
             SAVE_FRAME();
-            if (UNLIKELY(!vm_frame_push(t, cc, sp + 1, arg))) {
+            if (UNLIKELY(!frame_push(t, cc, sp + 1, arg))) {
                 sp += arg + 1;
                 goto error;
             }
@@ -364,7 +372,7 @@ int vm_eval(vm_thread *t, value *result)
     TARGET(RETURN) {
         value rv = sp[-1];
         int from_c = f->from_c;
-        vm_frame_pop(t);
+        frame_pop(t);
         if (from_c) {
             *result = rv;
             goto leave;
@@ -437,6 +445,147 @@ int vm_eval(vm_thread *t, value *result)
         DISPATCH();
     }
 
+#if USE_COMPUTED_GOTO
+    /* Superinstructions (opcodes.def, SUPER rows).  NEXT_ARG is the fused second
+     * instruction's operand.  Any case off the fast path does only the first instruction's
+     * work and dispatches normally to the second, which is still in place. */
+#define NEXT_ARG() INSTR_ARG(ip[0])
+#define LOCALS_CMP_JUMP(name, cop, second) \
+    TARGET(name) { \
+        value a = locals[arg], b = second; \
+        if (UNLIKELY(a.tag != T_INT || b.tag != T_INT)) \
+            goto L_LOAD_LOCAL; \
+        ip = (a.u.i cop b.u.i) ? ip + 3 : co->exec + INSTR_ARG(ip[2]); \
+        DISPATCH(); \
+    }
+#define LL_SECOND locals[NEXT_ARG()]
+#define LI_SECOND V_INT(INSTR_IMM(ip[0]))
+    LOCALS_CMP_JUMP(LL_LT_JUMP_IF_FALSE, <, LL_SECOND)
+    LOCALS_CMP_JUMP(LL_LE_JUMP_IF_FALSE, <=, LL_SECOND)
+    LOCALS_CMP_JUMP(LL_GT_JUMP_IF_FALSE, >, LL_SECOND)
+    LOCALS_CMP_JUMP(LL_GE_JUMP_IF_FALSE, >=, LL_SECOND)
+    LOCALS_CMP_JUMP(LI_LT_JUMP_IF_FALSE, <, LI_SECOND)
+    LOCALS_CMP_JUMP(LI_LE_JUMP_IF_FALSE, <=, LI_SECOND)
+    LOCALS_CMP_JUMP(LI_GT_JUMP_IF_FALSE, >, LI_SECOND)
+    LOCALS_CMP_JUMP(LI_GE_JUMP_IF_FALSE, >=, LI_SECOND)
+    TARGET(LOCAL_ADD_INT_STORE) {
+        value a = locals[arg];
+        int64_t r;
+        if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)INSTR_IMM(ip[0]), &r)))
+            goto L_LOAD_LOCAL;
+        locals[INSTR_ARG(ip[2])] = V_INT(r);
+        ip += 3;
+        DISPATCH();
+    }
+#define LOCAL_INT_ARITH(name, builtin) \
+    TARGET(name) { \
+        value a = locals[arg]; \
+        int64_t r; \
+        if (UNLIKELY(a.tag != T_INT || builtin(a.u.i, (int64_t)INSTR_IMM(ip[0]), &r))) \
+            goto L_LOAD_LOCAL; \
+        PUSH(V_INT(r)); \
+        ip += 2; \
+        DISPATCH(); \
+    }
+    LOCAL_INT_ARITH(LOCAL_ADD_INT, __builtin_add_overflow)
+    LOCAL_INT_ARITH(LOCAL_SUB_INT, __builtin_sub_overflow)
+    TARGET(LOAD_LOCAL2) {
+        value v = locals[arg], w = locals[NEXT_ARG()];
+        if (UNLIKELY(v.tag == T_UNDEF || w.tag == T_UNDEF))
+            goto L_LOAD_LOCAL;
+        sp[0] = v;
+        sp[1] = w;
+        sp += 2;
+        ip++;
+        DISPATCH();
+    }
+    TARGET(LOAD_LOCAL_INT) {
+        value v = locals[arg];
+        if (UNLIKELY(v.tag == T_UNDEF))
+            goto L_LOAD_LOCAL;
+        sp[0] = v;
+        sp[1] = V_INT(INSTR_IMM(ip[0]));
+        sp += 2;
+        ip++;
+        DISPATCH();
+    }
+    TARGET(LOAD_GLOBAL_LOCAL) {
+        value v = in->globals.vals[co->gslots[arg]], w = locals[NEXT_ARG()];
+        if (UNLIKELY(v.tag == T_UNDEF || w.tag == T_UNDEF))
+            goto L_LOAD_GLOBAL;
+        sp[0] = v;
+        sp[1] = w;
+        sp += 2;
+        ip++;
+        DISPATCH();
+    }
+    TARGET(STORE_LOAD_LOCAL) {
+        locals[arg] = sp[-1];
+        value w = locals[NEXT_ARG()];
+        if (UNLIKELY(w.tag == T_UNDEF)) {
+            sp--;
+            DISPATCH();
+        }
+        sp[-1] = w;
+        ip++;
+        DISPATCH();
+    }
+    TARGET(INT_ADD) {
+        value a = sp[-1];
+        int64_t r;
+        if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)INSTR_IMM(ip[-1]), &r)))
+            goto L_LOAD_INT;
+        sp[-1].u.i = r;
+        ip++;
+        DISPATCH();
+    }
+    TARGET(INT_SUB) {
+        value a = sp[-1];
+        int64_t r;
+        if (UNLIKELY(a.tag != T_INT || __builtin_sub_overflow(a.u.i, (int64_t)INSTR_IMM(ip[-1]), &r)))
+            goto L_LOAD_INT;
+        sp[-1].u.i = r;
+        ip++;
+        DISPATCH();
+    }
+    TARGET(ADD_STORE_LOCAL) {
+        value b = sp[-1], a = sp[-2];
+        int64_t r;
+        if (UNLIKELY(a.tag != T_INT || b.tag != T_INT || __builtin_add_overflow(a.u.i, b.u.i, &r)))
+            goto L_ADD;
+        locals[NEXT_ARG()] = V_INT(r);
+        sp -= 2;
+        ip++;
+        DISPATCH();
+    }
+    TARGET(RETURN_LOCAL) {
+        value v = locals[arg];
+        if (UNLIKELY(v.tag == T_UNDEF))
+            goto L_LOAD_LOCAL;
+        PUSH(v);
+        ip++;
+        goto L_RETURN;
+    }
+#define CMP_JUMP(name, first, cop, jump_when) \
+    TARGET(name) { \
+        value b = sp[-1], a = sp[-2]; \
+        if (UNLIKELY(a.tag != T_INT || b.tag != T_INT)) \
+            goto L_##first; \
+        sp -= 2; \
+        if ((a.u.i cop b.u.i) == (jump_when)) \
+            ip = co->exec + NEXT_ARG(); \
+        else \
+            ip++; \
+        DISPATCH(); \
+    }
+    CMP_JUMP(LT_JUMP_IF_FALSE, LT, <, 0)
+    CMP_JUMP(LE_JUMP_IF_FALSE, LE, <=, 0)
+    CMP_JUMP(GT_JUMP_IF_FALSE, GT, >, 0)
+    CMP_JUMP(GE_JUMP_IF_FALSE, GE, >=, 0)
+    CMP_JUMP(LT_JUMP_IF_TRUE, LT, <, 1)
+    CMP_JUMP(GT_JUMP_IF_TRUE, GT, >, 1)
+#endif
+
 #if !USE_COMPUTED_GOTO
         default:
             RT_FATAL("unverified opcode");
@@ -447,7 +596,7 @@ int vm_eval(vm_thread *t, value *result)
 error:
     /* t->exc is set; ip points past the failing instruction of frame f. */
     for (;;) {
-        uint32_t pc = (uint32_t)(ip - co->code) - 1;
+        uint32_t pc = (uint32_t)(ip - co->exec) - 1;
         vm_exc *e = AS_EXC(t->exc);
         if (!reraise)
             vm_exc_add_tb(t, e, co, pc);
@@ -457,11 +606,11 @@ error:
             sp = f->stack + h->depth;
             PUSH(t->exc);
             t->exc = V_UNDEF;
-            ip = co->code + h->target;
+            ip = co->exec + h->target;
             DISPATCH();
         }
         int from_c = f->from_c;
-        vm_frame_pop(t);
+        frame_pop(t);
         if (from_c)
             break;
         LOAD_FRAME();

@@ -135,6 +135,7 @@ void vm_obj_free(vm_interp *in, vm_obj *o)
     case T_CODE: {
         vm_code *c = (vm_code *)o;
         free(c->code);
+        free(c->exec);
         free(c->lines);
         free(c->consts);
         free(c->names);

@@ -17,7 +17,6 @@ enum {
 typedef struct {
     unsigned long switch_interval_us;   /* 0: default 5000 */
     int recursion_limit;                /* 0: default 1000 */
-    int no_ffi;                         /* 1: native calls disabled */
 } gilvm_config;
 
 /* Starts the runtime and the main interpreter on the calling (main) thread; 0 or -1. */

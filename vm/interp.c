@@ -46,7 +46,6 @@ void vm_interp_setup(vm_thread *t)
 {
     vm_interp *in = VM_INTERP(t);
     in->threshold = 4u << 20;
-    in->ffi_enabled = 1;
     /* Bases come before derived classes in the table; the root names itself as its base,
      * which is still NULL when it is created. */
 #define X(field, name, base) in->exc.field = new_class(t, name, in->exc.base);

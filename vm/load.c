@@ -22,6 +22,7 @@ int vm_module_link(vm_thread *t, vm_module *m)
             RT_FATAL("out of memory");
         for (uint32_t k = 0; k < c->nnames; k++)
             c->gslots[k] = vm_global_slot(in, c->names[k]);
+        vm_quicken(c);
     }
     for (uint32_t i = 1; i < m->ncodes; i++) {
         vm_func *f = (vm_func *)vm_alloc(t, T_FUNC, sizeof(vm_func));

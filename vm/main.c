@@ -22,7 +22,6 @@ static const char usage_text[] =
     "  --switch-interval=T    GIL switch interval, e.g. 5ms, 200us, 0.01s (default 5ms)\n"
     "  --stats[=json]         print GIL and thread statistics to stderr at exit\n"
     "  --recursion-limit=N    maximum bytecode recursion depth (default 1000)\n"
-    "  --no-ffi               disable native calls through libffi\n"
     "  --version              print the version and exit\n"
     "  -h, --help             print this help and exit\n"
     "\n"
@@ -176,9 +175,7 @@ int main(int argc, char **argv)
             if (end == a + 18 || *end || n < 1 || n > 10000000)
                 return usage_error("invalid --recursion-limit '%s' (1 to 10000000)", a + 18);
             cfg.recursion_limit = (int)n;
-        } else if (!strcmp(a, "--no-ffi"))
-            cfg.no_ffi = 1;
-        else
+        } else
             return usage_error("unknown option '%s'", a);
     }
 

@@ -106,7 +106,8 @@ typedef struct {                /* T_CODE: a function body or module body */
     vm_str *name;
     vm_str *file;               /* source file name, for tracebacks */
     uint32_t nparams, nlocals, maxstack, ncode, nconsts, nnames, nexc;
-    instr *code;
+    instr *code;                /* as verified, saved and disassembled */
+    instr *exec;                /* execution copy with superinstructions (quicken.c) */
     uint32_t *lines;            /* source line of each instruction */
     value *consts;
     vm_str **names;             /* global names used by NAME operands */

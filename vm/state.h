@@ -75,8 +75,6 @@ struct vm_interp {
     size_t allocated, threshold, ncollections;
     vm_globals globals;
     vm_exc_classes exc;
-    int ffi_enabled;
-    vm_obj *roots_extra;        /* unused for now */
     value argv;                 /* list of program arguments */
     int exiting;
 };
@@ -147,6 +145,9 @@ extern vm_pending_fn vm_pending_hooks[VM_PENDING_MAX_HOOKS];
 /* Handles the eval breaker's bits at a poll (stop, signals, calls, GC, GIL, async exc);
  * 0, or -1 with an exception set. */
 int vm_handle_pending(vm_thread *t);
+
+/* Builds code->exec, the execution copy with superinstructions (quicken.c). */
+void vm_quicken(vm_code *c);
 
 /* ---- interpreter setup (interp.c) ---- */
 
