@@ -66,6 +66,7 @@ $(B)/unit: $(UNIT_OBJ) $(B)/libgilvm.a
 test-core: $(B)/gilvm $(B)/unit
 	$(B)/unit
 	GILVM=$(B)/gilvm tests/run-programs
+	GILVM=$(B)/gilvm tests/corrupt-gbc
 	GILVM=$(B)/gilvm VARIANT=$(VARIANT) tests/run-repl
 
 test: deps-check

@@ -70,7 +70,15 @@
      frees thread states, so the states' last readers are ordered before the free by
      `mutex`.  A thread that passed the entry check of rt_gil_take just before finalization
      began and is preempted before it reads t->interp may still read freed memory; CPython
-     has the same window (bpo-39877). */
+     has the same window (bpo-39877).
+
+   Beyond CPython 3: signals.  A main thread with RT_SIGNALS_PENDING set is urgent when it
+   comes to take the GIL, and once head it asks the holder to drop at once.  The signal
+   handler itself asks the holder to drop (signals.c); the drop then moves the waiter whose
+   RT_SIGNALS_PENDING is set (only the main thread's can be) to the head of the queue, and a
+   thread taking the GIL while such a waiter queues asks itself to drop at its next poll.
+   So the main thread runs its handler one poll of the holder after the signal, not one
+   interval or a whole queue later (bench/signal_latency). */
 
 #include <errno.h>
 #include <pthread.h>
@@ -81,6 +89,7 @@
 struct rt_gil_waiter {
     pthread_cond_t cond;            /* signalled when this waiter may have become head */
     struct rt_gil_waiter *next;
+    rt_thread *t;                   /* the waiting thread state */
     int urgent;
 };
 
@@ -144,6 +153,17 @@ void rt_gil_fini(rt_gil *gil)
     gil->initialized = 0;
 }
 
+void rt_gil_after_fork(rt_gil *gil, rt_thread *holder)
+{
+    uint64_t interval = atomic_load(&gil->interval_us);
+    uint64_t switches = atomic_load(&gil->switch_number);
+    rt_gil_init(gil);               /* over the old memory: its waiters do not exist here */
+    atomic_store(&gil->interval_us, interval);
+    atomic_store(&gil->switch_number, switches);
+    atomic_store(&gil->locked, holder != NULL);
+    atomic_store(&gil->last_holder, holder);
+}
+
 static void broadcast_switch(rt_gil *gil)
 {
     RT_MUST(pthread_mutex_lock(&gil->switch_mutex));
@@ -172,6 +192,37 @@ static void dequeue(rt_gil *gil, struct rt_gil_waiter *w)
     atomic_fetch_sub_explicit(&gil->nwaiting, 1, memory_order_relaxed);
     if (p == &gil->queue && gil->queue)
         RT_MUST(pthread_cond_signal(&gil->queue->cond));
+}
+
+static int signal_pending(rt_thread *t)
+{
+    return (rt_breaker_load(&t->eval_breaker) & RT_SIGNALS_PENDING) != 0;
+}
+
+/* Returns the queued waiter with a signal to handle (the main thread), or NULL; under mutex. */
+static struct rt_gil_waiter *signalled_waiter(rt_gil *gil)
+{
+    if (!rt_signals_tripped())
+        return NULL;
+    struct rt_gil_waiter *w = gil->queue;
+    while (w && !signal_pending(w->t))
+        w = w->next;
+    return w;
+}
+
+/* Moves the waiter with a signal to handle to the head of the queue; under mutex. */
+static void promote_signalled(rt_gil *gil)
+{
+    struct rt_gil_waiter *w = signalled_waiter(gil);
+    if (w == NULL || w == gil->queue)
+        return;
+    struct rt_gil_waiter **p = &gil->queue;
+    while (*p != w)
+        p = &(*p)->next;
+    *p = w->next;
+    w->next = gil->queue;
+    w->urgent = 1;
+    gil->queue = w;
 }
 
 /* Sets the drop request on the holder; counts it if the bit was not already set. */
@@ -220,7 +271,7 @@ _Noreturn static void leave_and_exit(rt_gil *gil, struct rt_gil_waiter *w)
 static void wait_turn(rt_gil *gil, rt_thread *t, int urgent, uint64_t *nreq,
                       uint64_t *first_ns)
 {
-    struct rt_gil_waiter w = {.urgent = urgent};
+    struct rt_gil_waiter w = {.urgent = urgent, .t = t};
     rt_cond_init(&w.cond);
     enqueue(gil, &w);
     int asked_at_once = 0;
@@ -233,7 +284,7 @@ static void wait_turn(rt_gil *gil, rt_thread *t, int urgent, uint64_t *nreq,
         }
         if (!is_locked(gil))
             break;
-        if (w.urgent && !asked_at_once) {
+        if ((w.urgent && !asked_at_once) || signal_pending(t)) {
             asked_at_once = 1;
             request_drop(gil, nreq, first_ns);
         }
@@ -258,6 +309,7 @@ void rt_gil_take(rt_thread *t, int urgent)
     rt_gil *gil = t->interp->gil;
     if (urgent)
         urgent = t0 - t->detach_ns >= t->last_hold_ns;
+    urgent |= signal_pending(t);
     uint64_t nreq = 0, first_req_ns = 0;
     int queued = 0;
 
@@ -282,7 +334,10 @@ void rt_gil_take(rt_thread *t, int urgent)
     RT_MUST(pthread_cond_broadcast(&gil->switch_cond));
     RT_MUST(pthread_mutex_unlock(&gil->switch_mutex));
     rt_breaker_clear(&t->eval_breaker, RT_GIL_DROP_REQUEST);
+    if (signalled_waiter(gil))
+        rt_breaker_set(&t->eval_breaker, RT_GIL_DROP_REQUEST);
     RT_MUST(pthread_mutex_unlock(&gil->mutex));
+    rt_pending_note_take(t);
 
     /* We hold the GIL: our stats are ours to write. */
     uint64_t now = rt_now_ns();
@@ -316,6 +371,7 @@ int rt_gil_drop(rt_thread *t, int asked)
     if (!is_locked(gil) || atomic_load_explicit(&gil->last_holder, memory_order_relaxed) != t)
         RT_FATAL("GIL is not held by this thread state");
     atomic_store_explicit(&gil->locked, 0, memory_order_relaxed);
+    promote_signalled(gil);
     int forced = asked && gil->queue != NULL;
     if (gil->queue)
         RT_MUST(pthread_cond_signal(&gil->queue->cond));

@@ -43,6 +43,33 @@ void rt_gil_take(rt_thread *t, int urgent);
  * and returns 1 (a forced switch), else returns 0. */
 int rt_gil_drop(rt_thread *t, int asked);
 
+/* After fork(), in the child: re-creates the GIL's mutexes and condvars (the other threads'
+ * waits are gone), held by `holder`, keeping the interval and counters. */
+void rt_gil_after_fork(rt_gil *gil, rt_thread *holder);
+
+/* Initialises an empty pending-call queue of capacity `cap` running `maxloop` calls per pass
+ * (0: all); rt_pending_fini destroys it, dropping what is left. */
+void rt_pending_init(rt_pending *p, int32_t cap, int32_t maxloop);
+void rt_pending_fini(rt_pending *p);
+
+/* Called by rt_gil_take once `t` holds the GIL: sets RT_CALLS_TO_DO on `t` if it has calls
+ * to run [update_eval_breaker_for_thread]. */
+void rt_pending_note_take(rt_thread *t);
+
+/* Points the signal handler at the main thread state `main` (and its GIL). */
+void rt_signals_init(rt_thread *main);
+
+/* Restores the dispositions rt_signal_set replaced, closes the wakeup fd's use, stops
+ * targeting the main thread and waits for handlers running on other threads to finish. */
+void rt_signals_fini(void);
+
+/* Waits until no signal handler is between reading a thread state pointer and writing its
+ * eval breaker; called before a thread state is freed.  Async-signal-safe to wait for. */
+void rt_signals_quiesce(void);
+
+/* In the child after fork(): forgets tripped signals and counters, targets `main`. */
+void rt_signals_after_fork(rt_thread *main);
+
 /* Adds one hold or wait time to `s` (counters, max, reservoir); caller holds the GIL. */
 void rt_stats_record_hold(rt_thread_stats *s, uint64_t ns);
 void rt_stats_record_wait(rt_thread_stats *s, uint64_t ns);

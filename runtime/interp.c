@@ -15,6 +15,7 @@ rt_interp *rt_interp_create(const rt_interp_config *config, size_t interp_size,
     in->config = config ? *config : RT_INTERP_CONFIG_ISOLATED;
     in->thread_size = thread_size;
     in->recursion_limit = RT_RECURSION_LIMIT;
+    rt_pending_init(&in->pending, RT_PENDING_CAP, RT_PENDING_MAXLOOP);
 
     rt_runtime *rt = &rt_main_runtime;
     rt_head_lock();
@@ -61,6 +62,7 @@ void rt_interp_free(rt_interp *in)
         rt->main_interp = NULL;
     rt_stats_free_retired(in);
     rt_head_unlock();
+    rt_pending_fini(&in->pending);
     free(in);
 }
 
@@ -77,6 +79,16 @@ void rt_interp_delete(rt_interp *in)
 rt_interp *rt_interp_main(void)
 {
     return rt_main_runtime.main_interp;
+}
+
+rt_interp *rt_interp_find(int64_t id)
+{
+    rt_head_lock();
+    rt_interp *in = rt_main_runtime.interps;
+    while (in && in->id != id)
+        in = in->next;
+    rt_head_unlock();
+    return in;
 }
 
 int rt_interp_set_switch_interval(rt_interp *in, uint64_t us)

@@ -49,23 +49,24 @@ rt_status rt_runtime_init(size_t interp_size, size_t thread_size, const rt_hooks
     rt->next_interp_id = 0;
     rt->main_thread = pthread_self();
     rt->main_tstate = NULL;
+    atomic_fetch_add(&rt->epoch, 1);        /* bindings from an earlier run are stale */
     atomic_store(&rt->finalizing, NULL);
+    rt_pending_init(&rt->pending_main, RT_PENDING_MAIN_CAP, 0);
 
     rt_interp_config config = RT_INTERP_CONFIG_MAIN;
     rt_interp *in = rt_interp_create(&config, interp_size, thread_size);
-    if (in == NULL) {
-        pthread_mutex_destroy(&rt->mutex);
-        return RT_STATUS_ERR("out of memory");
-    }
-    rt_thread *t = rt_thread_new(in, RT_WHENCE_INIT);
+    rt_thread *t = in ? rt_thread_new(in, RT_WHENCE_INIT) : NULL;
     if (t == NULL) {
-        rt_interp_free(in);
+        if (in)
+            rt_interp_free(in);
+        rt_pending_fini(&rt->pending_main);
         pthread_mutex_destroy(&rt->mutex);
         return RT_STATUS_ERR("out of memory");
     }
     rt_thread_bind(t);
     rt->main_tstate = t;
     rt->initialized = 1;
+    rt_signals_init(t);
     rt_thread_attach(t);
     return RT_STATUS_OK;
 }
@@ -111,6 +112,8 @@ rt_status rt_runtime_finalize(void)
     if (rt_runtime_set_finalizing(t) < 0)
         return RT_STATUS_ERR("another thread is finalizing the runtime");
 
+    /* From here the signal handler touches no thread state; dispositions are restored. */
+    rt_signals_fini();
     stop_other_threads(t);
     /* Before any thread state is freed: waiters of main's GIL (also those of sub-interpreters
      * sharing it) leave and exit, ordered before the frees by the GIL's mutex. */
@@ -126,6 +129,7 @@ rt_status rt_runtime_finalize(void)
     rt_interp_free(main_interp);            /* the GIL last: waits for its waiters to exit */
 
     rt->initialized = 0;
+    rt_pending_fini(&rt->pending_main);
     RT_MUST(pthread_mutex_destroy(&rt->mutex));
     /* rt->finalizing stays set: a daemon thread that wakes up later must still exit. */
     return RT_STATUS_OK;

@@ -17,6 +17,24 @@ typedef struct rt_interp rt_interp;
 typedef struct rt_thread rt_thread;
 typedef struct rt_gil rt_gil;
 
+/* ---- pending calls [ceval_gil.c, struct _pending_calls]; see pending.c Notes ---- */
+
+/* A pending call: runs holding the GIL on a thread of the target interpreter; returns 0, or
+ * non-zero after setting the embedder's exception (the poll then raises it). */
+typedef int (*rt_pending_fn)(void *arg);
+
+#define RT_PENDING_CAP 300          /* per-interpreter queue: capacity */
+#define RT_PENDING_MAXLOOP 100      /* per-interpreter queue: calls run per pass */
+#define RT_PENDING_MAIN_CAP 32      /* main-thread-only queue: capacity (drained fully) */
+
+typedef struct {
+    pthread_mutex_t mutex;          /* guards everything below; never held while calling */
+    rt_thread *handling;            /* the thread running this queue's calls, or NULL */
+    _Atomic int32_t npending;       /* queued calls; written under mutex, read anywhere */
+    int32_t cap, maxloop, first;    /* capacity, calls per pass (0: all), ring head */
+    struct { rt_pending_fn fn; void *arg; } calls[RT_PENDING_CAP];
+} rt_pending;
+
 /* ---- status, as CPython's PyStatus: returned by value from lifecycle functions ---- */
 
 typedef struct {
@@ -166,6 +184,7 @@ struct rt_interp {
     size_t thread_size;             /* bytes to allocate per thread state (>= sizeof rt_thread) */
     rt_retired_stats *retired;      /* stats of deleted thread states, oldest first; HEAD_LOCK */
     size_t nretired, retired_cap;
+    rt_pending pending;             /* run by any thread of this interpreter */
 };
 
 /* ---- runtime [_PyRuntimeState] ---- */
@@ -177,9 +196,11 @@ struct rt_runtime {
     rt_interp *main_interp;
     int64_t next_interp_id;
     pthread_t main_thread;          /* OS ident of the main thread */
-    rt_thread *main_tstate;
+    rt_thread *_Atomic main_tstate; /* the main thread's state (the forking thread's, after fork) */
     rt_thread *_Atomic finalizing;  /* thread that runs finalization, or NULL */
     rt_hooks hooks;
+    rt_pending pending_main;        /* main-thread-only calls [_PyRuntime.ceval.pending_mainthread] */
+    _Atomic uint64_t epoch;         /* counts inits: a thread's binding from an earlier run is stale */
 };
 
 extern rt_runtime rt_main_runtime;
@@ -226,6 +247,10 @@ void rt_interp_stats_foreach(rt_interp *in,
 
 /* Returns the main interpreter. */
 rt_interp *rt_interp_main(void);
+
+/* Returns the interpreter with `id`, or NULL; the caller must keep it alive (it holds a
+ * thread of it, or knows it is not being deleted). */
+rt_interp *rt_interp_find(int64_t id);
 
 /* Sets the switch interval in microseconds; returns -1 if `us` is 0 (caller raises). */
 int rt_interp_set_switch_interval(rt_interp *in, uint64_t us);
@@ -279,6 +304,14 @@ rt_thread *rt_thread_swap(rt_thread *t);
 /* Deletes every thread state of `in` other than `keep` (after fork, at finalization). */
 void rt_thread_delete_all_but(rt_interp *in, rt_thread *keep);
 
+/* Returns 1 if `t` is the main thread's state (that of the main interpreter). */
+int rt_thread_is_main(const rt_thread *t);
+
+/* [PyThreadState_SetAsyncExc] Stores `exc` (opaque; NULL clears) in the async-exception slot
+ * of the thread of `in` whose id is `id` and sets its RT_ASYNC_EXCEPTION bit; the slot's
+ * previous value goes to *old.  Returns 1, or 0 (nothing done) if no such thread. */
+int rt_thread_set_async_exc(rt_interp *in, uint64_t id, void *exc, void **old);
+
 /* Handles RT_GIL_DROP_REQUEST at a poll: clears the bit, drops the GIL, waits until another
  * thread took it (forced switching), then re-attaches at the back of the queue.  Called by
  * the eval loop with `t` attached; without waiters it just drops and re-takes. */
@@ -286,5 +319,101 @@ void rt_gil_yield(rt_thread *t);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t rt_now_ns(void);
+
+/* ---- pending calls (pending.c) ---- */
+
+/* [_PyEval_AddPendingCall] Queues fn(arg) to run at a poll of some thread of `in`, one
+ * thread at a time.  From any thread, with or without a GIL, not from a signal handler.
+ * Returns 0, or -1 if the queue is full (nothing is raised). */
+int rt_pending_add(rt_interp *in, rt_pending_fn fn, void *arg);
+
+/* [Py_AddPendingCall] Queues fn(arg) to run on the main thread of the main interpreter;
+ * as rt_pending_add otherwise (capacity RT_PENDING_MAIN_CAP). */
+int rt_pending_add_main(rt_pending_fn fn, void *arg);
+
+/* Handles RT_CALLS_TO_DO for the attached `t`: runs up to RT_PENDING_MAXLOOP calls of t's
+ * interpreter and, on the main thread, the whole main-thread queue; re-arms the bit if calls
+ * are left.  Stops at the first call that fails and returns -1 (the rest stay queued, the
+ * bit stays set); otherwise 0.  Another thread already running the queue: returns 0. */
+int rt_pending_run(rt_thread *t);
+
+/* Number of calls queued that `t` may run (its interpreter's, plus the main-thread queue
+ * if `t` is the main thread). */
+int rt_pending_count(const rt_thread *t);
+
+/* ---- signals (signals.c) [signalmodule.c] ---- */
+
+#define RT_NSIG 65                  /* signal numbers are 1 .. RT_NSIG - 1 */
+
+/* A signal's disposition at the OS level. */
+enum rt_sig_action {
+    RT_SIG_DFL = 0,                 /* SIG_DFL */
+    RT_SIG_IGN = 1,                 /* SIG_IGN */
+    RT_SIG_CATCH = 2,               /* the runtime's handler: trips the signal for the VM */
+    RT_SIG_OTHER = 3,               /* a handler the runtime did not install */
+};
+
+/* Sets the OS disposition of `signum` (RT_SIG_DFL, _IGN or _CATCH), remembering the first
+ * disposition it replaces for rt_runtime_finalize to restore; 0, or -1 with errno. */
+int rt_signal_set(int signum, int action);
+
+/* Returns the OS disposition of `signum` (enum rt_sig_action), or -1 with errno. */
+int rt_signal_get(int signum);
+
+/* Returns 1 if `t` may run signal handlers: the main thread of the main interpreter. */
+int rt_signals_can_handle(const rt_thread *t);
+
+/* Handles RT_SIGNALS_PENDING for the attached `t` [_PyErr_CheckSignalsTstate]: clears the
+ * bit and, for each tripped signal in number order, clears its flag and calls
+ * run(t, signum, arg).  If a call fails, re-arms the bit (the remaining signals run at a
+ * later poll) and returns -1; else 0.  Does nothing unless rt_signals_can_handle(t). */
+int rt_signals_handle(rt_thread *t, int (*run)(rt_thread *t, int signum, void *arg), void *arg);
+
+/* Returns the number of times the runtime's handler caught `signum` since init (or fork):
+ * deliveries, which POSIX may have coalesced but the runtime never loses. */
+uint64_t rt_signal_count(int signum);
+
+/* Returns 1 if a signal was caught and its handlers have not run yet (one atomic load). */
+int rt_signals_tripped(void);
+
+/* Makes the handler write each caught signal's number, as one byte, to `fd` (-1: none);
+ * returns the previous fd.  The caller checks that `fd` is valid and non-blocking. */
+int rt_signal_set_wakeup_fd(int fd);
+
+/* ---- GILState (gilstate.c) [PyGILState_Ensure / Release] ---- */
+
+enum {
+    RT_GILSTATE_LOCKED = 0,         /* the thread already held the GIL */
+    RT_GILSTATE_UNLOCKED = 1,       /* ensure took it */
+    RT_GILSTATE_UNAVAILABLE = -1,   /* runtime not initialised or finalizing: nothing done */
+};
+
+/* Lets the calling OS thread, whatever created it, run code of the main interpreter: binds a
+ * new thread state (whence RT_WHENCE_GILSTATE) if the thread has none, attaches it if it is
+ * not attached, counts the nesting.  Returns RT_GILSTATE_LOCKED or _UNLOCKED, to pass to
+ * rt_gilstate_release, or RT_GILSTATE_UNAVAILABLE once finalization has started (the thread
+ * must not run code; releasing that value does nothing). */
+int rt_gilstate_ensure(void);
+
+/* Undoes the matching rt_gilstate_ensure: the outermost release of a state that ensure
+ * created deletes it (releasing the GIL); otherwise releases the GIL if ensure took it. */
+void rt_gilstate_release(int state);
+
+/* Returns 1 if the calling thread's bound state is attached (holds the GIL), else 0. */
+int rt_gilstate_check(void);
+
+/* ---- fork (fork.c) [PyOS_BeforeFork / AfterFork_Parent / AfterFork_Child] ---- */
+
+/* Before fork(): the caller, attached to the main interpreter and holding its GIL, takes the
+ * runtime's locks (HEAD_LOCK, the pending queues') so the child inherits consistent state. */
+void rt_fork_before(rt_thread *t);
+
+/* In the parent after fork(): releases what rt_fork_before took. */
+void rt_fork_after_parent(rt_thread *t);
+
+/* In the child after fork(): releases the locks, re-creates the GIL (held by `t`), makes `t`
+ * the main thread, clears tripped signals and their counters, and deletes every other thread
+ * state and every sub-interpreter.  The VM must first stop pointing at the other states. */
+rt_status rt_fork_after_child(rt_thread *t);
 
 #endif

@@ -6,8 +6,10 @@
 
 /* The attached thread state of this OS thread [_Py_tss_tstate]. */
 static _Thread_local rt_thread *tss_current;
-/* The thread state bound to this OS thread, attached or not [the gilstate TSS]. */
+/* The thread state bound to this OS thread, attached or not [the gilstate TSS], and the
+ * runtime epoch it was bound in: a binding left over from before a re-init is stale. */
 static _Thread_local rt_thread *tss_bound;
+static _Thread_local uint64_t tss_bound_epoch;
 
 rt_thread *rt_thread_new(rt_interp *in, int whence)
 {
@@ -19,6 +21,7 @@ rt_thread *rt_thread_new(rt_interp *in, int whence)
     atomic_init(&t->state, RT_DETACHED);
     t->recursion_remaining = in->recursion_limit;
     t->c_recursion_remaining = RT_C_RECURSION_LIMIT;
+    t->gilstate_counter = 1;        /* not GILState's to delete: see gilstate.c */
     t->stats.rng = (uint64_t)(uintptr_t)t * 0x9E3779B97F4A7C15u;
 
     rt_head_lock();
@@ -35,13 +38,22 @@ void rt_thread_bind(rt_thread *t)
 {
     t->os_ident = pthread_self();
     t->bound = 1;
-    if (tss_bound == NULL)
+    if (rt_thread_bound() == NULL) {
         tss_bound = t;
+        tss_bound_epoch = atomic_load(&rt_main_runtime.epoch);
+    }
 }
 
 rt_thread *rt_thread_bound(void)
 {
+    if (tss_bound && tss_bound_epoch != atomic_load(&rt_main_runtime.epoch))
+        tss_bound = NULL;
     return tss_bound;
+}
+
+int rt_thread_is_main(const rt_thread *t)
+{
+    return t != NULL && t == atomic_load(&rt_main_runtime.main_tstate);
 }
 
 rt_thread *rt_thread_current(void)
@@ -67,6 +79,7 @@ static void thread_free(rt_thread *t)
     /* A later state allocated at the same address must count as a switch. */
     rt_thread *expected = t;
     atomic_compare_exchange_strong(&in->gil->last_holder, &expected, NULL);
+    rt_signals_quiesce();           /* a signal handler may have read last_holder just before */
     if (tss_bound == t)
         tss_bound = NULL;
     free(t);
@@ -111,6 +124,21 @@ void rt_thread_delete_all_but(rt_interp *in, rt_thread *keep)
             thread_free(list);
         list = next;
     }
+}
+
+int rt_thread_set_async_exc(rt_interp *in, uint64_t id, void *exc, void **old)
+{
+    /* Under HEAD_LOCK: threads without the GIL may be deleting states [SetAsyncExc]. */
+    rt_head_lock();
+    rt_thread *t = in->threads;
+    while (t && t->id != id)
+        t = t->next;
+    if (t) {
+        *old = atomic_exchange(&t->async_exc, exc);
+        rt_breaker_set(&t->eval_breaker, RT_ASYNC_EXCEPTION);
+    }
+    rt_head_unlock();
+    return t != NULL;
 }
 
 static void attach(rt_thread *t, int urgent)

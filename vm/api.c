@@ -6,9 +6,11 @@
 #include <string.h>
 
 #include "api.h"
+#include "async.h"
 #include "gilvm.h"
 #include "instruments.h"
 #include "module.h"
+#include "threads.h"
 
 int vm_read_file(const char *path, char **data, size_t *len)
 {
@@ -131,6 +133,8 @@ int gilvm_runtime_init(const gilvm_config *config)
         t->base.recursion_remaining = config->recursion_limit;
     }
     vm_interp_setup(t);
+    if (!config || !config->no_signal_handlers)
+        vm_signals_install_default(t);
     return 0;
 }
 
@@ -143,9 +147,16 @@ void gilvm_set_argv(int argc, char **argv)
     VM_INTERP(t)->argv = l;
 }
 
+/* The calling thread's attached state (a GILState thread's, say), else the main one. */
+static vm_thread *caller(void)
+{
+    rt_thread *cur = rt_thread_current();
+    return cur ? (vm_thread *)cur : vm_main_tstate;
+}
+
 int gilvm_run_file(const char *path)
 {
-    vm_thread *t = vm_main_tstate;
+    vm_thread *t = caller();
     vm_module m;
     char err[1024];
     int rc = vm_load_file(t, path, &m, err, sizeof err);
@@ -158,7 +169,7 @@ int gilvm_run_file(const char *path)
 
 int gilvm_run_string(const char *name, const char *source)
 {
-    vm_thread *t = vm_main_tstate;
+    vm_thread *t = caller();
     vm_module m;
     char err[1024];
     if (vm_load_source(t, name, source, strlen(source), &m, err, sizeof err)) {
@@ -168,10 +179,36 @@ int gilvm_run_string(const char *name, const char *source)
     return vm_run_module(t, &m);
 }
 
+/* Joins the non-daemon threads; an exception while waiting (a signal handler raised) is
+ * reported and ends the wait [wait_for_thread_shutdown]. */
+static int join_threads(vm_thread *t, int status)
+{
+    if (vm_threads_join_all(t) == 0)
+        return status;
+    value e = t->exc;
+    int sigint = e.tag == T_EXC && vm_class_is(AS_EXC(e)->cls, VM_INTERP(t)->exc.keyboard_interrupt);
+    t->exc = V_UNDEF;
+    fflush(stdout);
+    fprintf(stderr, "Exception ignored on threading shutdown:\n");
+    vm_print_traceback(t, e);
+    return sigint ? GILVM_EXIT_SIGINT : status;
+}
+
 int gilvm_runtime_finalize(int status)
 {
+    /* CPython's Py_FinalizeEx order.  No new thread from here on (interp->finalizing). */
+    vm_thread *t = vm_main_tstate;
+    if (t == NULL)
+        return status;
+    atomic_store(&t->base.interp->finalizing, 1);
+    status = join_threads(t, status);
+    vm_pending_finish(t);
+    vm_atexit_run(t);
     fflush(stdout);
-    vm_instruments_finish(vm_main_tstate);
+    vm_instruments_finish(t);
+    /* Daemon threads never run bytecode again: they end at their next GIL take or wait slice. */
+    rt_runtime_set_finalizing(&t->base);
+    vm_async_fini(t);
     rt_runtime_finalize();
     vm_main_tstate = NULL;
     return status;

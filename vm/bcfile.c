@@ -252,7 +252,9 @@ static int get_count(reader *r, uint32_t *n, size_t min, const char *what)
 static vm_str *get_str(reader *r, int bytes, const char *what)
 {
     uint32_t n;
-    if (get_count(r, &n, 1, what))
+    char label[64];
+    snprintf(label, sizeof label, "%s length", what);
+    if (get_count(r, &n, 1, label))
         return NULL;
     const uint8_t *p = take(r, n, what);
     if (!p)

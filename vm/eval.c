@@ -130,7 +130,7 @@ int vm_eval(vm_thread *t, value *result)
 #define RAISE(...) do { vm_raise(t, __VA_ARGS__); goto error; } while (0)
 
 #ifdef GILVM_NO_POLL
-#define POLL() ((void)0)
+#define POLL() ((void)breaker)
 #else
 #define POLL() \
     do { \
@@ -384,7 +384,8 @@ int vm_eval(vm_thread *t, value *result)
 
     TARGET(BUILD_LIST) {
         value l = vm_list_new(t, arg);
-        memcpy(AS_LIST(l)->items, sp - arg, arg * sizeof(value));
+        if (arg)
+            memcpy(AS_LIST(l)->items, sp - arg, arg * sizeof(value));
         AS_LIST(l)->len = arg;
         sp -= arg;
         PUSH(l);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "state.h"
 
@@ -83,6 +84,9 @@ value vm_exc_format(vm_thread *t, value exc)
 /* Prints line `lineno` of `file`, stripped, as the traceback's source line (linecache). */
 static void print_source_line(const char *file, uint32_t lineno)
 {
+    struct stat st;
+    if (stat(file, &st) || !S_ISREG(st.st_mode))   /* a .gbc may name a FIFO: never block */
+        return;
     FILE *fp = fopen(file, "r");
     if (!fp)
         return;

@@ -17,6 +17,7 @@ enum {
 typedef struct {
     unsigned long switch_interval_us;   /* 0: default 5000 */
     int recursion_limit;                /* 0: default 1000 */
+    int no_signal_handlers;             /* 1: leave SIGINT alone (else: KeyboardInterrupt) */
 } gilvm_config;
 
 /* Starts the runtime and the main interpreter on the calling (main) thread; 0 or -1. */
@@ -35,5 +36,42 @@ int gilvm_run_string(const char *name, const char *source);
 /* Joins non-daemon threads, runs exit handlers and tears the runtime down; returns the
  * status to exit with (normally `status` itself). */
 int gilvm_runtime_finalize(int status);
+
+/* ---- pending calls: C functions run later by the VM, at a poll, holding the GIL ---- */
+
+/* [Py_AddPendingCall] Queues fn(arg) to run on the main thread at its next poll; callable
+ * from any thread, with or without the GIL (not from a signal handler).  fn returns 0, or
+ * non-zero to make the poll raise RuntimeError("pending call failed").  Returns 0, or -1 if
+ * the queue (32 calls) is full or the runtime is not running.  Calls still queued at
+ * finalization run then, before the atexit functions. */
+int gilvm_pending_add(int (*fn)(void *arg), void *arg);
+
+/* As gilvm_pending_add, for any thread of interpreter `interp_id` (queue of 300; 0 is the
+ * main interpreter); -1 also if there is no such interpreter. */
+int gilvm_pending_add_interp(long long interp_id, int (*fn)(void *arg), void *arg);
+
+/* ---- GILState: running code from threads gilvm did not create ---- */
+
+enum {
+    GILVM_GILSTATE_LOCKED = 0,          /* the thread already held the GIL */
+    GILVM_GILSTATE_UNLOCKED = 1,        /* gilvm_gilstate_ensure took it */
+    GILVM_GILSTATE_UNAVAILABLE = -1,    /* runtime not running or finalizing: run no code */
+};
+
+/* [PyGILState_Ensure] Makes the calling thread, of any origin, able to run code of the main
+ * interpreter (gilvm_run_string runs on the calling thread's state): gives the thread a
+ * thread state if it has none and takes the GIL if it does not hold it; nests.  Returns the
+ * value to pass to gilvm_gilstate_release.  Once finalization has started (and before init
+ * or after finalize) it does nothing and returns GILVM_GILSTATE_UNAVAILABLE: the thread must
+ * not run code, and releasing that value does nothing.  A thread still waiting for the GIL
+ * when finalization starts never returns from this call: it ends, as daemon threads do. */
+int gilvm_gilstate_ensure(void);
+
+/* [PyGILState_Release] Undoes the matching ensure: releases the GIL if ensure took it; the
+ * outermost release deletes the thread state if ensure created it (never one it did not). */
+void gilvm_gilstate_release(int state);
+
+/* [PyGILState_Check] Returns 1 if the calling thread holds the GIL, else 0. */
+int gilvm_gilstate_check(void);
 
 #endif

@@ -2,6 +2,7 @@
  * classes, builtins) and releasing VM memory when the runtime deletes a state. */
 #include <stdlib.h>
 
+#include "async.h"
 #include "threads.h"
 
 static void thread_clear(rt_thread *rt)
@@ -54,4 +55,5 @@ void vm_interp_setup(vm_thread *t)
     in->argv = vm_list_new(t, 0);
     vm_builtins_install(t);
     vm_threads_install(t);
+    vm_async_install(t);
 }

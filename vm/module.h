@@ -38,7 +38,7 @@ int vm_bc_read(vm_thread *t, const char *filename, const uint8_t *data, size_t l
                vm_module *out, char *err, size_t errlen);
 
 /* Proves that `c` cannot read or write out of bounds (see docs/bytecode.md); 0, or -1 with
- * "function NAME, offset N: reason" in err.  nfuncs: function count of the module. */
+ * "function NAME, offset N: reason" in err. */
 int vm_verify_code(const vm_code *c, char *err, size_t errlen);
 
 /* Links the module into t's interpreter: resolves global slots of every code object and

@@ -93,9 +93,11 @@ static int int_binop(vm_thread *t, int op, int64_t a, int64_t b, value *out)
         if (b < 0)
             return vm_raise(t, EXC(t)->value_error, "negative shift count");
         if (a == 0) { r = 0; break; }
-        if (b >= 63 || (a > 0 ? a > (INT64_MAX >> b) : a < (INT64_MIN >> b)))
+        if (b >= 64)
             return overflow(t);
         r = (int64_t)((uint64_t)a << b);
+        if ((r >> b) != a)
+            return overflow(t);
         break;
     case OP_SHR:
         if (b < 0)
@@ -126,12 +128,23 @@ static int float_binop(vm_thread *t, int op, double a, double b, value *out)
         if (b == 0.0)
             return vm_raise(t, EXC(t)->zero_division_error,
                             op == OP_MOD ? "float modulo" : "float floor division by zero");
-        if (op == OP_FLOORDIV)
-            r = floor(a / b);
-        else {
-            r = fmod(a, b);
-            if (r != 0.0 && ((r < 0) != (b < 0)))
-                r += b;
+        {   /* as CPython's float_divmod: exact floor from fmod, not floor(a / b) */
+            double mod = fmod(a, b), div = (a - mod) / b;
+            if (mod != 0.0) {
+                if ((b < 0) != (mod < 0)) {
+                    mod += b;
+                    div -= 1.0;
+                }
+            } else
+                mod = copysign(0.0, b);
+            double fdiv;
+            if (div != 0.0) {
+                fdiv = floor(div);
+                if (div - fdiv > 0.5)
+                    fdiv += 1.0;
+            } else
+                fdiv = copysign(0.0, a / b);
+            r = op == OP_FLOORDIV ? fdiv : mod;
         }
         break;
     case OP_POW: r = pow(a, b); break;
@@ -271,18 +284,24 @@ int vm_binop(vm_thread *t, int op, value a, value b, value *out)
     return unsupported(t, op, a, b);
 }
 
-static int seq_order(vm_thread *t, const value *x, size_t n, const value *y, size_t m, int *cmp)
+static int order(vm_thread *t, value a, value b, int *cmp, const char *sym);
+
+static int seq_order(vm_thread *t, const value *x, size_t n, const value *y, size_t m, int *cmp,
+                     const char *sym)
 {
     for (size_t i = 0; i < n && i < m; i++) {
         if (vm_equal(x[i], y[i]))
             continue;
-        return vm_order(t, x[i], y[i], cmp);
+        return order(t, x[i], y[i], cmp, sym);
     }
     *cmp = n < m ? -1 : n > m;
     return 0;
 }
 
-int vm_order(vm_thread *t, value a, value b, int *cmp)
+int vm_order(vm_thread *t, value a, value b, int *cmp) { return order(t, a, b, cmp, "<"); }
+
+/* Three-way comparison; the TypeError for unorderable items names operator `sym`. */
+static int order(vm_thread *t, value a, value b, int *cmp, const char *sym)
 {
     if (is_num(a) && is_num(b)) {
         if (is_intlike(a) && is_intlike(b))
@@ -300,26 +319,20 @@ int vm_order(vm_thread *t, value a, value b, int *cmp)
         return 0;
     }
     if (a.tag == b.tag && a.tag == T_LIST)
-        return seq_order(t, AS_LIST(a)->items, AS_LIST(a)->len, AS_LIST(b)->items, AS_LIST(b)->len, cmp);
+        return seq_order(t, AS_LIST(a)->items, AS_LIST(a)->len, AS_LIST(b)->items, AS_LIST(b)->len,
+                         cmp, sym);
     if (a.tag == b.tag && a.tag == T_TUPLE)
         return seq_order(t, AS_TUPLE(a)->items, AS_TUPLE(a)->len, AS_TUPLE(b)->items,
-                         AS_TUPLE(b)->len, cmp);
-    return vm_raise(t, EXC(t)->type_error, "'<' not supported between instances of '%s' and '%s'",
-                    vm_type_name(a), vm_type_name(b));
+                         AS_TUPLE(b)->len, cmp, sym);
+    return vm_raise(t, EXC(t)->type_error, "'%s' not supported between instances of '%s' and '%s'",
+                    sym, vm_type_name(a), vm_type_name(b));
 }
 
 int vm_compare(vm_thread *t, int op, value a, value b, value *out)
 {
     int c;
-    if (vm_order(t, a, b, &c)) {
-        if (t->exc.tag == T_EXC) {   /* name the operator actually used */
-            t->exc = V_UNDEF;
-            return vm_raise(t, EXC(t)->type_error,
-                            "'%s' not supported between instances of '%s' and '%s'",
-                            op_symbol(op), vm_type_name(a), vm_type_name(b));
-        }
+    if (order(t, a, b, &c, op_symbol(op)))
         return -1;
-    }
     bool r;
     switch (op) {
     case OP_LT: r = c == -1; break;

@@ -7,6 +7,12 @@
  * convoy fix).  Waits run in slices of at most WAIT_SLICE_NS so the main thread can run
  * signal handlers while it waits (vm_wait_interrupted) and give up if one raised.
  *
+ * Finalization: a thread blocked in a wait (vm_blocking_begin .. _end) or just started
+ * (before it attaches) may belong to a daemon thread that must never run again.  Such a
+ * thread checks rt_thread_must_exit after each slice and ends itself without touching its
+ * thread state again; vm_threads_quiesce lets finalization wait until none is left in those
+ * windows before the runtime frees thread states and the heap (with the objects' condvars).
+ *
  * Object state that a waiter reads without the GIL (finished flag, lock bit, queue length)
  * is guarded by the object's mutex; values (queue items, thread results) are only touched
  * holding the GIL, so the collector never races with a waiter.  A running thread keeps its
@@ -14,12 +20,14 @@
  * function and arguments alive. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "api.h"
+#include "gilvm.h"
 #include "threads.h"
 
 #define EXC(t) (&VM_INTERP(t)->exc)
@@ -79,6 +87,43 @@ static void cond_init(pthread_cond_t *c)
 
 vm_wait_hook_fn vm_wait_hook;
 
+static _Atomic int nblocked;            /* threads between vm_blocking_begin and _end */
+static _Atomic int nstarting;           /* threads created but not yet bound */
+
+void vm_blocking_begin(vm_thread *t)
+{
+    atomic_fetch_add(&nblocked, 1);
+    rt_thread_detach(&t->base);
+}
+
+uint32_t vm_blocking_poll(vm_thread *t, pthread_mutex_t *held)
+{
+    if (rt_thread_must_exit(&t->base)) {
+        /* Another thread finalizes: end without touching `t`, which it may free. */
+        if (held)
+            pthread_mutex_unlock(held);
+        atomic_fetch_sub(&nblocked, 1);
+        pthread_exit(NULL);
+    }
+    return rt_breaker_load(&t->base.eval_breaker) & (RT_SIGNALS_PENDING | RT_EVAL_PLEASE_STOP);
+}
+
+void vm_blocking_end(vm_thread *t)
+{
+    atomic_fetch_sub(&nblocked, 1);
+    rt_thread_attach_urgent(&t->base);
+}
+
+void vm_threads_quiesce(void)
+{
+    /* Waits are sliced (WAIT_SLICE_NS), so this takes one slice; the bound is a safety net. */
+    uint64_t end = rt_now_ns() + 5000000000ull;
+    while ((atomic_load(&nblocked) || atomic_load(&nstarting)) && rt_now_ns() < end) {
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 int vm_wait_interrupted(vm_thread *t)
 {
     vm_wait_hook_fn hook = vm_wait_hook;
@@ -92,7 +137,7 @@ static int wait_for(vm_thread *t, pthread_mutex_t *mu, pthread_cond_t *cv,
 {
     for (;;) {
         int r = 0;
-        rt_thread_detach(&t->base);
+        vm_blocking_begin(t);
         pthread_mutex_lock(mu);
         for (;;) {
             if (ready(obj)) {
@@ -108,13 +153,13 @@ static int wait_for(vm_thread *t, pthread_mutex_t *mu, pthread_cond_t *cv,
             struct timespec ts;
             deadline_after(&ts, slice);
             pthread_cond_timedwait(cv, mu, &ts);
-            if (rt_breaker_load(&t->base.eval_breaker) & (RT_SIGNALS_PENDING | RT_EVAL_PLEASE_STOP)) {
+            if (vm_blocking_poll(t, mu)) {
                 r = 2;
                 break;
             }
         }
         pthread_mutex_unlock(mu);
-        rt_thread_attach_urgent(&t->base);
+        vm_blocking_end(t);
         if (r != 2)
             return r;
         if (vm_wait_interrupted(t))
@@ -148,15 +193,33 @@ static uint64_t deadline_from(vm_thread *t, value timeout, const char *fn, int *
 
 /* ---- threads ---- */
 
+/* The end of a thread that fork() made the child's main thread: the child exits as a
+ * program whose main thread returned, with the same status rules. */
+_Noreturn static void forked_main_exit(vm_thread *t, int failed)
+{
+    vm_main_tstate = t;
+    int status = gilvm_runtime_finalize(failed ? vm_exit_status(t) : GILVM_EXIT_OK);
+    if (status == GILVM_EXIT_SIGINT) {
+        fflush(NULL);
+        signal(SIGINT, SIG_DFL);
+        raise(SIGINT);
+    }
+    exit(status);
+}
+
 static void *thread_main(void *arg)
 {
     vm_thread_obj *th = arg;
     vm_thread *t = th->ts;
     rt_thread_bind(&t->base);
+    atomic_fetch_sub(&nstarting, 1);    /* from here we touch only `t`: see vm_threads_quiesce */
     rt_thread_attach(&t->base);
     value out;
     size_t n = AS_TUPLE(th->args)->len;
-    if (vm_call(t, th->func, (int)n, AS_TUPLE(th->args)->items, &out)) {
+    int failed = vm_call(t, th->func, (int)n, AS_TUPLE(th->args)->items, &out);
+    if (rt_thread_is_main(&t->base))
+        forked_main_exit(t, failed);
+    if (failed) {
         value e = t->exc;
         if (e.tag == T_EXC && !vm_class_is(AS_EXC(e)->cls, EXC(t)->system_exit)) {
             fflush(stdout);
@@ -231,9 +294,11 @@ int vm_thread_start(vm_thread *t, value func, value args, int daemon, value *out
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 1u << 20);
     pthread_t tid;
+    atomic_fetch_add(&nstarting, 1);
     int rc = pthread_create(&tid, &attr, thread_main, th);
     pthread_attr_destroy(&attr);
     if (rc) {
+        atomic_fetch_sub(&nstarting, 1);
         th->state = TH_FINISHED;
         th->ts = NULL;
         nt->self = V_NONE;
@@ -397,7 +462,8 @@ BUILTIN(lock_acquire)
     vm_lock *l = (vm_lock *)argv[0].u.o;
     int blocking = argc < 2 || vm_truthy(argv[1]);
     value timeout = argc == 3 ? argv[2] : V_NONE;
-    if (timeout.tag == T_INT && timeout.u.i == -1)
+    if ((timeout.tag == T_INT && timeout.u.i == -1) ||
+        (timeout.tag == T_FLOAT && timeout.u.f == -1.0))     /* CPython's "no timeout" */
         timeout = V_NONE;
     if (!blocking && timeout.tag != T_NONE)
         return vm_raise(t, EXC(t)->value_error, "can't specify a timeout for a non-blocking call");
@@ -625,6 +691,34 @@ BUILTIN(setswitchinterval)
     rt_interp_set_switch_interval(t->base.interp, us < 1 ? 1 : (uint64_t)(us + 0.5));
     *out = V_NONE;
     return 0;
+}
+
+void vm_threads_after_fork_child(vm_thread *t)
+{
+    atomic_store(&nblocked, 0);
+    atomic_store(&nstarting, 0);
+    pthread_mutex_init(&sleep_mu, NULL);
+    cond_init(&sleep_cv);
+    for (vm_obj *o = VM_INTERP(t)->heap; o; o = o->next) {
+        pthread_mutex_t *mu = NULL;
+        pthread_cond_t *cv = NULL;
+        if (o->tag == T_THREAD) {
+            vm_thread_obj *th = (vm_thread_obj *)o;
+            mu = &th->mu, cv = &th->cv;
+            if (th->state == TH_RUNNING && th->ts != t) {
+                th->state = TH_FINISHED;        /* its OS thread did not survive fork() */
+                th->ts = NULL;
+            }
+        } else if (o->tag == T_LOCK) {
+            mu = &((vm_lock *)o)->mu, cv = &((vm_lock *)o)->cv;
+        } else if (o->tag == T_QUEUE) {
+            mu = &((vm_queue *)o)->mu, cv = &((vm_queue *)o)->cv;
+        }
+        if (mu) {
+            pthread_mutex_init(mu, NULL);
+            cond_init(cv);
+        }
+    }
 }
 
 void vm_threads_install(vm_thread *t)

@@ -27,4 +27,25 @@ extern vm_wait_hook_fn vm_wait_hook;
 /* Runs vm_wait_hook if set; 0, or -1 with an exception set. */
 int vm_wait_interrupted(vm_thread *t);
 
+/* Detaches `t` for a blocking wait that finalization must be able to wait out: the wait
+ * calls vm_blocking_poll at least every 20 ms and ends with vm_blocking_end. */
+void vm_blocking_begin(vm_thread *t);
+
+/* In a blocking wait (GIL released): if another thread finalizes, unlocks `held` (if not
+ * NULL) and ends the OS thread; else returns t's eval-breaker bits that should interrupt the
+ * wait (RT_SIGNALS_PENDING, RT_EVAL_PLEASE_STOP), 0 if none. */
+uint32_t vm_blocking_poll(vm_thread *t, pthread_mutex_t *held);
+
+/* Ends a blocking wait: re-attaches `t` (urgently: the convoy fix). */
+void vm_blocking_end(vm_thread *t);
+
+/* Finalization, after the runtime is marked finalizing: waits until no thread is inside a
+ * blocking wait or starting (they end themselves within one wait slice). */
+void vm_threads_quiesce(void);
+
+/* In the child after fork(), before the runtime deletes the other thread states: their
+ * thread objects report not alive; every thread, lock and queue object's mutex and condvar
+ * is re-created (a thread that held or waited on one is gone). */
+void vm_threads_after_fork_child(vm_thread *t);
+
 #endif

@@ -14,7 +14,8 @@
  *   - per instruction (reachable or not): a valid opcode; NONE operands 0; CONST, LOCAL and
  *     NAME operands in range; jump targets inside the code, backward only for JUMP_BACKWARD
  *     and strictly forward for every other jump (so every loop passes JUMP_BACKWARD's poll);
- *     HALT only in a module body; the last instruction never falls through;
+ *     HALT only in a module body; a function starts with RESUME (every call polls);
+ *     the last instruction never falls through;
  *   - exception table: start < end <= ncode, target < ncode, depth + 1 <= maxstack;
  *   - flow: from offset 0 and from every handler target, one stack depth per reachable
  *     instruction, never negative, never above maxstack (op_pops / op_pushes /
@@ -175,6 +176,8 @@ static int check_operands(verifier *v)
         if (op == OP_HALT && !(c->flags & CO_MODULE))
             return fail(v, pc, "HALT outside a module body");
     }
+    if (!(c->flags & CO_MODULE) && INSTR_OP(c->code[0]) != OP_RESUME)
+        return fail(v, 0, "function does not start with RESUME (every call must poll)");
     unsigned last = INSTR_OP(c->code[c->ncode - 1]);
     if (!(op_flags(last) & OPF_END))
         return fail(v, c->ncode - 1, "%s at the end of the code falls through past the end",

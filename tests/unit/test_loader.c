@@ -87,7 +87,7 @@ static void reject_at(const vm_code *c, const char *want, int line)
 
 START_TEST(test_verify_structure)
 {
-    vm_code *c = FN(0, 1, I(LOAD_NONE, 0), I(RETURN, 0));
+    vm_code *c = FN(0, 1, I(RESUME, 0), I(LOAD_NONE, 0), I(RETURN, 0));
     accept(c);
     c->flags = 6;
     reject(c, "function f: unknown code flags 0x6");
@@ -100,7 +100,7 @@ START_TEST(test_verify_structure)
     reject(c, "function f: empty code");
     c->ncode = (1u << 24) + 1;
     reject(c, "instructions exceed the limit");
-    c->ncode = 2;
+    c->ncode = 3;
 
     c->maxstack = 1u << 20;
     c->nlocals = 1;
@@ -125,25 +125,25 @@ START_TEST(test_verify_structure)
     free(c->code);
     c->code = NULL;
     reject(c, "missing code or line table");
-    c = FN(0, 1, I(LOAD_NONE, 0), I(RETURN, 0));
+    c = FN(0, 1, I(RESUME, 0), I(LOAD_NONE, 0), I(RETURN, 0));
     free(c->lines);
     c->lines = NULL;
     reject(c, "missing code or line table");
 
-    c = FN(0, 1, I(LOAD_NONE, 0), I(RETURN, 0));
+    c = FN(0, 1, I(RESUME, 0), I(LOAD_NONE, 0), I(RETURN, 0));
     free(c->consts);
     c->consts = NULL;
     reject(c, "missing constant, name, local-name or exception table");
-    c = FN(0, 1, I(LOAD_NONE, 0), I(RETURN, 0));
+    c = FN(0, 1, I(RESUME, 0), I(LOAD_NONE, 0), I(RETURN, 0));
     c->nexc = 1;
     free(c->exc);
     c->exc = NULL;
     reject(c, "missing constant, name, local-name or exception table");
 
-    c = FN(2, 1, I(LOAD_NONE, 0), I(RETURN, 0));
+    c = FN(2, 1, I(RESUME, 0), I(LOAD_NONE, 0), I(RETURN, 0));
     c->names[0] = NULL;
     reject(c, "name 0 missing");
-    c = FN(2, 1, I(LOAD_NONE, 0), I(RETURN, 0));
+    c = FN(2, 1, I(RESUME, 0), I(LOAD_NONE, 0), I(RETURN, 0));
     c->localnames[1] = NULL;
     reject(c, "local name 1 missing");
 }
@@ -168,10 +168,10 @@ START_TEST(test_verify_module_rules)
     reject(c, "entry stack depth 3 exceeds declared maximum 2");
 
     /* HALT only in module bodies; functions end in RETURN or RAISE. */
-    c = FN(0, 0, I(HALT, 0));
-    reject(c, "function f, offset 0: HALT outside a module body");
-    c = FN(0, 1, I(LOAD_NONE, 0), I(RETURN, 0), I(HALT, 0));   /* unreachable still counts */
-    reject(c, "offset 2: HALT outside a module body");
+    c = FN(0, 0, I(RESUME, 0), I(HALT, 0));
+    reject(c, "function f, offset 1: HALT outside a module body");
+    c = FN(0, 1, I(RESUME, 0), I(LOAD_NONE, 0), I(RETURN, 0), I(HALT, 0));   /* unreachable */
+    reject(c, "offset 3: HALT outside a module body");                       /* still counts */
 }
 END_TEST
 
@@ -179,83 +179,94 @@ END_TEST
 
 START_TEST(test_verify_operands)
 {
-    vm_code *c = FN(1, 1, INSTR(OP__COUNT, 0), I(RETURN, 0));
-    reject(c, "function f, offset 0: invalid opcode");
-    c = FN(1, 1, I(LOAD_NONE, 0), INSTR(255, 0));
-    reject(c, "offset 1: invalid opcode 255");
+    vm_code *c = FN(1, 1, I(RESUME, 0), INSTR(OP__COUNT, 0), I(RETURN, 0));
+    reject(c, "function f, offset 1: invalid opcode");
+    c = FN(1, 1, I(RESUME, 0), I(LOAD_NONE, 0), INSTR(255, 0));
+    reject(c, "offset 2: invalid opcode 255");
 
-    c = FN(1, 1, I(LOAD_NONE, 0), I(POP, 1), I(LOAD_NONE, 0), I(RETURN, 0));
-    reject(c, "offset 1: POP takes no operand (has 1)");
-    c = FN(1, 1, I(LOAD_NONE, 0), I(RETURN, 0xffffff));
+    c = FN(1, 1, I(RESUME, 0), I(LOAD_NONE, 0), I(POP, 1), I(LOAD_NONE, 0), I(RETURN, 0));
+    reject(c, "offset 2: POP takes no operand (has 1)");
+    c = FN(1, 1, I(RESUME, 0), I(LOAD_NONE, 0), I(RETURN, 0xffffff));
     reject(c, "RETURN takes no operand (has 16777215)");
+    c = FN(1, 1, I(RESUME, 1), I(LOAD_NONE, 0), I(RETURN, 0));
+    reject(c, "offset 0: RESUME takes no operand (has 1)");
 
-    c = FN(1, 1, I(LOAD_CONST, 1), I(RETURN, 0));
+    c = FN(1, 1, I(RESUME, 0), I(LOAD_CONST, 1), I(RETURN, 0));
     accept(c);
-    c->code[0] = I(LOAD_CONST, 2);
-    reject(c, "offset 0: LOAD_CONST: constant index 2 out of range (2 constants)");
+    c->code[1] = I(LOAD_CONST, 2);
+    reject(c, "offset 1: LOAD_CONST: constant index 2 out of range (2 constants)");
     c->nconsts = 0;
-    c->code[0] = I(LOAD_CONST, 0);
+    c->code[1] = I(LOAD_CONST, 0);
     reject(c, "constant index 0 out of range (0 constants)");
 
-    c = FN(1, 1, I(LOAD_LOCAL, 0), I(RETURN, 0));
+    c = FN(1, 1, I(RESUME, 0), I(LOAD_LOCAL, 0), I(RETURN, 0));
     accept(c);
-    c->code[0] = I(LOAD_LOCAL, 1);
+    c->code[1] = I(LOAD_LOCAL, 1);
     reject(c, "LOAD_LOCAL: local index 1 out of range (1 locals)");
-    c = FN(1, 1, I(LOAD_NONE, 0), I(STORE_LOCAL, 1), I(LOAD_NONE, 0), I(RETURN, 0));
-    reject(c, "offset 1: STORE_LOCAL: local index 1 out of range");
+    c = FN(1, 1, I(RESUME, 0), I(LOAD_NONE, 0), I(STORE_LOCAL, 1), I(LOAD_NONE, 0),
+           I(RETURN, 0));
+    reject(c, "offset 2: STORE_LOCAL: local index 1 out of range");
 
-    c = FN(0, 1, I(LOAD_GLOBAL, 0), I(RETURN, 0));
+    c = FN(0, 1, I(RESUME, 0), I(LOAD_GLOBAL, 0), I(RETURN, 0));
     accept(c);
-    c->code[0] = I(LOAD_GLOBAL, 1);
+    c->code[1] = I(LOAD_GLOBAL, 1);
     reject(c, "LOAD_GLOBAL: name index 1 out of range (1 names)");
-    c = FN(0, 1, I(LOAD_NONE, 0), I(STORE_GLOBAL, 7), I(LOAD_NONE, 0), I(RETURN, 0));
+    c = FN(0, 1, I(RESUME, 0), I(LOAD_NONE, 0), I(STORE_GLOBAL, 7), I(LOAD_NONE, 0),
+           I(RETURN, 0));
     reject(c, "STORE_GLOBAL: name index 7 out of range");
 
     /* Unreachable code may exist, but its operands are checked all the same. */
-    c = FN(0, 1, I(LOAD_NONE, 0), I(RETURN, 0), I(POP, 0), I(POP, 0), I(RETURN, 0));
+    c = FN(0, 1, I(RESUME, 0), I(LOAD_NONE, 0), I(RETURN, 0), I(POP, 0), I(POP, 0),
+           I(RETURN, 0));
     accept(c);
-    c->code[2] = I(LOAD_CONST, 9);
-    reject(c, "offset 2: LOAD_CONST: constant index 9 out of range");
+    c->code[3] = I(LOAD_CONST, 9);
+    reject(c, "offset 3: LOAD_CONST: constant index 9 out of range");
 }
 END_TEST
 
 START_TEST(test_verify_jumps)
 {
-    vm_code *c = FN(0, 1, I(JUMP_FORWARD, 5), I(LOAD_NONE, 0), I(RETURN, 0));
-    reject(c, "offset 0: JUMP_FORWARD: jump target 5 outside the code (3 instructions)");
-    c->code[0] = I(JUMP_FORWARD, 3);
-    reject(c, "jump target 3 outside the code");
-    c->code[0] = I(JUMP_FORWARD, 0);
-    reject(c, "offset 0: JUMP_FORWARD: target 0 is not forward");
-    c->code[0] = I(JUMP_FORWARD, 1);
+    vm_code *c = FN(0, 1, I(RESUME, 0), I(JUMP_FORWARD, 6), I(LOAD_NONE, 0), I(RETURN, 0));
+    reject(c, "offset 1: JUMP_FORWARD: jump target 6 outside the code (4 instructions)");
+    c->code[1] = I(JUMP_FORWARD, 4);
+    reject(c, "jump target 4 outside the code");
+    c->code[1] = I(JUMP_FORWARD, 1);
+    reject(c, "offset 1: JUMP_FORWARD: target 1 is not forward");
+    c->code[1] = I(JUMP_FORWARD, 0);
+    reject(c, "offset 1: JUMP_FORWARD: target 0 is not forward");
+    c->code[1] = I(JUMP_FORWARD, 2);
     accept(c);
 
-    c = FN(0, 1, I(JUMP_BACKWARD, 1), I(LOAD_NONE, 0), I(RETURN, 0));
-    reject(c, "offset 0: JUMP_BACKWARD: target 1 is not backward");
-    c = FN(0, 1, I(JUMP_BACKWARD, 0));  /* a loop onto itself polls every time round */
+    c = FN(0, 1, I(RESUME, 0), I(JUMP_BACKWARD, 2), I(LOAD_NONE, 0), I(RETURN, 0));
+    reject(c, "offset 1: JUMP_BACKWARD: target 2 is not backward");
+    c = FN(0, 1, I(RESUME, 0), I(JUMP_BACKWARD, 1));  /* a loop onto itself polls every time */
+    accept(c);                                        /* round */
+    c->code[1] = I(JUMP_BACKWARD, 0);                 /* back to the entry poll */
     accept(c);
 
-    c = FN(0, 1, I(LOAD_NONE, 0), I(RETURN, 0), I(LOAD_NONE, 0), I(POP_JUMP_IF_FALSE, 1),
-           I(LOAD_NONE, 0), I(RETURN, 0));
-    reject(c, "offset 3: POP_JUMP_IF_FALSE: target 1 is not forward");
-    c->code[3] = I(POP_JUMP_IF_TRUE, 3);
-    reject(c, "offset 3: POP_JUMP_IF_TRUE: target 3 is not forward");
-    c->code[3] = I(POP_JUMP_IF_TRUE, 4);
+    c = FN(0, 1, I(RESUME, 0), I(LOAD_NONE, 0), I(RETURN, 0), I(LOAD_NONE, 0),
+           I(POP_JUMP_IF_FALSE, 2), I(LOAD_NONE, 0), I(RETURN, 0));
+    reject(c, "offset 4: POP_JUMP_IF_FALSE: target 2 is not forward");
+    c->code[4] = I(POP_JUMP_IF_TRUE, 4);
+    reject(c, "offset 4: POP_JUMP_IF_TRUE: target 4 is not forward");
+    c->code[4] = I(POP_JUMP_IF_TRUE, 5);
     accept(c);
 
     /* for x in it: pass */
-    c = FN(1, 2, I(LOAD_LOCAL, 0), I(GET_ITER, 0), I(FOR_ITER, 5), I(POP, 0),
-           I(JUMP_BACKWARD, 2), I(LOAD_NONE, 0), I(RETURN, 0));
+    c = FN(1, 2, I(RESUME, 0), I(LOAD_LOCAL, 0), I(GET_ITER, 0), I(FOR_ITER, 6), I(POP, 0),
+           I(JUMP_BACKWARD, 3), I(LOAD_NONE, 0), I(RETURN, 0));
     accept(c);
-    c->code[2] = I(FOR_ITER, 1);
-    reject(c, "offset 2: FOR_ITER: target 1 is not forward");
+    c->code[3] = I(FOR_ITER, 2);
+    reject(c, "offset 3: FOR_ITER: target 2 is not forward");
 
     /* Execution cannot run off the end. */
-    c = FN(0, 1, I(LOAD_NONE, 0));
-    reject(c, "offset 0: LOAD_NONE at the end of the code falls through past the end");
-    c = FN(0, 1, I(LOAD_NONE, 0), I(RETURN, 0), I(LOAD_NONE, 0));
-    reject(c, "offset 2: LOAD_NONE at the end");
-    c = FN(0, 1, I(LOAD_NONE, 0), I(RAISE, 0));
+    c = FN(0, 1, I(RESUME, 0), I(LOAD_NONE, 0));
+    reject(c, "offset 1: LOAD_NONE at the end of the code falls through past the end");
+    c = FN(0, 1, I(RESUME, 0), I(LOAD_NONE, 0), I(RETURN, 0), I(LOAD_NONE, 0));
+    reject(c, "offset 3: LOAD_NONE at the end");
+    c = FN(0, 0, I(RESUME, 0));
+    reject(c, "offset 0: RESUME at the end of the code falls through past the end");
+    c = FN(0, 1, I(RESUME, 0), I(LOAD_NONE, 0), I(RAISE, 0));
     accept(c);
 }
 END_TEST
@@ -264,35 +275,38 @@ END_TEST
 
 START_TEST(test_verify_stack)
 {
-    vm_code *c = FN(0, 1, I(POP, 0), I(LOAD_NONE, 0), I(RETURN, 0));
-    reject(c, "function f, offset 0: stack underflow (POP pops 1, depth 0)");
-    c = FN(0, 3, I(LOAD_NONE, 0), I(LOAD_NONE, 0), I(CALL, 3), I(RETURN, 0));
-    reject(c, "offset 2: stack underflow (CALL pops 4, depth 2)");
-    c->code[2] = I(CALL, 1);
+    vm_code *c = FN(0, 1, I(RESUME, 0), I(POP, 0), I(LOAD_NONE, 0), I(RETURN, 0));
+    reject(c, "function f, offset 1: stack underflow (POP pops 1, depth 0)");
+    c = FN(0, 3, I(RESUME, 0), I(LOAD_NONE, 0), I(LOAD_NONE, 0), I(CALL, 3), I(RETURN, 0));
+    reject(c, "offset 3: stack underflow (CALL pops 4, depth 2)");
+    c->code[3] = I(CALL, 1);
     accept(c);
-    c = FN(0, 3, I(LOAD_NONE, 0), I(BUILD_DICT, 1), I(RETURN, 0));
-    reject(c, "offset 1: stack underflow (BUILD_DICT pops 2, depth 1)");
-    c = FN(0, 1, I(RETURN, 0));
-    reject(c, "offset 0: stack underflow (RETURN pops 1, depth 0)");
+    c = FN(0, 3, I(RESUME, 0), I(LOAD_NONE, 0), I(BUILD_DICT, 1), I(RETURN, 0));
+    reject(c, "offset 2: stack underflow (BUILD_DICT pops 2, depth 1)");
+    c = FN(0, 1, I(RESUME, 0), I(RETURN, 0));
+    reject(c, "offset 1: stack underflow (RETURN pops 1, depth 0)");
 
-    c = FN(0, 1, I(LOAD_NONE, 0), I(LOAD_NONE, 0), I(BUILD_LIST, 2), I(RETURN, 0));
-    reject(c, "offset 1: stack depth 2 exceeds declared maximum 1");
+    c = FN(0, 1, I(RESUME, 0), I(LOAD_NONE, 0), I(LOAD_NONE, 0), I(BUILD_LIST, 2),
+           I(RETURN, 0));
+    reject(c, "offset 2: stack depth 2 exceeds declared maximum 1");
     c->maxstack = 2;
     accept(c);
-    c = FN(0, 2, I(LOAD_NONE, 0), I(DUP, 0), I(OVER, 0), I(RETURN, 0));
-    reject(c, "offset 2: stack depth 3 exceeds declared maximum 2");
+    c = FN(0, 2, I(RESUME, 0), I(LOAD_NONE, 0), I(DUP, 0), I(OVER, 0), I(RETURN, 0));
+    reject(c, "offset 3: stack depth 3 exceeds declared maximum 2");
 
-    /* Two paths reach offset 4 with depths 1 and 2. */
-    c = FN(0, 3, I(LOAD_NONE, 0), I(LOAD_NONE, 0), I(POP_JUMP_IF_FALSE, 4), I(LOAD_NONE, 0),
-           I(RETURN, 0));
-    reject(c, "offset 4: stack depth mismatch (");
+    /* Two paths reach offset 5 with depths 1 and 2. */
+    c = FN(0, 3, I(RESUME, 0), I(LOAD_NONE, 0), I(LOAD_NONE, 0), I(POP_JUMP_IF_FALSE, 5),
+           I(LOAD_NONE, 0), I(RETURN, 0));
+    reject(c, "offset 5: stack depth mismatch (");
     /* A loop that grows the stack each time round. */
-    c = FN(0, 8, I(LOAD_NONE, 0), I(JUMP_BACKWARD, 0));
-    reject(c, "offset 0: stack depth mismatch (0 vs 1, from offset 1)");
+    c = FN(0, 8, I(RESUME, 0), I(LOAD_NONE, 0), I(JUMP_BACKWARD, 1));
+    reject(c, "offset 1: stack depth mismatch (0 vs 1, from offset 2)");
+    c->code[2] = I(JUMP_BACKWARD, 0);   /* the same through the entry poll */
+    reject(c, "offset 0: stack depth mismatch (0 vs 1, from offset 2)");
     /* FOR_ITER's jump edge pops the iterator: the exit sees one value less. */
-    c = FN(1, 2, I(LOAD_LOCAL, 0), I(GET_ITER, 0), I(FOR_ITER, 5), I(POP, 0),
-           I(JUMP_BACKWARD, 2), I(RETURN, 0));
-    reject(c, "offset 5: stack underflow (RETURN pops 1, depth 0)");
+    c = FN(1, 2, I(RESUME, 0), I(LOAD_LOCAL, 0), I(GET_ITER, 0), I(FOR_ITER, 6), I(POP, 0),
+           I(JUMP_BACKWARD, 3), I(RETURN, 0));
+    reject(c, "offset 6: stack underflow (RETURN pops 1, depth 0)");
 }
 END_TEST
 
@@ -300,50 +314,56 @@ END_TEST
 
 START_TEST(test_verify_exc_table)
 {
-    /* try: return a + None  except: return exc */
-    vm_code *c = FN(1, 3, I(LOAD_LOCAL, 0), I(LOAD_NONE, 0), I(ADD, 0), I(RETURN, 0),
-                    I(RETURN, 0));
-    add_exc(c, 0, 4, 4, 0);
+    /* try: return a + None  except: return exc (the entry poll is outside the try) */
+    vm_code *c = FN(1, 3, I(RESUME, 0), I(LOAD_LOCAL, 0), I(LOAD_NONE, 0), I(ADD, 0),
+                    I(RETURN, 0), I(RETURN, 0));
+    add_exc(c, 1, 5, 5, 0);
+    accept(c);
+    c->exc[0] = (vm_exc_entry){0, 5, 5, 0};   /* a range may cover the entry poll */
     accept(c);
 
-    c->exc[0] = (vm_exc_entry){2, 2, 4, 0};
-    reject(c, "function f, exception entry 0: range [2, 2) invalid (5 instructions)");
-    c->exc[0] = (vm_exc_entry){3, 1, 4, 0};
-    reject(c, "range [3, 1) invalid");
-    c->exc[0] = (vm_exc_entry){0, 6, 4, 0};
-    reject(c, "range [0, 6) invalid");
-    c->exc[0] = (vm_exc_entry){0, 4, 5, 0};
-    reject(c, "exception entry 0: handler target 5 outside the code (5 instructions)");
-    c->exc[0] = (vm_exc_entry){0, 4, 4, 3};
+    c->exc[0] = (vm_exc_entry){3, 3, 5, 0};
+    reject(c, "function f, exception entry 0: range [3, 3) invalid (6 instructions)");
+    c->exc[0] = (vm_exc_entry){4, 2, 5, 0};
+    reject(c, "range [4, 2) invalid");
+    c->exc[0] = (vm_exc_entry){1, 7, 5, 0};
+    reject(c, "range [1, 7) invalid");
+    c->exc[0] = (vm_exc_entry){1, 5, 6, 0};
+    reject(c, "exception entry 0: handler target 6 outside the code (6 instructions)");
+    c->exc[0] = (vm_exc_entry){1, 5, 5, 3};
     reject(c, "exception entry 0: handler depth 4 exceeds declared maximum 3");
-    c->exc[0] = (vm_exc_entry){0, 4, 4, UINT32_MAX};
+    c->exc[0] = (vm_exc_entry){1, 5, 5, UINT32_MAX};
     reject(c, "handler depth 4294967296 exceeds declared maximum 3");
-    c->exc[0] = (vm_exc_entry){0, 4, 4, 0};
+    c->exc[0] = (vm_exc_entry){1, 5, 5, 0};
 
     /* The handler is a root with depth entry.depth + 1, consistent with the flow. */
-    add_exc(c, 1, 2, 4, 1);
-    reject(c, "offset 4: stack depth mismatch (1 vs 2) at the handler of exception entry 1");
+    add_exc(c, 2, 3, 5, 1);
+    reject(c, "offset 5: stack depth mismatch (1 vs 2) at the handler of exception entry 1");
     c->nexc = 1;
-    c->exc[0] = (vm_exc_entry){0, 4, 3, 1};   /* offset 3 is reached with depth 1 by flow */
+    c->exc[0] = (vm_exc_entry){1, 5, 4, 1};   /* offset 4 is reached with depth 1 by flow */
     reject(c, "stack depth mismatch (");
 
     /* Unwinding to a depth above the stack would expose slots this frame never wrote. */
-    c->exc[0] = (vm_exc_entry){0, 2, 4, 1};   /* offset 0 has depth 0 */
+    c->exc[0] = (vm_exc_entry){1, 3, 5, 1};   /* offset 1 has depth 0 */
+    reject(c, "offset 1: stack depth 0 is below the depth 1 that exception entry 0 unwinds to");
+    c->exc[0] = (vm_exc_entry){0, 3, 5, 1};   /* so has the entry poll at offset 0 */
     reject(c, "offset 0: stack depth 0 is below the depth 1 that exception entry 0 unwinds to");
-    c->exc[0] = (vm_exc_entry){1, 3, 4, 1};   /* depths 1, 2 */
+    c->exc[0] = (vm_exc_entry){2, 4, 5, 1};   /* depths 1, 2 */
     accept(c);
-    c->exc[0] = (vm_exc_entry){1, 4, 4, 2};
-    reject(c, "offset 1: stack depth 1 is below the depth 2");
+    c->exc[0] = (vm_exc_entry){2, 5, 5, 2};
+    reject(c, "offset 2: stack depth 1 is below the depth 2");
 
     /* Unreachable instructions in a range never raise. */
-    c = FN(0, 2, I(LOAD_NONE, 0), I(RETURN, 0), I(POP, 0), I(RETURN, 0), I(RETURN, 0));
-    add_exc(c, 1, 4, 4, 1);
+    c = FN(0, 2, I(RESUME, 0), I(LOAD_NONE, 0), I(RETURN, 0), I(POP, 0), I(RETURN, 0),
+           I(RETURN, 0));
+    add_exc(c, 2, 5, 5, 1);
     accept(c);
 
     /* CALL pops callee and arguments before the callee runs: the floor is below them. */
-    c = FN(0, 3, I(LOAD_GLOBAL, 0), I(LOAD_NONE, 0), I(CALL, 1), I(RETURN, 0), I(RETURN, 0));
-    add_exc(c, 2, 3, 4, 1);
-    reject(c, "offset 2: CALL leaves stack depth 0, below the depth 1 that exception entry 0 "
+    c = FN(0, 3, I(RESUME, 0), I(LOAD_GLOBAL, 0), I(LOAD_NONE, 0), I(CALL, 1), I(RETURN, 0),
+           I(RETURN, 0));
+    add_exc(c, 3, 4, 5, 1);
+    reject(c, "offset 3: CALL leaves stack depth 0, below the depth 1 that exception entry 0 "
               "unwinds to");
     c->exc[0].depth = 0;
     accept(c);
@@ -351,26 +371,27 @@ START_TEST(test_verify_exc_table)
 END_TEST
 
 /* The range check is a segment-tree query; compare it with the obvious answer on a long
- * code with alternating depths (even offsets 0, odd offsets 1). */
+ * code with alternating depths (the entry poll at 0 and odd offsets 0, even offsets 1). */
 START_TEST(test_verify_exc_ranges_long)
 {
-    enum { PAIRS = 500, N = 2 * PAIRS + 3 };
+    enum { PAIRS = 500, N = 2 * PAIRS + 4 };
     instr code[N];
+    code[0] = I(RESUME, 0);
     for (int i = 0; i < PAIRS; i++) {
-        code[2 * i] = I(LOAD_NONE, 0);
-        code[2 * i + 1] = I(POP, 0);
+        code[2 * i + 1] = I(LOAD_NONE, 0);
+        code[2 * i + 2] = I(POP, 0);
     }
-    code[2 * PAIRS] = I(LOAD_NONE, 0);
-    code[2 * PAIRS + 1] = I(RETURN, 0);
-    code[2 * PAIRS + 2] = I(RETURN, 0);        /* the handler, depth 2 */
+    code[2 * PAIRS + 1] = I(LOAD_NONE, 0);
+    code[2 * PAIRS + 2] = I(RETURN, 0);
+    code[2 * PAIRS + 3] = I(RETURN, 0);        /* the handler, depth 2 */
     vm_code *c = mk(0, 0, 2, N, code);
     c->nexc = 1;
     for (uint32_t s = 0; s < N - 1; s++) {
         for (uint32_t len = 1; len <= 2; len++) {
             c->exc[0] = (vm_exc_entry){s, s + len, N - 1, 1};
             char err[512];
-            /* ok iff every offset in the range is odd, or the handler (depth 2) */
-            int want = s % 2 == 1 && (len == 1 || s + 1 == N - 1) ? 0 : -1;
+            /* ok iff every offset in the range is even and not 0, or the handler (depth 2) */
+            int want = s % 2 == 0 && s > 0 && (len == 1 || s + 1 == N - 1) ? 0 : -1;
             ck_assert_msg(vm_verify_code(c, err, sizeof err) == want, "range [%u, %u): %s", s,
                           s + len, want ? "accepted" : err);
         }
@@ -378,9 +399,44 @@ START_TEST(test_verify_exc_ranges_long)
 }
 END_TEST
 
+/* Every call polls: a function's first instruction is RESUME.  A module body is entered
+ * once, not called, and needs none. */
+START_TEST(test_verify_resume)
+{
+    const char *want = "function f, offset 0: function does not start with RESUME (every call "
+                       "must poll)";
+    vm_code *c = FN(0, 1, I(LOAD_NONE, 0), I(RETURN, 0));
+    reject(c, want);
+    c = FN(0, 1, I(RESUME, 0), I(LOAD_NONE, 0), I(RETURN, 0));
+    accept(c);
+    c->code[0] = I(NOP, 0);
+    reject(c, want);
+
+    /* A RESUME later in the code does not make up for it. */
+    c = FN(0, 1, I(NOP, 0), I(RESUME, 0), I(LOAD_NONE, 0), I(RETURN, 0));
+    reject(c, want);
+    /* Nor does a loop that polls at its backward jump: the entry itself must poll. */
+    c = FN(0, 1, I(JUMP_BACKWARD, 0));
+    reject(c, want);
+    /* With parameters and an exception entry, all else valid. */
+    c = FN(2, 2, I(LOAD_LOCAL, 0), I(LOAD_LOCAL, 1), I(ADD, 0), I(RETURN, 0), I(RETURN, 0));
+    c->nparams = 2;
+    add_exc(c, 0, 4, 4, 0);
+    reject(c, want);
+
+    /* Module bodies: no RESUME needed (one is allowed). */
+    c = MOD(0, I(HALT, 0));
+    accept(c);
+    c = MOD(1, I(LOAD_NONE, 0), I(POP, 0), I(HALT, 0));
+    accept(c);
+    c = MOD(0, I(RESUME, 0), I(HALT, 0));
+    accept(c);
+}
+END_TEST
+
 START_TEST(test_verify_long_name_one_line)
 {
-    vm_code *c = FN(0, 1, I(RETURN, 0));
+    vm_code *c = FN(0, 1, I(RESUME, 0), I(RETURN, 0));
     char name[300];
     memset(name, 'a', sizeof name);
     name[10] = '\n';
@@ -508,8 +564,8 @@ static void small_module(bb *b)
     bb_u32(b, 0); bb_u32(b, 5); bb_u32(b, 6); bb_u32(b, 0);
 
     rec_head(b, 0, "g", 2, 3, 0, 2);
-    rec_code(b, CODE(I(LOAD_LOCAL, 0), I(LOAD_CONST, 4), I(ADD, 0), I(STORE_LOCAL, 2),
-                     I(LOAD_CONST, 3), I(RETURN, 0)));
+    rec_code(b, CODE(I(RESUME, 0), I(LOAD_LOCAL, 0), I(LOAD_CONST, 4), I(ADD, 0),
+                     I(STORE_LOCAL, 2), I(LOAD_CONST, 3), I(RETURN, 0)));
     bb_u32(b, 5);
     bb_u8(b, 0);                        /* None */
     bb_u8(b, 1);                        /* False */
@@ -750,17 +806,17 @@ START_TEST(test_body_huge_counts)
         free(img); \
     } while (0)
 
-    HUGE_CASE("source file name 4294967295 exceeds", bb_u32(&b, UINT32_MAX));
+    HUGE_CASE("source file name length 4294967295 exceeds", bb_u32(&b, UINT32_MAX));
     HUGE_CASE("code object count 4294967295 exceeds", mod_start(&b, UINT32_MAX));
     HUGE_CASE("code object count 2 exceeds", mod_start(&b, 2); rec_halt_module(&b));
-    HUGE_CASE("function name 4000000000 exceeds",
+    HUGE_CASE("function name length 4000000000 exceeds",
               mod_start(&b, 1); bb_u32(&b, CO_MODULE); bb_u32(&b, 4000000000u);
               bb_put(&b, (uint8_t[64]){0}, 64));
     HUGE_CASE("local count 4294967295 exceeds",
               mod_start(&b, 1); bb_u32(&b, 0); bb_str(&b, "f"); bb_u32(&b, 0);
               bb_u32(&b, UINT32_MAX); bb_u32(&b, 0); bb_u32(&b, 0);
               bb_put(&b, (uint8_t[64]){0}, 64));
-    HUGE_CASE("local name 100 exceeds",
+    HUGE_CASE("local name length 100 exceeds",
               mod_start(&b, 1); bb_u32(&b, 0); bb_str(&b, "f"); bb_u32(&b, 0); bb_u32(&b, 1);
               bb_u32(&b, 0); bb_u32(&b, 0); bb_u32(&b, 100); bb_put(&b, (uint8_t[60]){0}, 60));
     HUGE_CASE("instruction count 4294967295 exceeds",
@@ -773,11 +829,11 @@ START_TEST(test_body_huge_counts)
     HUGE_CASE("constant count 4294967295 exceeds",
               mod_start(&b, 1); rec_head(&b, CO_MODULE, "m", 0, 0, 0, 0);
               rec_code(&b, CODE(I(HALT, 0))); bb_u32(&b, UINT32_MAX); bb_u32(&b, 0));
-    HUGE_CASE("str constant 4294967295 exceeds",
+    HUGE_CASE("str constant length 4294967295 exceeds",
               mod_start(&b, 1); rec_head(&b, CO_MODULE, "m", 0, 0, 0, 0);
               rec_code(&b, CODE(I(HALT, 0))); bb_u32(&b, 1); bb_u8(&b, 5);
               bb_u32(&b, UINT32_MAX); bb_u32(&b, 0));
-    HUGE_CASE("bytes constant 4294967295 exceeds",
+    HUGE_CASE("bytes constant length 4294967295 exceeds",
               mod_start(&b, 1); rec_head(&b, CO_MODULE, "m", 0, 0, 0, 0);
               rec_code(&b, CODE(I(HALT, 0))); bb_u32(&b, 1); bb_u8(&b, 6);
               bb_u32(&b, UINT32_MAX); bb_u32(&b, 0));
@@ -823,7 +879,8 @@ START_TEST(test_body_errors)
               mod_start(&b, 1); bb_u32(&b, 2); bb_put(&b, (uint8_t[40]){0}, 40));
     BODY_CASE("the first code object is not a module body",
               mod_start(&b, 1); rec_head(&b, 0, "f", 0, 0, 0, 1);
-              rec_code(&b, CODE(I(LOAD_NONE, 0), I(RETURN, 0))); rec_no_tables(&b));
+              rec_code(&b, CODE(I(RESUME, 0), I(LOAD_NONE, 0), I(RETURN, 0)));
+              rec_no_tables(&b));
     BODY_CASE("code object 1 is a second module body",
               mod_start(&b, 2); rec_halt_module(&b); rec_halt_module(&b));
     BODY_CASE("entry stack depth 1 (must be 0 in a file)",
@@ -840,10 +897,14 @@ START_TEST(test_body_errors)
               for (int i = 0; i < 33; i++) { bb_u8(&b, 7); bb_u32(&b, 1); }
               bb_u8(&b, 0); bb_u32(&b, 0); bb_u32(&b, 0));
     /* The verifier runs on every code object; its message follows the file name. */
-    BODY_CASE("t.gbc: function g, offset 0: stack underflow (POP pops 1, depth 0)",
+    BODY_CASE("t.gbc: function g, offset 1: stack underflow (POP pops 1, depth 0)",
               mod_start(&b, 2); rec_halt_module(&b); rec_head(&b, 0, "g", 0, 0, 0, 1);
-              rec_code(&b, CODE(I(POP, 0), I(LOAD_NONE, 0), I(RETURN, 0)));
+              rec_code(&b, CODE(I(RESUME, 0), I(POP, 0), I(LOAD_NONE, 0), I(RETURN, 0)));
               rec_no_tables(&b));
+    BODY_CASE("t.gbc: function g, offset 0: function does not start with RESUME (every call "
+              "must poll)",
+              mod_start(&b, 2); rec_halt_module(&b); rec_head(&b, 0, "g", 0, 0, 0, 1);
+              rec_code(&b, CODE(I(LOAD_NONE, 0), I(RETURN, 0))); rec_no_tables(&b));
     BODY_CASE("t.gbc: function <module>, offset 0: LOAD_CONST: constant index 0 out of range",
               mod_start(&b, 1); rec_head(&b, CO_MODULE, "<module>", 0, 0, 0, 1);
               rec_code(&b, CODE(I(LOAD_CONST, 0), I(HALT, 0))); rec_no_tables(&b));
@@ -959,7 +1020,7 @@ START_TEST(test_round_trip)
     g->name = str("g");
     g->nparams = 2;
     add_exc(g, 1, 7, 7, 0);
-    vm_code *h = FN(0, 1, I(LOAD_NONE, 0), I(RETURN, 0));
+    vm_code *h = FN(0, 1, I(RESUME, 0), I(LOAD_NONE, 0), I(RETURN, 0));
     h->name = str("");
     h->nconsts = h->nnames = 0;
     vm_code *codes[] = {body, g, h};
@@ -1046,6 +1107,7 @@ Suite *suite_loader(void)
     tcase_add_test(tc, test_verify_stack);
     tcase_add_test(tc, test_verify_exc_table);
     tcase_add_test(tc, test_verify_exc_ranges_long);
+    tcase_add_test(tc, test_verify_resume);
     tcase_add_test(tc, test_verify_long_name_one_line);
     suite_add_tcase(s, tc);
 
