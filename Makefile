@@ -46,7 +46,7 @@ $(B)/%.o: %.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # The dispatch loop: keep each handler's own indirect jump (no tail merging), as CPython.
-$(B)/vm/eval.o: CFLAGS += -fno-gcse -fno-crossjumping
+$(B)/vm/eval.o: CFLAGS += $(if $(filter clang,$(notdir $(CC))),,-fno-gcse -fno-crossjumping)
 
 $(B)/libgilvm.a: $(LIB_OBJ)
 	@rm -f $@

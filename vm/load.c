@@ -27,7 +27,8 @@ int vm_module_link(vm_thread *t, vm_module *m)
     for (uint32_t i = 1; i < m->ncodes; i++) {
         vm_func *f = (vm_func *)vm_alloc(t, T_FUNC, sizeof(vm_func));
         f->code = m->codes[i];
-        in->globals.vals[vm_global_slot(in, f->code->name)] = V_OBJ(T_FUNC, f);
+        uint32_t k = vm_global_slot(in, f->code->name);     /* may grow globals.vals */
+        in->globals.vals[k] = V_OBJ(T_FUNC, f);
     }
     return 0;
 }

@@ -765,6 +765,7 @@ enum { READ_LINE, READ_EOF, READ_INTERRUPT };
 static int sig_pipe[2] = {-1, -1};
 static char *line_read;
 static int line_done;
+static int interrupted;         /* Ctrl-C seen while reading this line */
 
 static void on_signal(int sig)
 {
@@ -780,6 +781,61 @@ static void on_line(char *line)
     line_read = line;
     line_done = 1;
     rl_callback_handler_remove();
+}
+
+/* Takes the signals the handler wrote to the pipe: SIGWINCH resizes, SIGINT interrupts. */
+static void take_signals(void)
+{
+    unsigned char sigs[64];
+    ssize_t k;
+    while ((k = read(sig_pipe[0], sigs, sizeof sigs)) > 0)
+        for (ssize_t i = 0; i < k; i++) {
+#ifdef SIGWINCH
+            if (sigs[i] == SIGWINCH)
+                rl_resize_terminal();
+#endif
+            if (sigs[i] == SIGINT)
+                interrupted = 1;
+        }
+}
+
+/* Waits until `fd` or the signal pipe is readable; the number of ready fds, 0 after EINTR,
+ * or -1 on error.  The pipe is read after EINTR too: TSan runs a handler that interrupted
+ * select() only at its next intercepted call (tests/repl: ctrl_c_at_prompt_clears_line). */
+static int wait_input(int fd, int *ready)
+{
+    fd_set fds;
+    FD_ZERO(&fds);
+    FD_SET(fd, &fds);
+    FD_SET(sig_pipe[0], &fds);
+    int n = select((fd > sig_pipe[0] ? fd : sig_pipe[0]) + 1, &fds, NULL, NULL, NULL);
+    if (n < 0 && errno != EINTR)
+        return -1;
+    take_signals();
+    *ready = n > 0 && FD_ISSET(fd, &fds);
+    return n < 0 ? 0 : n;
+}
+
+/* readline's rl_getc_function.  Readline may read more keys than select() promised (it
+ * gathers typed-ahead characters, and Ctrl-C makes the tty discard them), so a plain read
+ * could block with a Ctrl-C pending; this one also wakes for the signal pipe and then
+ * returns EOF, which ends whatever readline was doing (tests/repl: ctrl_c_at_prompt_...). */
+static int getc_or_interrupt(FILE *stream)
+{
+    int fd = fileno(stream);
+    for (;;) {
+        int ready = 0;
+        if (interrupted || wait_input(fd, &ready) < 0 || interrupted)
+            return EOF;
+        if (!ready)
+            continue;
+        unsigned char c;
+        ssize_t k = read(fd, &c, 1);
+        if (k == 1)
+            return c;
+        if (k == 0 || (errno != EINTR && errno != EAGAIN))
+            return EOF;
+    }
 }
 
 static int pipe_open(void)
@@ -822,56 +878,41 @@ static int read_line(repl *r, const char *prompt, char **out)
     fflush(stderr);
     rt_thread_detach(&r->t->base);
 
-    int status = READ_LINE;
+    FILE *outs = rl_outstream ? rl_outstream : stdout;
+    int status = READ_LINE, failed = 0;
     line_read = NULL;
-    line_done = 0;
+    line_done = interrupted = 0;
     rl_callback_handler_install(prompt, on_line);
     int in = fileno(rl_instream ? rl_instream : stdin);
-    while (!line_done) {
-        fd_set fds;
-        FD_ZERO(&fds);
-        FD_SET(in, &fds);
-        FD_SET(sig_pipe[0], &fds);
-        int n = select((in > sig_pipe[0] ? in : sig_pipe[0]) + 1, &fds, NULL, NULL, NULL);
-        if (n < 0 && errno != EINTR) {
-            rl_callback_handler_remove();
-            status = READ_EOF;
+    while (!line_done && !interrupted) {
+        int ready = 0;
+        if (wait_input(in, &ready) < 0) {
+            failed = 1;
             break;
         }
-        /* The pipe is read after EINTR too: TSan delivers a signal that interrupted select()
-         * only at its next intercepted call (tests/repl: ctrl_c_at_prompt_clears_line). */
-        unsigned char sigs[64];
-        ssize_t k = read(sig_pipe[0], sigs, sizeof sigs);
-        int intr = 0;
-        for (ssize_t i = 0; i < k; i++) {
-#ifdef SIGWINCH
-            if (sigs[i] == SIGWINCH)
-                rl_resize_terminal();
-#endif
-            if (sigs[i] == SIGINT)
-                intr = 1;
-        }
-        if (intr) {
-            /* Show the line whole with ^C after it, then drop it (python's readline module
-             * cleans up the same way). */
+        if (ready && !interrupted)
+            rl_callback_read_char();
+    }
+    if (interrupted) {
+        /* Show the line whole with ^C after it, then drop it (python's readline module
+         * cleans up the same way). */
+        if (!line_done) {
             rl_point = rl_end;
             rl_redisplay();
             rl_free_line_state();
             rl_callback_sigcleanup();
             rl_cleanup_after_signal();
             rl_callback_handler_remove();
-            fputs("^C\n", rl_outstream ? rl_outstream : stdout);
-            status = READ_INTERRUPT;
-            break;
         }
-        if (n > 0 && FD_ISSET(in, &fds))
-            rl_callback_read_char();
-    }
-    if (status == READ_LINE && !line_read) {
+        fputs("^C\n", outs);
+        status = READ_INTERRUPT;
+    } else if (failed || !line_read) {
+        if (!line_done)
+            rl_callback_handler_remove();
+        fputc('\n', outs);
         status = READ_EOF;
-        fputc('\n', rl_outstream ? rl_outstream : stdout);
     }
-    fflush(stdout);
+    fflush(outs);
 
     rt_thread_attach_urgent(&r->t->base);
     sigaction(SIGINT, &old_int, NULL);
@@ -944,6 +985,7 @@ int vm_repl_main(vm_thread *t)
     rl_catch_signals = 0;                       /* SIGINT and SIGWINCH: see read_line */
     rl_catch_sigwinch = 0;
     rl_change_environment = 0;
+    rl_getc_function = getc_or_interrupt;
     rl_attempted_completion_function = complete;
     rl_basic_word_break_characters = " \t\n\"',()[]{}";
     history_start(&r);
