@@ -3,7 +3,7 @@
  *   pingpong  two threads hand a turn back and forth through one mutex and two condition
  *             variables: µs per round trip (what a GIL-free handoff between two threads costs)
  *   thread    pthread_create + pthread_join of a thread that does nothing: µs per thread
- * Prints "name value" lines.  Usage: cfloor [ROUND_TRIPS [THREADS]] */
+ * Prints "name value" lines.  Usage: cfloor [ROUND_TRIPS [THREADS]] (0 skips that part) */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdio.h>
@@ -47,6 +47,8 @@ int main(int argc, char **argv)
     long nthreads = argc > 2 ? atol(argv[2]) : 2000;
     pthread_t t;
 
+    if (n <= 0)
+        goto threads;
     rounds = n + n / 10;                    /* the first tenth warms up */
     pthread_create(&t, NULL, pong, NULL);
     double t0 = 0;
@@ -64,6 +66,9 @@ int main(int argc, char **argv)
     pthread_join(t, NULL);
     printf("pingpong_us %.3f\n", (t1 - t0) / (double)n * 1e6);
 
+threads:
+    if (nthreads <= 0)
+        return 0;
     for (long i = 0; i < nthreads / 10; i++) {      /* warm up */
         pthread_create(&t, NULL, nothing, NULL);
         pthread_join(t, NULL);

@@ -377,8 +377,13 @@ uint64_t rt_signal_count(int signum);
 int rt_signals_tripped(void);
 
 /* Makes the handler write each caught signal's number, as one byte, to `fd` (-1: none);
- * returns the previous fd.  The caller checks that `fd` is valid and non-blocking. */
+ * returns the previous fd, which no handler uses any more.  The caller checks that `fd` is
+ * valid and non-blocking. */
 int rt_signal_set_wakeup_fd(int fd);
+
+/* As rt_signal_set_wakeup_fd, for the embedder's own fd (written after the wakeup fd), so
+ * that a thread can wake the main thread's blocking waits (vm/threads.c). */
+int rt_signal_set_notify_fd(int fd);
 
 /* ---- GILState (gilstate.c) [PyGILState_Ensure / Release] ---- */
 

@@ -14,14 +14,16 @@
         if that is not the main thread, so a main thread waiting for the GIL gets it at the
         holder's next poll instead of after a switch interval (gil.c puts it first in the
         queue: it is the waiter whose RT_SIGNALS_PENDING is set);
-     5. writes the signal number, one byte, to the wakeup fd if there is one.
+     5. writes the signal number, one byte, to the wakeup fd if there is one, then to the
+        notify fd, the VM's own (it wakes the main thread's blocking waits at once).
    So a reader of the wakeup fd always finds the pending bit already set (§9 item 14).
 
-   Freed memory.  Steps 3 and 4 write to thread states that other threads may free.  The
-   handler counts itself in `in_handler` around those steps; whoever frees a thread state
-   first makes it unreachable (clears `target`, or last_holder in thread.c) and then waits
-   for in_handler to drop to zero (rt_signals_quiesce).  All of it is sequentially
-   consistent, so either the handler sees the pointer gone or the freer sees the handler.
+   Freed memory.  Steps 3 to 5 write to thread states that other threads may free and to fds
+   that may be closed.  The handler counts itself in `in_handler` around those steps;
+   whoever frees a thread state or closes an fd first makes it unreachable (clears `target`,
+   last_holder in thread.c, or the fd) and then waits for in_handler to drop to zero
+   (rt_signals_quiesce).  All of it is sequentially consistent, so either the handler sees
+   the pointer gone or the freer sees the handler.
 
    The consumer (rt_signals_handle, at a poll of the main thread, holding the GIL) clears the
    pending bit, then is_tripped, then, signal by signal, the tripped flag before calling the
@@ -51,6 +53,7 @@ static struct {
 } sigs[RT_NSIG];
 static _Atomic int is_tripped;
 static _Atomic int wakeup_fd = -1;
+static _Atomic int notify_fd = -1;
 static rt_thread *_Atomic target;       /* the main thread state, or NULL */
 static rt_gil *_Atomic target_gil;      /* its GIL */
 static _Atomic int in_handler;          /* handlers between reading and writing a state */
@@ -58,6 +61,14 @@ static _Atomic int in_handler;          /* handlers between reading and writing 
 /* Dispositions rt_signal_set replaced first, restored by rt_signals_fini; main thread only. */
 static struct sigaction saved[RT_NSIG];
 static unsigned char saved_valid[RT_NSIG];
+
+static void write_byte(int fd, unsigned char byte)
+{
+    if (fd >= 0) {
+        ssize_t r = write(fd, &byte, 1);        /* a full pipe loses the byte, not the signal */
+        (void)r;
+    }
+}
 
 static void trip_signal(int signum)
 {
@@ -77,14 +88,9 @@ static void trip_signal(int signum)
         if (holder && holder != m)
             atomic_fetch_or(&holder->eval_breaker, RT_GIL_DROP_REQUEST);
     }
+    write_byte(atomic_load(&wakeup_fd), (unsigned char)signum);
+    write_byte(atomic_load(&notify_fd), (unsigned char)signum);
     atomic_fetch_sub(&in_handler, 1);
-
-    int fd = atomic_load(&wakeup_fd);
-    if (fd >= 0) {
-        unsigned char byte = (unsigned char)signum;
-        ssize_t r = write(fd, &byte, 1);        /* a full pipe loses the byte, not the signal */
-        (void)r;
-    }
     errno = saved_errno;
 }
 
@@ -168,7 +174,16 @@ int rt_signals_tripped(void)
 
 int rt_signal_set_wakeup_fd(int fd)
 {
-    return atomic_exchange(&wakeup_fd, fd < 0 ? -1 : fd);
+    int old = atomic_exchange(&wakeup_fd, fd < 0 ? -1 : fd);
+    rt_signals_quiesce();           /* the caller may close `old` now */
+    return old;
+}
+
+int rt_signal_set_notify_fd(int fd)
+{
+    int old = atomic_exchange(&notify_fd, fd < 0 ? -1 : fd);
+    rt_signals_quiesce();
+    return old;
 }
 
 static void forget_signals(void)
@@ -202,6 +217,7 @@ void rt_signals_fini(void)
             saved_valid[signum] = 0;
         }
     atomic_store(&wakeup_fd, -1);
+    atomic_store(&notify_fd, -1);
     atomic_store(&target, NULL);
     atomic_store(&target_gil, NULL);
     rt_signals_quiesce();

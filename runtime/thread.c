@@ -110,18 +110,14 @@ void rt_thread_delete_all_but(rt_interp *in, rt_thread *keep)
 {
     /* Unlink everything under the lock, free outside it, as _PyThreadState_DeleteExcept. */
     rt_head_lock();
+    if (keep)
+        unlink_thread(keep);        /* first: when `keep` was the head, the rest follow it */
     rt_thread *list = in->threads;
-    if (keep) {
-        unlink_thread(keep);
-        in->threads = keep;
-    } else {
-        in->threads = NULL;
-    }
+    in->threads = keep;
     rt_head_unlock();
-    while (list) {
+    while (list) {                  /* test_fork_from_worker: keep is the newest state */
         rt_thread *next = list->next;
-        if (list != keep)
-            thread_free(list);
+        thread_free(list);
         list = next;
     }
 }

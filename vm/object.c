@@ -96,7 +96,7 @@ static int hash_depth(vm_thread *t, value v, uint64_t *h, int depth)
     case T_BOOL:
     case T_INT: *h = mix64((uint64_t)v.u.i); return 0;
     case T_FLOAT:
-        if (v.u.f == floor(v.u.f) && fabs(v.u.f) < 9.2e18) {   /* 1.0 == 1: same hash */
+        if (v.u.f == floor(v.u.f) && v.u.f >= -9223372036854775808.0 && v.u.f < 9223372036854775808.0) {   /* 1.0 == 1: same hash */
             *h = mix64((uint64_t)(int64_t)v.u.f);
             return 0;
         }
@@ -137,7 +137,31 @@ static int hash_depth(vm_thread *t, value v, uint64_t *h, int depth)
 }
 
 static bool is_num(value v) { return v.tag == T_INT || v.tag == T_BOOL || v.tag == T_FLOAT; }
-static double num_f(value v) { return v.tag == T_FLOAT ? v.u.f : (double)v.u.i; }
+
+int vm_num_cmp(value a, value b)
+{
+    if (a.tag != T_FLOAT && b.tag != T_FLOAT)
+        return a.u.i < b.u.i ? -1 : a.u.i > b.u.i;
+    if (a.tag == T_FLOAT && b.tag == T_FLOAT)
+        return a.u.f < b.u.f ? -1 : a.u.f > b.u.f ? 1 : a.u.f == b.u.f ? 0 : 2;
+    /* int against float, exactly (2**53 + 1 != 2.0**53), as CPython's float_richcompare */
+    int flip = a.tag == T_FLOAT;
+    int64_t i = flip ? b.u.i : a.u.i;
+    double f = flip ? a.u.f : b.u.f;
+    int c;
+    if (isnan(f))
+        return 2;
+    if (f >= 9223372036854775808.0)
+        c = -1;
+    else if (f < -9223372036854775808.0)
+        c = 1;
+    else {
+        double fl = floor(f);
+        int64_t fi = (int64_t)fl;
+        c = i < fi ? -1 : i > fi ? 1 : (f > fl ? -1 : 0);
+    }
+    return flip ? -c : c;
+}
 
 static bool equal_depth(value a, value b, int depth);
 
@@ -145,11 +169,8 @@ bool vm_equal(value a, value b) { return equal_depth(a, b, 0); }
 
 static bool equal_depth(value a, value b, int depth)
 {
-    if (is_num(a) && is_num(b)) {
-        if (a.tag != T_FLOAT && b.tag != T_FLOAT)
-            return a.u.i == b.u.i;
-        return num_f(a) == num_f(b);
-    }
+    if (is_num(a) && is_num(b))
+        return vm_num_cmp(a, b) == 0;
     if (a.tag != b.tag)
         return false;
     switch (a.tag) {
@@ -252,17 +273,43 @@ static void sb_add(sbuf *b, const char *s, size_t n)
 
 static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 
+/* repr() of a float as CPython's: the shortest digits that read back the same, positional
+ * when the decimal exponent is in [-4, 16), else with an exponent ("1e+16", "1.5e-05"). */
 static void format_float(char *buf, size_t n, double f)
 {
     if (isnan(f)) { snprintf(buf, n, "nan"); return; }
     if (isinf(f)) { snprintf(buf, n, f > 0 ? "inf" : "-inf"); return; }
-    for (int prec = 1; prec <= 17; prec++) {        /* shortest repr that round-trips */
-        snprintf(buf, n, "%.*g", prec, f);
-        if (strtod(buf, NULL) == f)
+    char e[40];
+    int prec = 0;
+    for (; prec < 17; prec++) {
+        snprintf(e, sizeof e, "%.*e", prec, f);
+        if (strtod(e, NULL) == f)
             break;
     }
-    if (!strpbrk(buf, ".eni"))
-        strncat(buf, ".0", n - strlen(buf) - 1);
+    char *ep = strchr(e, 'e');
+    int exp = atoi(ep + 1);
+    *ep = 0;
+    char digits[24];
+    size_t nd = 0;
+    for (const char *p = e; *p; p++)
+        if (*p >= '0' && *p <= '9')
+            digits[nd++] = *p;
+    digits[nd] = 0;
+    while (nd > 1 && digits[nd - 1] == '0')
+        digits[--nd] = 0;
+    const char *sign = signbit(f) ? "-" : "";
+    if (exp < -4 || exp >= 16) {
+        if (nd == 1)
+            snprintf(buf, n, "%s%se%c%02d", sign, digits, exp < 0 ? '-' : '+', abs(exp));
+        else
+            snprintf(buf, n, "%s%c.%se%c%02d", sign, digits[0], digits + 1, exp < 0 ? '-' : '+',
+                     abs(exp));
+    } else if (exp < 0)
+        snprintf(buf, n, "%s0.%.*s%s", sign, -exp - 1, "0000", digits);
+    else if ((size_t)exp + 1 >= nd)
+        snprintf(buf, n, "%s%s%.*s.0", sign, digits, exp + 1 - (int)nd, "000000000000000");
+    else
+        snprintf(buf, n, "%s%.*s.%s", sign, exp + 1, digits, digits + exp + 1);
 }
 
 static void repr_quoted(sbuf *b, const vm_str *s, bool bytes)

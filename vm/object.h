@@ -194,6 +194,9 @@ int vm_dict_set(vm_thread *t, vm_dict *d, value key, value val);
 int vm_dict_del(vm_thread *t, vm_dict *d, value key);
 /* Hash of a hashable value into *h; -1 with TypeError if unhashable. */
 int vm_hash(vm_thread *t, value v, uint64_t *h);
+/* Three-way comparison of two numbers (int, bool, float), exact across int and float:
+ * -1, 0, 1, or 2 when unordered (nan). */
+int vm_num_cmp(value a, value b);
 /* Value equality (==) without errors. */
 bool vm_equal(value a, value b);
 /* Truthiness as Python's bool(). */

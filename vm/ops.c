@@ -73,6 +73,9 @@ static int int_binop(vm_thread *t, int op, int64_t a, int64_t b, value *out)
     }
     case OP_POW: {
         if (b < 0) {
+            if (a == 0)
+                return vm_raise(t, EXC(t)->zero_division_error,
+                                "0.0 cannot be raised to a negative power");
             *out = V_FLOAT(pow((double)a, (double)b));
             return 0;
         }
@@ -147,7 +150,15 @@ static int float_binop(vm_thread *t, int op, double a, double b, value *out)
             r = op == OP_FLOORDIV ? fdiv : mod;
         }
         break;
-    case OP_POW: r = pow(a, b); break;
+    case OP_POW:
+        if (a == 0.0 && b < 0)
+            return vm_raise(t, EXC(t)->zero_division_error,
+                            "0.0 cannot be raised to a negative power");
+        if (a < 0 && b != floor(b) && isfinite(b))
+            return vm_raise(t, EXC(t)->value_error,
+                            "negative number cannot be raised to a fractional power");
+        r = pow(a, b);
+        break;
     default: return -2;
     }
     *out = V_FLOAT(r);
@@ -304,12 +315,7 @@ int vm_order(vm_thread *t, value a, value b, int *cmp) { return order(t, a, b, c
 static int order(vm_thread *t, value a, value b, int *cmp, const char *sym)
 {
     if (is_num(a) && is_num(b)) {
-        if (is_intlike(a) && is_intlike(b))
-            *cmp = a.u.i < b.u.i ? -1 : a.u.i > b.u.i;
-        else {
-            double x = fval(a), y = fval(b);
-            *cmp = x < y ? -1 : x > y ? 1 : x == y ? 0 : 2;   /* 2: unordered (nan) */
-        }
+        *cmp = vm_num_cmp(a, b);    /* 2: unordered (nan) */
         return 0;
     }
     if (a.tag == b.tag && (a.tag == T_STR || a.tag == T_BYTES)) {

@@ -7,6 +7,12 @@
  * convoy fix).  Waits run in slices of at most WAIT_SLICE_NS so the main thread can run
  * signal handlers while it waits (vm_wait_interrupted) and give up if one raised.
  *
+ * Signals: the main thread runs handlers when its wait wakes with RT_SIGNALS_PENDING.  The
+ * C handler cannot signal a condvar, so it writes a byte to a pipe (rt_signal_set_notify_fd)
+ * read by the waker thread, which broadcasts the condvar the main thread waits on (under
+ * that wait's mutex, so the wake-up cannot fall between the main thread's check of the
+ * pending bit and its wait).  The waker starts with the main thread's first wait.
+ *
  * Finalization: a thread blocked in a wait (vm_blocking_begin .. _end) or just started
  * (before it attaches) may belong to a daemon thread that must never run again.  Such a
  * thread checks rt_thread_must_exit after each slice and ends itself without touching its
@@ -19,12 +25,14 @@
  * thread object alive through vm_thread.self (a GC root); the thread object keeps its
  * function and arguments alive. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "gilvm.h"
@@ -89,6 +97,7 @@ vm_wait_hook_fn vm_wait_hook;
 
 static _Atomic int nblocked;            /* threads between vm_blocking_begin and _end */
 static _Atomic int nstarting;           /* threads created but not yet bound */
+static _Atomic int nexiting;            /* threads reported finished, still deleting their state */
 
 void vm_blocking_begin(vm_thread *t)
 {
@@ -118,7 +127,8 @@ void vm_threads_quiesce(void)
 {
     /* Waits are sliced (WAIT_SLICE_NS), so this takes one slice; the bound is a safety net. */
     uint64_t end = rt_now_ns() + 5000000000ull;
-    while ((atomic_load(&nblocked) || atomic_load(&nstarting)) && rt_now_ns() < end) {
+    while ((atomic_load(&nblocked) || atomic_load(&nstarting) || atomic_load(&nexiting)) &&
+           rt_now_ns() < end) {
         struct timespec ts = {0, 200000};
         nanosleep(&ts, NULL);
     }
@@ -130,14 +140,102 @@ int vm_wait_interrupted(vm_thread *t)
     return hook ? hook(t) : 0;
 }
 
+/* ---- the waker: wakes the main thread's waits when a signal arrives ---- */
+
+static struct {
+    pthread_mutex_t mu;             /* guards all but the fds' use by the handler */
+    pthread_mutex_t *wait_mu;       /* the main thread's current wait, or NULL */
+    pthread_cond_t *wait_cv;
+    int fds[2];                     /* read by the waker, written by the signal handler */
+    int running, stop;
+    pthread_t thread;
+} waker = {.mu = PTHREAD_MUTEX_INITIALIZER, .fds = {-1, -1}};
+
+static void *waker_main(void *arg)
+{
+    (void)arg;
+    char buf[64];
+    for (;;) {
+        ssize_t n = read(waker.fds[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        pthread_mutex_lock(&waker.mu);
+        int stop = waker.stop || n <= 0;
+        if (waker.wait_mu) {
+            pthread_mutex_lock(waker.wait_mu);
+            pthread_cond_broadcast(waker.wait_cv);
+            pthread_mutex_unlock(waker.wait_mu);
+        }
+        pthread_mutex_unlock(&waker.mu);
+        if (stop)
+            return NULL;
+    }
+}
+
+/* Under waker.mu: starts the waker (all signals blocked in it) if it is not running. */
+static void waker_start(void)
+{
+    if (waker.running)
+        return;
+    if (waker.fds[0] < 0) {
+        if (pipe(waker.fds) != 0)
+            return;                 /* waits then notice signals within a slice */
+        for (int i = 0; i < 2; i++)
+            fcntl(waker.fds[i], F_SETFD, FD_CLOEXEC);
+        fcntl(waker.fds[1], F_SETFL, O_NONBLOCK);
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    waker.stop = 0;
+    waker.running = pthread_create(&waker.thread, NULL, waker_main, NULL) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (waker.running)
+        rt_signal_set_notify_fd(waker.fds[1]);
+}
+
+static void waker_register(pthread_mutex_t *mu, pthread_cond_t *cv)
+{
+    pthread_mutex_lock(&waker.mu);
+    if (mu)
+        waker_start();
+    waker.wait_mu = mu;
+    waker.wait_cv = cv;
+    pthread_mutex_unlock(&waker.mu);
+}
+
+void vm_threads_fini(void)
+{
+    rt_signal_set_notify_fd(-1);    /* no handler writes to the pipe any more */
+    pthread_mutex_lock(&waker.mu);
+    int running = waker.running;
+    waker.stop = 1;
+    waker.running = 0;
+    pthread_mutex_unlock(&waker.mu);
+    if (running) {
+        char byte = 0;
+        ssize_t r = write(waker.fds[1], &byte, 1);
+        (void)r;
+        pthread_join(waker.thread, NULL);
+    }
+    for (int i = 0; i < 2; i++)
+        if (waker.fds[i] >= 0) {
+            close(waker.fds[i]);
+            waker.fds[i] = -1;
+        }
+}
+
 /* Waits (GIL released) until ready(obj) under mu, or until `deadline_ns` (0: forever).
  * Returns 1 ready, 0 timed out, -1 a signal handler raised (exception set). */
 static int wait_for(vm_thread *t, pthread_mutex_t *mu, pthread_cond_t *cv,
                     int (*ready)(void *), void *obj, uint64_t deadline_ns)
 {
+    int is_main = rt_signals_can_handle(&t->base);
     for (;;) {
         int r = 0;
         vm_blocking_begin(t);
+        if (is_main)
+            waker_register(mu, cv);
         pthread_mutex_lock(mu);
         for (;;) {
             if (ready(obj)) {
@@ -159,6 +257,8 @@ static int wait_for(vm_thread *t, pthread_mutex_t *mu, pthread_cond_t *cv,
             }
         }
         pthread_mutex_unlock(mu);
+        if (is_main)
+            waker_register(NULL, NULL);
         vm_blocking_end(t);
         if (r != 2)
             return r;
@@ -228,6 +328,10 @@ static void *thread_main(void *arg)
         }
         t->exc = V_UNDEF;
     }
+    /* A joiner may go on (even to finalize the runtime) as soon as it sees TH_FINISHED, while
+     * this thread still deletes its state without the GIL: nexiting makes finalization wait
+     * (exit_order.gasm under ASan). */
+    atomic_fetch_add(&nexiting, 1);
     pthread_mutex_lock(&th->mu);
     th->state = TH_FINISHED;
     th->ts = NULL;
@@ -235,6 +339,7 @@ static void *thread_main(void *arg)
     pthread_mutex_unlock(&th->mu);
     t->self = V_NONE;
     rt_thread_delete_current(&t->base);
+    atomic_fetch_sub(&nexiting, 1);
     return NULL;
 }
 
@@ -398,6 +503,10 @@ BUILTIN(active_count)
 int vm_threads_join_all(vm_thread *t)
 {
     for (;;) {
+        while (atomic_load(&nexiting) > 0) {        /* joined, not yet gone: see thread_main */
+            struct timespec ts = {0, 100000};
+            nanosleep(&ts, NULL);
+        }
         value th = V_NONE;
         for (rt_thread *r = t->base.interp->threads; r; r = r->next) {
             vm_thread *vt = (vm_thread *)r;
@@ -697,6 +806,17 @@ void vm_threads_after_fork_child(vm_thread *t)
 {
     atomic_store(&nblocked, 0);
     atomic_store(&nstarting, 0);
+    atomic_store(&nexiting, 0);
+    /* The waker stayed in the parent, which still reads its pipe: the child makes its own. */
+    rt_signal_set_notify_fd(-1);
+    pthread_mutex_init(&waker.mu, NULL);
+    for (int i = 0; i < 2; i++)
+        if (waker.fds[i] >= 0) {
+            close(waker.fds[i]);
+            waker.fds[i] = -1;
+        }
+    waker.running = 0;
+    waker.wait_mu = NULL;
     pthread_mutex_init(&sleep_mu, NULL);
     cond_init(&sleep_cv);
     for (vm_obj *o = VM_INTERP(t)->heap; o; o = o->next) {

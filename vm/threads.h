@@ -43,6 +43,10 @@ void vm_blocking_end(vm_thread *t);
  * blocking wait or starting (they end themselves within one wait slice). */
 void vm_threads_quiesce(void);
 
+/* Finalization, after vm_threads_quiesce: stops the thread that wakes the main thread's
+ * waits for signals. */
+void vm_threads_fini(void);
+
 /* In the child after fork(), before the runtime deletes the other thread states: their
  * thread objects report not alive; every thread, lock and queue object's mutex and condvar
  * is re-created (a thread that held or waited on one is gone). */
