@@ -67,6 +67,7 @@ test-core: $(B)/gilvm $(B)/unit
 	$(B)/unit
 	GILVM=$(B)/gilvm tests/run-programs
 	GILVM=$(B)/gilvm tests/corrupt-gbc
+	GILVM=$(B)/gilvm tests/cli-tests
 	GILVM=$(B)/gilvm VARIANT=$(VARIANT) tests/run-repl
 
 test: deps-check
@@ -75,7 +76,12 @@ test-asan: deps-check
 	$(MAKE) VARIANT=asan test-core
 test-tsan: deps-check
 	$(MAKE) VARIANT=tsan test-core
-test-all: test test-asan test-tsan
+test-all: test test-asan test-tsan memcheck
+
+# valgrind over every example (release build only: valgrind and ASan don't mix)
+memcheck: deps-check
+	$(MAKE) VARIANT=release
+	GILVM=build/release/gilvm tests/memcheck
 
 deps-check:
 	@tests/check-deps
@@ -95,5 +101,5 @@ install: $(B)/gilvm $(B)/libgilvm.a
 clean:
 	rm -rf build
 
-.PHONY: all test test-core test-asan test-tsan test-all deps-check bench install clean
+.PHONY: all test test-core test-asan test-tsan test-all memcheck deps-check bench install clean
 -include $(LIB_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(B)/vm/main.d

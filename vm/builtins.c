@@ -75,7 +75,7 @@ BUILTIN(int)
     case T_FLOAT:
         if (isnan(v.u.f))
             return vm_raise(t, EXC(t)->value_error, "cannot convert float NaN to integer");
-        if (!(v.u.f > -9223372036854775808.0 && v.u.f < 9223372036854775808.0))
+        if (!(v.u.f >= -9223372036854775808.0 && v.u.f < 9223372036854775808.0))
             return vm_raise(t, EXC(t)->overflow_error, "cannot convert float to 64-bit integer");
         *out = V_INT((int64_t)v.u.f);
         return 0;
@@ -107,8 +107,10 @@ BUILTIN(float)
     case T_BOOL: *out = V_FLOAT((double)v.u.i); return 0;
     case T_STR: {
         const char *s = AS_STR(v)->data;
-        char *end;
-        double d = strtod(s, &end);
+        char *end = (char *)s;
+        double d = 0;
+        if (!strpbrk(s, "xXpP"))    /* strtod also reads hex ("0x10"); Python's float() does not */
+            d = strtod(s, &end);
         while (*end == ' ' || *end == '\n' || *end == '\t')
             end++;
         if (end == s || *end || AS_STR(v)->len != strlen(s))
@@ -136,13 +138,20 @@ BUILTIN(abs)
     return 0;
 }
 
+static int to_list(vm_thread *t, value x, value *out);
+
 static int minmax(vm_thread *t, int argc, value *argv, value *out, int sign, const char *name)
 {
     const value *items = argv;
     size_t n = (size_t)argc;
-    if (argc == 1 && (argv[0].tag == T_LIST || argv[0].tag == T_TUPLE)) {
-        items = argv[0].tag == T_LIST ? AS_LIST(argv[0])->items : AS_TUPLE(argv[0])->items;
-        n = argv[0].tag == T_LIST ? AS_LIST(argv[0])->len : AS_TUPLE(argv[0])->len;
+    if (argc == 0)
+        return vm_raise(t, EXC(t)->type_error, "%s expected at least 1 argument, got 0", name);
+    if (argc == 1) {        /* one argument: an iterable */
+        value l;
+        if (to_list(t, argv[0], &l))
+            return -1;
+        items = AS_LIST(l)->items;
+        n = AS_LIST(l)->len;
     }
     if (n == 0)
         return vm_raise(t, EXC(t)->value_error, "%s() arg is an empty sequence", name);

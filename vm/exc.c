@@ -134,14 +134,18 @@ void vm_print_traceback(vm_thread *t, value exc)
 {
     if (exc.tag != T_EXC)
         return;
-    vm_exc *e = AS_EXC(exc);
-    if (e->context.tag == T_EXC && e->context.u.o != exc.u.o) {
-        /* Bounded: contexts form a chain, but a hostile cycle must not loop forever. */
-        value ctx = e->context;
-        AS_EXC(exc)->context = V_NONE;
-        vm_print_traceback(t, ctx);
-        AS_EXC(exc)->context = ctx;
-        fprintf(stderr, "\nDuring handling of the above exception, another exception occurred:\n\n");
+    /* The context chain, oldest printed first; walked in a loop (a chain can be as long as
+     * bytecode makes it) and cut at 1000 links, which also ends any cycle. */
+    enum { MAX_CHAIN = 1000 };
+    vm_exc *chain[MAX_CHAIN];
+    int n = 0;
+    for (vm_exc *e = AS_EXC(exc); e && n < MAX_CHAIN; ) {
+        chain[n++] = e;
+        e = e->context.tag == T_EXC ? AS_EXC(e->context) : NULL;
     }
-    print_one(t, exc);
+    for (int i = n; i-- > 0;) {
+        print_one(t, V_OBJ(T_EXC, chain[i]));
+        if (i)
+            fprintf(stderr, "\nDuring handling of the above exception, another exception occurred:\n\n");
+    }
 }

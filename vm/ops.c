@@ -259,8 +259,13 @@ int vm_binop(vm_thread *t, int op, value a, value b, value *out)
 {
     if (op == OP_CONTAINS)
         return contains(t, a, b, out);
-    if (is_intlike(a) && is_intlike(b))
+    if (is_intlike(a) && is_intlike(b)) {
+        if (a.tag == T_BOOL && b.tag == T_BOOL && (op == OP_BIT_AND || op == OP_BIT_OR || op == OP_BIT_XOR)) {
+            *out = V_BOOL(op == OP_BIT_AND ? a.u.i & b.u.i : op == OP_BIT_OR ? a.u.i | b.u.i : a.u.i ^ b.u.i);
+            return 0;
+        }
         return int_binop(t, op, a.u.i, b.u.i, out);
+    }
     if (is_num(a) && is_num(b)) {
         int r = float_binop(t, op, fval(a), fval(b), out);
         return r == -2 ? unsupported(t, op, a, b) : r;
@@ -295,24 +300,28 @@ int vm_binop(vm_thread *t, int op, value a, value b, value *out)
     return unsupported(t, op, a, b);
 }
 
-static int order(vm_thread *t, value a, value b, int *cmp, const char *sym);
+static int order(vm_thread *t, value a, value b, int *cmp, const char *sym, int depth);
 
 static int seq_order(vm_thread *t, const value *x, size_t n, const value *y, size_t m, int *cmp,
-                     const char *sym)
+                     const char *sym, int depth)
 {
+    /* Bounded as CPython's recursion check: a list that contains itself must not overflow
+     * the C stack (tests/programs/core/cyclic_compare.gasm). */
+    if (depth > 200)
+        return vm_raise(t, EXC(t)->recursion_error, "maximum recursion depth exceeded in comparison");
     for (size_t i = 0; i < n && i < m; i++) {
         if (vm_equal(x[i], y[i]))
             continue;
-        return order(t, x[i], y[i], cmp, sym);
+        return order(t, x[i], y[i], cmp, sym, depth + 1);
     }
     *cmp = n < m ? -1 : n > m;
     return 0;
 }
 
-int vm_order(vm_thread *t, value a, value b, int *cmp) { return order(t, a, b, cmp, "<"); }
+int vm_order(vm_thread *t, value a, value b, int *cmp) { return order(t, a, b, cmp, "<", 0); }
 
 /* Three-way comparison; the TypeError for unorderable items names operator `sym`. */
-static int order(vm_thread *t, value a, value b, int *cmp, const char *sym)
+static int order(vm_thread *t, value a, value b, int *cmp, const char *sym, int depth)
 {
     if (is_num(a) && is_num(b)) {
         *cmp = vm_num_cmp(a, b);    /* 2: unordered (nan) */
@@ -326,10 +335,10 @@ static int order(vm_thread *t, value a, value b, int *cmp, const char *sym)
     }
     if (a.tag == b.tag && a.tag == T_LIST)
         return seq_order(t, AS_LIST(a)->items, AS_LIST(a)->len, AS_LIST(b)->items, AS_LIST(b)->len,
-                         cmp, sym);
+                         cmp, sym, depth);
     if (a.tag == b.tag && a.tag == T_TUPLE)
         return seq_order(t, AS_TUPLE(a)->items, AS_TUPLE(a)->len, AS_TUPLE(b)->items,
-                         AS_TUPLE(b)->len, cmp, sym);
+                         AS_TUPLE(b)->len, cmp, sym, depth);
     return vm_raise(t, EXC(t)->type_error, "'%s' not supported between instances of '%s' and '%s'",
                     sym, vm_type_name(a), vm_type_name(b));
 }
@@ -337,7 +346,7 @@ static int order(vm_thread *t, value a, value b, int *cmp, const char *sym)
 int vm_compare(vm_thread *t, int op, value a, value b, value *out)
 {
     int c;
-    if (order(t, a, b, &c, op_symbol(op)))
+    if (order(t, a, b, &c, op_symbol(op), 0))
         return -1;
     bool r;
     switch (op) {
