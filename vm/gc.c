@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "state.h"
+#include "instruments.h"
 
 #define GC_MIN_THRESHOLD (4u << 20)
 
@@ -205,6 +205,7 @@ void vm_gc_collect(vm_thread *t)
     in->threshold = in->allocated * 2 > GC_MIN_THRESHOLD ? in->allocated * 2 : GC_MIN_THRESHOLD;
     in->ncollections++;
     t->base.stats.gc_runs++;
+    vm_trace_instant(t, "gc");
 }
 
 void vm_heap_free(vm_interp *in)

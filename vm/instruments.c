@@ -1,16 +1,93 @@
-/* --stats: per interpreter and per thread GIL and execution counters, printed to stderr at
- * exit as text or one JSON object (docs/cli.md describes the fields). */
+/* Instruments: --stats (per interpreter and per thread GIL and execution counters, printed
+ * to stderr at exit as text or one JSON object) and --trace (a Chrome Trace Event file of GIL
+ * holds and waits, drop requests, forced switches, signals, pending calls and collections;
+ * opens in Perfetto and chrome://tracing).  docs/cli.md describes both. */
+#include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "instruments.h"
 
 static vm_instruments_config config;
 
+/* The trace file.  Events come from any thread (each interpreter's GIL serialises only its
+ * own threads), so writes take trace_mu. */
+static FILE *trace_fp;
+static pthread_mutex_t trace_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t trace_t0;
+static int trace_first;
+
+static void trace_write(rt_thread *t, const char *name, char ph, uint64_t start, uint64_t end)
+{
+    pthread_mutex_lock(&trace_mu);
+    if (trace_fp) {
+        uint64_t ts = start > trace_t0 ? start - trace_t0 : 0;
+        fprintf(trace_fp, "%s\n{\"name\": \"%s\", \"ph\": \"%c\", \"ts\": %.3f, \"pid\": %" PRId64
+                ", \"tid\": %" PRIu64, trace_first ? "" : ",", name, ph, ts / 1e3, t->interp->id, t->id);
+        if (ph == 'X')
+            fprintf(trace_fp, ", \"dur\": %.3f", (end - start) / 1e3);
+        else
+            fputs(", \"s\": \"t\"", trace_fp);
+        fputc('}', trace_fp);
+        trace_first = 0;
+    }
+    pthread_mutex_unlock(&trace_mu);
+}
+
+static void gil_event(rt_thread *t, int event, uint64_t start, uint64_t end)
+{
+    static const char *const names[] = {
+        [RT_GIL_EV_WAIT] = "wait GIL", [RT_GIL_EV_HOLD] = "hold GIL",
+        [RT_GIL_EV_DROP_REQUEST] = "drop request", [RT_GIL_EV_FORCED_SWITCH] = "forced switch",
+    };
+    trace_write(t, names[event], start == end ? 'i' : 'X', start, end);
+}
+
+void vm_trace_instant(vm_thread *t, const char *name)
+{
+    if (trace_fp) {
+        uint64_t now = rt_now_ns();
+        trace_write(&t->base, name, 'i', now, now);
+    }
+}
+
 int vm_instruments_start(const vm_instruments_config *cfg)
 {
     config = *cfg;
+    if (cfg->trace_path) {
+        trace_fp = fopen(cfg->trace_path, "w");
+        if (!trace_fp) {
+            fprintf(stderr, "gilvm: can't open trace file '%s': %s\n", cfg->trace_path,
+                    strerror(errno));
+            return -1;
+        }
+        trace_t0 = rt_now_ns();
+        trace_first = 1;
+        fputs("{\"displayTimeUnit\": \"ms\", \"traceEvents\": [", trace_fp);
+        rt_main_runtime.hooks.gil_event = gil_event;
+    }
     return 0;
+}
+
+/* Names the trace's processes (interpreters) and threads, then closes the file. */
+static void trace_finish(void)
+{
+    if (!trace_fp)
+        return;
+    pthread_mutex_lock(&trace_mu);
+    for (rt_interp *in = rt_main_runtime.interps; in; in = in->next) {
+        fprintf(trace_fp, "%s\n{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %" PRId64
+                ", \"args\": {\"name\": \"interpreter %" PRId64 "\"}}", trace_first ? "" : ",",
+                in->id, in->id);
+        trace_first = 0;
+    }
+    fputs("\n]}\n", trace_fp);
+    if (fclose(trace_fp))
+        fprintf(stderr, "gilvm: error writing the trace file: %s\n", strerror(errno));
+    trace_fp = NULL;
+    pthread_mutex_unlock(&trace_mu);
 }
 
 typedef struct {
@@ -60,6 +137,7 @@ static void thread_row(void *arg, uint64_t id, int live, const rt_thread_stats *
 
 void vm_instruments_finish(vm_thread *t)
 {
+    trace_finish();
     if (!config.stats)
         return;
     report r = {stderr, config.stats == VM_STATS_JSON, 1};

@@ -21,6 +21,7 @@ static const char usage_text[] =
     "  -i                     enter the REPL after running FILE\n"
     "  --switch-interval=T    GIL switch interval, e.g. 5ms, 200us, 0.01s (default 5ms)\n"
     "  --stats[=json]         print GIL and thread statistics to stderr at exit\n"
+    "  --trace=FILE.json      write a Chrome Trace Event file of GIL activity (Perfetto)\n"
     "  --recursion-limit=N    maximum bytecode recursion depth (default 1000)\n"
     "  --version              print the version and exit\n"
     "  -h, --help             print this help and exit\n"
@@ -169,6 +170,8 @@ int main(int argc, char **argv)
             icfg.stats = VM_STATS_JSON;
         else if (!strncmp(a, "--stats=", 8))
             return usage_error("invalid --stats format '%s' (use --stats or --stats=json)", a + 8);
+        else if (!strncmp(a, "--trace=", 8) && a[8])
+            icfg.trace_path = a + 8;
         else if (!strncmp(a, "--recursion-limit=", 18)) {
             char *end;
             long n = strtol(a + 18, &end, 10);
