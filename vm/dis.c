@@ -61,32 +61,6 @@ static int is_ident(const char *s, size_t n)
     return 1;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t k;
-    uint32_t cp, min;
-    if (c >= 0xc2 && c <= 0xdf)
-        k = 1, cp = c & 0x1f, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        k = 2, cp = c & 0x0f, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        k = 3, cp = c & 0x07, min = 0x10000;
-    else
-        return 0;
-    if (n <= k)
-        return 0;
-    for (size_t j = 1; j <= k; j++) {
-        if ((s[j] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[j] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return k + 1;
-}
-
 /* A string or bytes literal.  Strings keep valid UTF-8 as is; bytes escape all non-ASCII. */
 static void w_strlit(writer *w, const char *data, size_t n, int bytes)
 {
@@ -110,7 +84,7 @@ static void w_strlit(writer *w, const char *data, size_t n, int bytes)
         if (c >= 0x20 && c < 0x7f) {
             w_putc(w, (char)c);
         } else if (c >= 0x80 && !bytes) {
-            size_t k = utf8_seq(s + i, n - i);
+            size_t k = vm_utf8_seq(s + i, n - i);
             if (k) {
                 fwrite(s + i, 1, k, w->f);
                 w->col++;

@@ -67,6 +67,31 @@ value vm_tuple_new(vm_thread *t, size_t n, const value *items)
 
 vm_code *vm_code_new(vm_thread *t) { return (vm_code *)vm_alloc(t, T_CODE, sizeof(vm_code)); }
 
+size_t vm_utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t k;
+    uint32_t cp, min;
+    if (c >= 0xc2 && c <= 0xdf)
+        k = 1, cp = c & 0x1f, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        k = 2, cp = c & 0x0f, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        k = 3, cp = c & 0x07, min = 0x10000;
+    else
+        return 0;
+    if (n <= k)
+        return 0;
+    for (size_t j = 1; j <= k; j++) {
+        if ((s[j] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[j] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return k + 1;
+}
+
 /* ---- hashing and equality ---- */
 
 uint64_t vm_hash_bytes(const char *s, size_t len)

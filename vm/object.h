@@ -207,6 +207,9 @@ const char *vm_type_name(value v);
 value vm_to_str(vm_thread *t, value v);
 /* repr(v) as a new string value. */
 value vm_repr(vm_thread *t, value v);
+/* Length of the valid UTF-8 sequence at s (n > 0 bytes left; strict: no overlong forms,
+ * surrogates or code points above U+10FFFF), 0 if invalid. */
+size_t vm_utf8_seq(const unsigned char *s, size_t n);
 /* Byte-wise hash used for strings. */
 uint64_t vm_hash_bytes(const char *s, size_t len);
 
