@@ -226,8 +226,10 @@ void rt_signals_fini(void)
 
 void rt_signals_after_fork(rt_thread *main)
 {
-    /* Signals that arrived before fork() belong to the parent [_PySignal_AfterFork]. */
+    /* Signals that arrived before fork() belong to the parent [_PySignal_AfterFork]; a
+     * handler that was running on another thread does not exist here. */
     forget_signals();
+    atomic_store(&in_handler, 0);
     atomic_store(&target_gil, main->interp->gil);
     atomic_store(&target, main);
 }

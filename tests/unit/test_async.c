@@ -979,6 +979,34 @@ START_TEST(test_thread_start_refused_while_finalizing)
 }
 END_TEST
 
+/* SIGINT raises KeyboardInterrupt from the start, unless the process was started with it
+ * ignored (a background job) or the embedder said no; finalization restores it. */
+START_TEST(test_sigint_default_unless_ignored)
+{
+    reset_signals();
+    ck_assert_int_eq(gilvm_runtime_init(NULL), 0);
+    ck_assert_int_eq(rt_signal_get(SIGINT), RT_SIG_CATCH);
+    gilvm_runtime_finalize(0);
+    ck_assert_int_eq(rt_signal_get(SIGINT), RT_SIG_DFL);
+
+    signal(SIGINT, SIG_IGN);
+    ck_assert_int_eq(gilvm_runtime_init(NULL), 0);
+    ck_assert_int_eq(rt_signal_get(SIGINT), RT_SIG_IGN);
+    ck_assert_int_eq(gilvm_run_string("ign.gasm",
+        "    LOAD_GLOBAL getsignal\n    LOAD_GLOBAL SIGINT\n    CALL 1\n    LOAD_GLOBAL SIG_IGN\n"
+        "    EQ\n    POP_JUMP_IF_TRUE ok\n    LOAD_GLOBAL exit\n    LOAD_INT 3\n    CALL 1\n"
+        "    POP\nok:\n    LOAD_GLOBAL raise_signal\n    LOAD_GLOBAL SIGINT\n    CALL 1\n"
+        "    POP\n"), 0);
+    gilvm_runtime_finalize(0);
+
+    signal(SIGINT, SIG_DFL);
+    gilvm_config cfg = {.no_signal_handlers = 1};
+    ck_assert_int_eq(gilvm_runtime_init(&cfg), 0);
+    ck_assert_int_eq(rt_signal_get(SIGINT), RT_SIG_DFL);
+    gilvm_runtime_finalize(0);
+}
+END_TEST
+
 Suite *suite_async(void)
 {
     Suite *s = suite_create("async");
@@ -1001,6 +1029,7 @@ Suite *suite_async(void)
     tcase_add_test(tc, test_signal_only_main_thread_handles);
     tcase_add_test(tc, test_wakeup_fd_byte_after_pending_bit);
     tcase_add_test(tc, test_signal_makes_main_gil_wait_urgent);
+    tcase_add_test(tc, test_sigint_default_unless_ignored);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("async_exc_gilstate");
