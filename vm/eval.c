@@ -346,11 +346,22 @@ int vm_eval(vm_thread *t, value *result)
                       arg == 1 ? "was" : "were");
             sp -= arg + 1;
             SAVE_FRAME();
-            if (UNLIKELY(!frame_push(t, cc, sp + 1, arg))) {
+            vm_frame *nf = frame_push(t, cc, sp + 1, arg);
+            if (UNLIKELY(!nf)) {
                 sp += arg + 1;
                 goto error;
             }
-            LOAD_FRAME();
+            f = nf;
+            co = cc;
+            locals = nf->locals;
+            sp = nf->sp;
+            consts = cc->consts;
+            /* Every function starts with RESUME (verifier): do its poll here and go on past
+             * it, one dispatch fewer per call.  An exception raised by the poll belongs to
+             * offset 0, as if RESUME had raised it. */
+            ip = cc->exec + 1;
+            nexec++;
+            POLL();
             DISPATCH();
         }
         SAVE_FRAME();
