@@ -69,6 +69,7 @@ test-core: $(B)/gilvm $(B)/unit
 	GILVM=$(B)/gilvm tests/corrupt-gbc
 	GILVM=$(B)/gilvm tests/cli-tests
 	GILVM=$(B)/gilvm tests/gil-stats-check
+	GILVM=$(B)/gilvm tests/stress/run --ci
 	GILVM=$(B)/gilvm VARIANT=$(VARIANT) tests/run-repl
 
 test: deps-check
