@@ -62,6 +62,12 @@ $(B)/tests/unit/%.o: tests/unit/%.c
 $(B)/unit: $(UNIT_OBJ) $(B)/libgilvm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
+# gcc 12's ASan allocator has no fork handlers: a child forked while another thread is inside
+# malloc (thread teardown frees outside the GIL) deadlocks on the allocator's own lock.  glibc's
+# malloc is fork-safe, so fork_storm runs in the release and TSan suites only; the smaller
+# fork programs (tests/programs/async/fork_*.gasm) still run under ASan.
+STRESS_SKIP_asan := --skip fork_storm
+
 # The suites; GILVM is the binary under test for the scripts.
 test-core: $(B)/gilvm $(B)/unit
 	$(B)/unit
@@ -69,7 +75,7 @@ test-core: $(B)/gilvm $(B)/unit
 	GILVM=$(B)/gilvm tests/corrupt-gbc
 	GILVM=$(B)/gilvm tests/cli-tests
 	GILVM=$(B)/gilvm tests/gil-stats-check
-	GILVM=$(B)/gilvm tests/stress/run --ci
+	GILVM=$(B)/gilvm tests/stress/run --ci $(STRESS_SKIP_$(VARIANT))
 	GILVM=$(B)/gilvm VARIANT=$(VARIANT) tests/run-repl
 
 test: deps-check

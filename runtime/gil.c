@@ -54,7 +54,7 @@
 
    Who may call what:
    - rt_gil_take: a thread without the GIL, with a thread state of the GIL's interpreter
-     that no other OS thread uses.  It may call pthread_exit when another thread is
+     that no other OS thread uses.  It ends the OS thread (rt_thread_exit) when another is
      finalizing the runtime (CPython's tstate_must_exit); it then touches neither `t` nor
      its interpreter, which may already be freed, and leaves the queue first.
    - rt_gil_drop: the holder only; once it has released, it touches only the GIL (whose
@@ -263,7 +263,7 @@ _Noreturn static void leave_and_exit(rt_gil *gil, struct rt_gil_waiter *w)
         RT_MUST(pthread_cond_signal(&gil->cond));
     RT_MUST(pthread_mutex_unlock(&gil->mutex));
     pthread_cond_destroy(&w->cond);
-    pthread_exit(NULL);
+    rt_thread_exit();
 }
 
 /* Called with gil->mutex held and the GIL busy or others queued; returns as queue head with
@@ -305,7 +305,7 @@ void rt_gil_take(rt_thread *t, int urgent)
     int saved_errno = errno;
     uint64_t t0 = rt_now_ns();
     if (rt_thread_must_exit(t))
-        pthread_exit(NULL);
+        rt_thread_exit();
     rt_gil *gil = t->interp->gil;
     if (urgent)
         urgent = t0 - t->detach_ns >= t->last_hold_ns;
@@ -316,7 +316,7 @@ void rt_gil_take(rt_thread *t, int urgent)
     RT_MUST(pthread_mutex_lock(&gil->mutex));
     if (rt_thread_must_exit(t)) {
         RT_MUST(pthread_mutex_unlock(&gil->mutex));
-        pthread_exit(NULL);
+        rt_thread_exit();
     }
     if (is_locked(gil) || gil->queue) {
         queued = 1;

@@ -295,6 +295,14 @@ void rt_thread_attach_urgent(rt_thread *t);
  * compares pointers, so `t` may be dangling. */
 int rt_thread_must_exit(rt_thread *t);
 
+/* Ends the calling OS thread, which must never run again (rt_thread_must_exit), detaching
+ * it first if it asked to be; touches no thread state. */
+_Noreturn void rt_thread_exit(void);
+
+/* Asks that the calling OS thread, joinable, be detached if the runtime ends it
+ * (rt_thread_exit): its creator will not join it then. */
+void rt_thread_set_detach_on_exit(void);
+
 /* Makes no thread current and releases the GIL; `t` must be current. */
 void rt_thread_detach(rt_thread *t);
 

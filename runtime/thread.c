@@ -10,6 +10,9 @@ static _Thread_local rt_thread *tss_current;
  * runtime epoch it was bound in: a binding left over from before a re-init is stale. */
 static _Thread_local rt_thread *tss_bound;
 static _Thread_local uint64_t tss_bound_epoch;
+/* Set by rt_thread_set_detach_on_exit: the thread is joinable but nobody joins it if the
+ * runtime ends it. */
+static _Thread_local int tss_detach_on_exit;
 
 rt_thread *rt_thread_new(rt_interp *in, int whence)
 {
@@ -59,6 +62,18 @@ int rt_thread_is_main(const rt_thread *t)
 rt_thread *rt_thread_current(void)
 {
     return tss_current;
+}
+
+void rt_thread_set_detach_on_exit(void)
+{
+    tss_detach_on_exit = 1;
+}
+
+_Noreturn void rt_thread_exit(void)
+{
+    if (tss_detach_on_exit)
+        pthread_detach(pthread_self());
+    pthread_exit(NULL);
 }
 
 int rt_thread_must_exit(rt_thread *t)

@@ -562,6 +562,7 @@ void vm_pending_finish(vm_thread *t)
 
 static void fork_before(vm_thread *t)
 {
+    vm_threads_before_fork();
     pthread_mutex_lock(&timer.mu);
     pthread_mutex_lock(&reg_mu);
     rt_fork_before(&t->base);
@@ -920,6 +921,7 @@ void vm_async_fini(vm_thread *t)
     if (in == (vm_interp *)rt_interp_main()) {
         timer_stop();
         vm_threads_fini();
+        vm_threads_reap();
     }
     pthread_mutex_lock(&reg_mu);
     vm_pcall **link = &registry;

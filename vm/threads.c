@@ -53,7 +53,19 @@ typedef struct {
     uint64_t ident;             /* thread state id, 0 before start */
     vm_thread *ts;              /* while running */
     value func, args;
+    struct vm_zombie *zombie;   /* its node for the zombie list, until the thread starts */
 } vm_thread_obj;
+
+/* A thread that has finished with the VM but whose OS thread may still be in libc or
+ * sanitizer teardown, which allocates: joined before fork() (an allocator lock held by a
+ * thread that does not exist in the child would deadlock it) and whenever a thread starts. */
+typedef struct vm_zombie {
+    pthread_t tid;
+    struct vm_zombie *next;
+} vm_zombie;
+
+static pthread_mutex_t zombie_mu = PTHREAD_MUTEX_INITIALIZER;
+static vm_zombie *zombies;
 
 typedef struct {
     vm_obj h;
@@ -112,7 +124,7 @@ uint32_t vm_blocking_poll(vm_thread *t, pthread_mutex_t *held)
         if (held)
             pthread_mutex_unlock(held);
         atomic_fetch_sub(&nblocked, 1);
-        pthread_exit(NULL);
+        rt_thread_exit();
     }
     return rt_breaker_load(&t->base.eval_breaker) & (RT_SIGNALS_PENDING | RT_EVAL_PLEASE_STOP);
 }
@@ -121,6 +133,32 @@ void vm_blocking_end(vm_thread *t)
 {
     atomic_fetch_sub(&nblocked, 1);
     rt_thread_attach_urgent(&t->base);
+}
+
+void vm_threads_reap(void)
+{
+    pthread_mutex_lock(&zombie_mu);
+    vm_zombie *list = zombies;
+    zombies = NULL;
+    pthread_mutex_unlock(&zombie_mu);
+    while (list) {
+        vm_zombie *next = list->next;
+        pthread_join(list->tid, NULL);
+        free(list);
+        list = next;
+    }
+}
+
+void vm_threads_before_fork(void)
+{
+    /* The caller holds the GIL, so no thread starts or finishes meanwhile: the ones already
+     * starting or finishing (outside the GIL, perhaps inside malloc) get done, then the
+     * finished ones are joined. */
+    while (atomic_load(&nstarting) || atomic_load(&nexiting)) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    vm_threads_reap();
 }
 
 void vm_threads_quiesce(void)
@@ -311,6 +349,9 @@ static void *thread_main(void *arg)
 {
     vm_thread_obj *th = arg;
     vm_thread *t = th->ts;
+    vm_zombie *z = th->zombie;
+    th->zombie = NULL;
+    rt_thread_set_detach_on_exit();     /* nobody joins a daemon the runtime ends */
     rt_thread_bind(&t->base);
     atomic_fetch_sub(&nstarting, 1);    /* from here we touch only `t`: see vm_threads_quiesce */
     rt_thread_attach(&t->base);
@@ -339,7 +380,12 @@ static void *thread_main(void *arg)
     pthread_mutex_unlock(&th->mu);
     t->self = V_NONE;
     rt_thread_delete_current(&t->base);
-    atomic_fetch_sub(&nexiting, 1);
+    z->tid = pthread_self();
+    pthread_mutex_lock(&zombie_mu);
+    z->next = zombies;
+    zombies = z;
+    pthread_mutex_unlock(&zombie_mu);
+    atomic_fetch_sub(&nexiting, 1);     /* after the push: see vm_threads_before_fork */
     return NULL;
 }
 
@@ -394,16 +440,21 @@ int vm_thread_start(vm_thread *t, value func, value args, int daemon, value *out
     th->ts = nt;
     th->ident = nt->base.id;
     th->state = TH_RUNNING;
+    th->zombie = malloc(sizeof(vm_zombie));
+    if (!th->zombie)
+        RT_FATAL("out of memory");
+    vm_threads_reap();
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 1u << 20);
+    pthread_attr_setstacksize(&attr, 1u << 20);     /* joinable: see vm_zombie */
     pthread_t tid;
     atomic_fetch_add(&nstarting, 1);
     int rc = pthread_create(&tid, &attr, thread_main, th);
     pthread_attr_destroy(&attr);
     if (rc) {
         atomic_fetch_sub(&nstarting, 1);
+        free(th->zombie);
+        th->zombie = NULL;
         th->state = TH_FINISHED;
         th->ts = NULL;
         nt->self = V_NONE;
@@ -811,6 +862,8 @@ void vm_threads_after_fork_child(vm_thread *t)
     atomic_store(&nblocked, 0);
     atomic_store(&nstarting, 0);
     atomic_store(&nexiting, 0);
+    pthread_mutex_init(&zombie_mu, NULL);
+    zombies = NULL;                     /* reaped before fork(): none */
     /* The waker stayed in the parent, which still reads its pipe: the child makes its own. */
     rt_signal_set_notify_fd(-1);
     pthread_mutex_init(&waker.mu, NULL);

@@ -47,6 +47,14 @@ void vm_threads_quiesce(void);
  * waits for signals. */
 void vm_threads_fini(void);
 
+/* Joins the OS threads of VM threads that have finished (they may still be in libc or
+ * sanitizer teardown); called when a thread starts, before fork and at finalization. */
+void vm_threads_reap(void);
+
+/* Before fork(), holding the GIL: waits until no thread is starting or finishing outside the
+ * GIL, then joins the finished ones, so no other thread is inside the allocator. */
+void vm_threads_before_fork(void);
+
 /* In the child after fork(), before the runtime deletes the other thread states: their
  * thread objects report not alive; every thread, lock and queue object's mutex and condvar
  * is re-created (a thread that held or waited on one is gone). */
