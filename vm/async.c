@@ -921,7 +921,6 @@ void vm_async_fini(vm_thread *t)
     if (in == (vm_interp *)rt_interp_main()) {
         timer_stop();
         vm_threads_fini();
-        vm_threads_reap();
     }
     pthread_mutex_lock(&reg_mu);
     vm_pcall **link = &registry;

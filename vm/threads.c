@@ -53,19 +53,22 @@ typedef struct {
     uint64_t ident;             /* thread state id, 0 before start */
     vm_thread *ts;              /* while running */
     value func, args;
-    struct vm_zombie *zombie;   /* its node for the zombie list, until the thread starts */
+    struct vm_os_thread *os;    /* its OS thread's record, until the thread starts */
 } vm_thread_obj;
 
-/* A thread that has finished with the VM but whose OS thread may still be in libc or
- * sanitizer teardown, which allocates: joined before fork() (an allocator lock held by a
- * thread that does not exist in the child would deadlock it) and whenever a thread starts. */
-typedef struct vm_zombie {
+/* The OS threads of VM threads, which are joinable: a thread that has finished with the VM
+ * may still be in libc or sanitizer teardown, which allocates.  Finished ones are joined
+ * before fork() (an allocator lock held by a thread that does not exist in the child would
+ * deadlock it) and whenever a thread starts.  A thread the runtime ends detaches itself
+ * (rt_thread_set_detach_on_exit) and its record is dropped at finalization. */
+typedef struct vm_os_thread {
     pthread_t tid;
-    struct vm_zombie *next;
-} vm_zombie;
+    int finished;                       /* returned from thread_main; under os_mu */
+    struct vm_os_thread *next;
+} vm_os_thread;
 
-static pthread_mutex_t zombie_mu = PTHREAD_MUTEX_INITIALIZER;
-static vm_zombie *zombies;
+static pthread_mutex_t os_mu = PTHREAD_MUTEX_INITIALIZER;
+static vm_os_thread *os_threads;
 
 typedef struct {
     vm_obj h;
@@ -135,15 +138,42 @@ void vm_blocking_end(vm_thread *t)
     rt_thread_attach_urgent(&t->base);
 }
 
+/* Takes the records of finished threads (all if `all`) off the list; under os_mu. */
+static vm_os_thread *take_os_threads(int all)
+{
+    vm_os_thread *taken = NULL, **link = &os_threads;
+    while (*link) {
+        vm_os_thread *r = *link;
+        if (all || r->finished) {
+            *link = r->next;
+            r->next = taken;
+            taken = r;
+        } else {
+            link = &r->next;
+        }
+    }
+    return taken;
+}
+
 void vm_threads_reap(void)
 {
-    pthread_mutex_lock(&zombie_mu);
-    vm_zombie *list = zombies;
-    zombies = NULL;
-    pthread_mutex_unlock(&zombie_mu);
+    pthread_mutex_lock(&os_mu);
+    vm_os_thread *list = take_os_threads(0);
+    pthread_mutex_unlock(&os_mu);
     while (list) {
-        vm_zombie *next = list->next;
+        vm_os_thread *next = list->next;
         pthread_join(list->tid, NULL);
+        free(list);
+        list = next;
+    }
+}
+
+/* Drops every record without joining: the threads are gone (fork) or detached themselves. */
+static void forget_os_threads(void)
+{
+    vm_os_thread *list = take_os_threads(1);
+    while (list) {
+        vm_os_thread *next = list->next;
         free(list);
         list = next;
     }
@@ -244,6 +274,10 @@ static void waker_register(pthread_mutex_t *mu, pthread_cond_t *cv)
 
 void vm_threads_fini(void)
 {
+    vm_threads_reap();
+    pthread_mutex_lock(&os_mu);
+    forget_os_threads();                /* daemons the runtime ended, detached */
+    pthread_mutex_unlock(&os_mu);
     rt_signal_set_notify_fd(-1);    /* no handler writes to the pipe any more */
     pthread_mutex_lock(&waker.mu);
     int running = waker.running;
@@ -349,8 +383,8 @@ static void *thread_main(void *arg)
 {
     vm_thread_obj *th = arg;
     vm_thread *t = th->ts;
-    vm_zombie *z = th->zombie;
-    th->zombie = NULL;
+    vm_os_thread *os = th->os;
+    th->os = NULL;
     rt_thread_set_detach_on_exit();     /* nobody joins a daemon the runtime ends */
     rt_thread_bind(&t->base);
     atomic_fetch_sub(&nstarting, 1);    /* from here we touch only `t`: see vm_threads_quiesce */
@@ -380,12 +414,11 @@ static void *thread_main(void *arg)
     pthread_mutex_unlock(&th->mu);
     t->self = V_NONE;
     rt_thread_delete_current(&t->base);
-    z->tid = pthread_self();
-    pthread_mutex_lock(&zombie_mu);
-    z->next = zombies;
-    zombies = z;
-    pthread_mutex_unlock(&zombie_mu);
-    atomic_fetch_sub(&nexiting, 1);     /* after the push: see vm_threads_before_fork */
+    pthread_mutex_lock(&os_mu);
+    os->tid = pthread_self();
+    os->finished = 1;
+    pthread_mutex_unlock(&os_mu);
+    atomic_fetch_sub(&nexiting, 1);     /* after `finished`: see vm_threads_before_fork */
     return NULL;
 }
 
@@ -440,21 +473,33 @@ int vm_thread_start(vm_thread *t, value func, value args, int daemon, value *out
     th->ts = nt;
     th->ident = nt->base.id;
     th->state = TH_RUNNING;
-    th->zombie = malloc(sizeof(vm_zombie));
-    if (!th->zombie)
-        RT_FATAL("out of memory");
     vm_threads_reap();
+    vm_os_thread *os = calloc(1, sizeof *os);
+    if (!os)
+        RT_FATAL("out of memory");
+    pthread_mutex_lock(&os_mu);
+    os->next = os_threads;
+    os_threads = os;
+    pthread_mutex_unlock(&os_mu);
+    th->os = os;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 1u << 20);     /* joinable: see vm_zombie */
+    pthread_attr_setstacksize(&attr, 1u << 20);     /* joinable: see vm_os_thread */
     pthread_t tid;
     atomic_fetch_add(&nstarting, 1);
     int rc = pthread_create(&tid, &attr, thread_main, th);
     pthread_attr_destroy(&attr);
     if (rc) {
         atomic_fetch_sub(&nstarting, 1);
-        free(th->zombie);
-        th->zombie = NULL;
+        th->os = NULL;
+        pthread_mutex_lock(&os_mu);
+        for (vm_os_thread **link = &os_threads; *link; link = &(*link)->next)
+            if (*link == os) {
+                *link = os->next;
+                break;
+            }
+        pthread_mutex_unlock(&os_mu);
+        free(os);
         th->state = TH_FINISHED;
         th->ts = NULL;
         nt->self = V_NONE;
@@ -862,8 +907,8 @@ void vm_threads_after_fork_child(vm_thread *t)
     atomic_store(&nblocked, 0);
     atomic_store(&nstarting, 0);
     atomic_store(&nexiting, 0);
-    pthread_mutex_init(&zombie_mu, NULL);
-    zombies = NULL;                     /* reaped before fork(): none */
+    pthread_mutex_init(&os_mu, NULL);
+    forget_os_threads();                /* none of them exists here */
     /* The waker stayed in the parent, which still reads its pipe: the child makes its own. */
     rt_signal_set_notify_fd(-1);
     pthread_mutex_init(&waker.mu, NULL);

@@ -43,8 +43,8 @@ void vm_blocking_end(vm_thread *t);
  * blocking wait or starting (they end themselves within one wait slice). */
 void vm_threads_quiesce(void);
 
-/* Finalization, after vm_threads_quiesce: stops the thread that wakes the main thread's
- * waits for signals. */
+/* Finalization, after vm_threads_quiesce: joins the threads that finished, forgets those
+ * the runtime ended, stops the thread that wakes the main thread's waits for signals. */
 void vm_threads_fini(void);
 
 /* Joins the OS threads of VM threads that have finished (they may still be in libc or
