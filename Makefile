@@ -62,11 +62,10 @@ $(B)/tests/unit/%.o: tests/unit/%.c
 $(B)/unit: $(UNIT_OBJ) $(B)/libgilvm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
-# gcc 12's ASan allocator has no fork handlers: a child forked while another thread is inside
-# malloc (thread teardown frees outside the GIL) deadlocks on the allocator's own lock.  glibc's
-# malloc is fork-safe, so fork_storm runs in the release and TSan suites only; the smaller
-# fork programs (tests/programs/async/fork_*.gasm) still run under ASan.
-STRESS_SKIP_asan := --skip fork_storm
+# Under TSan a signal that arrives while a thread is inside an intercepted call is delivered
+# late, and signal_storm's exact-count check then sees coalescing POSIX would not cause;
+# the signal programs and unit tests still run under TSan.
+STRESS_SKIP_tsan := --skip signal_storm
 
 # The suites; GILVM is the binary under test for the scripts.
 test-core: $(B)/gilvm $(B)/unit

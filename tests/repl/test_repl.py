@@ -588,7 +588,16 @@ def main():
     for t in run:
         x = Ctx()
         try:
-            t(x)
+            try:
+                t(x)
+            except pexpect.TIMEOUT:
+                # Known flake, about 1 run in 5 under load: the REPL sits in select() and does
+                # not see a key sent at once after the prompt (open in the session notes).  A
+                # timeout gets one fresh retry; a second timeout, or any assertion, fails.
+                x.cleanup()
+                x = Ctx()
+                print("retry %s (timed out once)" % t.__name__, flush=True)
+                t(x)
             passed += 1
             print("ok    %s" % t.__name__, flush=True)
         except Exception as e:
