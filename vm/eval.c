@@ -542,24 +542,18 @@ int vm_eval(vm_thread *t, value *result)
         ip++;
         DISPATCH();
     }
-    TARGET(INT_ADD) {
-        value a = sp[-1];
-        int64_t r;
-        if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)INSTR_IMM(ip[-1]), &r)))
-            goto L_LOAD_INT;
-        sp[-1].u.i = r;
-        ip++;
-        DISPATCH();
+#define TOS_INT_ARITH(name, builtin) \
+    TARGET(name) { \
+        value a = sp[-1]; \
+        int64_t r; \
+        if (UNLIKELY(a.tag != T_INT || builtin(a.u.i, (int64_t)INSTR_IMM(ip[-1]), &r))) \
+            goto L_LOAD_INT; \
+        sp[-1].u.i = r; \
+        ip++; \
+        DISPATCH(); \
     }
-    TARGET(INT_SUB) {
-        value a = sp[-1];
-        int64_t r;
-        if (UNLIKELY(a.tag != T_INT || __builtin_sub_overflow(a.u.i, (int64_t)INSTR_IMM(ip[-1]), &r)))
-            goto L_LOAD_INT;
-        sp[-1].u.i = r;
-        ip++;
-        DISPATCH();
-    }
+    TOS_INT_ARITH(INT_ADD, __builtin_add_overflow)
+    TOS_INT_ARITH(INT_SUB, __builtin_sub_overflow)
     TARGET(ADD_STORE_LOCAL) {
         value b = sp[-1], a = sp[-2];
         int64_t r;

@@ -26,26 +26,7 @@ const char *__tsan_default_options(void)
     return "die_after_fork=0";
 }
 
-#define MS 1000000ull                   /* nanoseconds per millisecond */
-#define DEADLINE_NS (10000 * MS)        /* "eventually": generous on a loaded 2-core box */
-
-static void start(void)
-{
-    rt_status st = rt_runtime_init(sizeof(rt_interp), sizeof(rt_thread), NULL);
-    ck_assert_msg(!st.failed, "init: %s", st.msg ? st.msg : "");
-}
-
-static void stop(void)
-{
-    rt_status st = rt_runtime_finalize();
-    ck_assert_msg(!st.failed, "finalize: %s", st.msg ? st.msg : "");
-}
-
-static void sleep_us(long us)
-{
-    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
-    nanosleep(&ts, NULL);
-}
+#include "rt_helpers.h"
 
 static void reset_signals(void)
 {
