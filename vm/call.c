@@ -21,11 +21,8 @@ int vm_call(vm_thread *t, value f, int argc, const value *argv, value *out)
                         "maximum recursion depth exceeded in native callback");
     }
     int rc = -1;
-    vm_frame *fr = vm_frame_push(t, code, argv, (uint32_t)argc);
-    if (fr) {
-        fr->from_c = 1;
+    if (vm_frame_push(t, code, argv, (uint32_t)argc))
         rc = vm_eval(t, out);
-    }
     t->base.c_recursion_remaining++;
     return rc;
 }
@@ -39,10 +36,9 @@ int vm_run_code(vm_thread *t, vm_code *code, value *stack_io, uint32_t *depth_io
     vm_frame *fr = vm_frame_push(t, code, NULL, 0);
     if (!fr)
         return -1;
-    fr->from_c = 1;
     if (depth)
-        memcpy(fr->stack, stack_io, depth * sizeof(value));
-    fr->sp = fr->stack + depth;
+        memcpy(fr->sp, stack_io, depth * sizeof(value));
+    fr->sp += depth;
     value result;
     if (vm_eval(t, &result)) {
         if (depth_io)
@@ -50,7 +46,7 @@ int vm_run_code(vm_thread *t, vm_code *code, value *stack_io, uint32_t *depth_io
         return -1;
     }
     if (t->frame == fr) {       /* HALT leaves the frame for us to read and pop */
-        uint32_t n = (uint32_t)(fr->sp - fr->stack);
+        uint32_t n = (uint32_t)(fr->sp - FRAME_STACK(fr));
         if (stack_io && depth_io) {
             if (n > cap)
                 n = cap;

@@ -27,8 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frame.h"
 #include "ops.h"
-#include "state.h"
 
 #if defined(__GNUC__)
 #define LIKELY(x) __builtin_expect(!!(x), 1)
@@ -39,63 +39,6 @@
 #define UNLIKELY(x) (x)
 #define USE_COMPUTED_GOTO 0
 #endif
-
-static inline vm_frame *frame_push(vm_thread *t, vm_code *code, const value *args, uint32_t argc)
-{
-    if (UNLIKELY(--t->base.recursion_remaining < 0)) {
-        t->base.recursion_remaining++;
-        vm_raise(t, VM_INTERP(t)->exc.recursion_error, "maximum recursion depth exceeded");
-        return NULL;
-    }
-    size_t bytes = sizeof(vm_frame) + ((size_t)code->nlocals + code->maxstack) * sizeof(value);
-    vm_chunk *ch = t->chunk;
-    if (UNLIKELY(!ch || ch->top + bytes > ch->size)) {
-        size_t size = bytes > (256u << 10) ? bytes : (256u << 10);
-        vm_chunk *n = malloc(sizeof(vm_chunk) + size);
-        if (!n)
-            RT_FATAL("out of memory");
-        n->prev = ch;
-        n->size = size;
-        n->top = 0;
-        t->chunk = ch = n;
-    }
-    vm_frame *f = (vm_frame *)((char *)ch->data + ch->top);
-    ch->top += bytes;
-    f->prev = t->frame;
-    f->code = code;
-    f->ip = code->exec;
-    f->from_c = 0;
-    f->saved_exc = t->handled;
-    value *l = f->locals;
-    for (uint32_t i = 0; i < argc; i++)
-        l[i] = args[i];
-    for (uint32_t i = argc; i < code->nlocals; i++)
-        l[i] = V_UNDEF;
-    f->stack = f->sp = l + code->nlocals;
-    t->frame = f;
-    return f;
-}
-
-vm_frame *vm_frame_push(vm_thread *t, vm_code *code, const value *args, uint32_t argc)
-{
-    return frame_push(t, code, args, argc);
-}
-
-static inline void frame_pop(vm_thread *t)
-{
-    vm_frame *f = t->frame;
-    vm_chunk *ch = t->chunk;
-    t->frame = f->prev;
-    t->handled = f->saved_exc;
-    t->base.recursion_remaining++;
-    ch->top = (size_t)((char *)f - (char *)ch->data);
-    if (UNLIKELY(ch->top == 0 && ch->prev)) {
-        t->chunk = ch->prev;
-        free(ch);
-    }
-}
-
-void vm_frame_pop(vm_thread *t) { frame_pop(t); }
 
 /* Finds the exception-table entry covering `pc`, innermost first; NULL if none. */
 static const vm_exc_entry *find_handler(const vm_code *c, uint32_t pc)
@@ -108,21 +51,20 @@ static const vm_exc_entry *find_handler(const vm_code *c, uint32_t pc)
 
 int vm_eval(vm_thread *t, value *result)
 {
-    vm_interp *in = VM_INTERP(t);
-    rt_breaker *breaker = &t->base.eval_breaker;
-    vm_frame *f;
+    /* The loop's registers: the frame's code, ip, sp and locals, and a count of instructions
+     * run.  The frame itself is t->frame, the interpreter VM_INTERP(t): loads on slow paths
+     * rather than registers the hot paths would pay for with spills. */
     vm_code *co;
     const instr *ip;
     value *sp, *locals;
-    const value *consts;
     uint32_t arg;
     uint64_t nexec = 0;
-    int reraise = 0;
 
+#define IN VM_INTERP(t)
 #define LOAD_FRAME() \
-    do { f = t->frame; co = f->code; ip = f->ip; sp = f->sp; locals = f->locals; \
-         consts = co->consts; } while (0)
-#define SAVE_FRAME() do { f->ip = ip; f->sp = sp; } while (0)
+    do { vm_frame *f_ = t->frame; co = f_->code; ip = f_->ip; sp = f_->sp; \
+         locals = f_->locals; } while (0)
+#define SAVE_FRAME() do { t->frame->ip = ip; t->frame->sp = sp; } while (0)
 #define PUSH(v) (*sp++ = (v))
 #define POP() (*--sp)
 #define TOP() (sp[-1])
@@ -130,11 +72,11 @@ int vm_eval(vm_thread *t, value *result)
 #define RAISE(...) do { vm_raise(t, __VA_ARGS__); goto error; } while (0)
 
 #ifdef GILVM_NO_POLL
-#define POLL() ((void)breaker)
+#define POLL() ((void)0)
 #else
 #define POLL() \
     do { \
-        if (UNLIKELY(rt_breaker_load(breaker))) { \
+        if (UNLIKELY(rt_breaker_load(&t->base.eval_breaker))) { \
             SAVE_FRAME(); \
             t->base.stats.bytecodes += nexec; \
             nexec = 0; \
@@ -192,14 +134,14 @@ int vm_eval(vm_thread *t, value *result)
     TARGET(ROT3) { value c = sp[-1]; sp[-1] = sp[-2]; sp[-2] = sp[-3]; sp[-3] = c; DISPATCH(); }
     TARGET(OVER) { sp[0] = sp[-2]; sp++; DISPATCH(); }
 
-    TARGET(LOAD_CONST) { PUSH(consts[arg]); DISPATCH(); }
+    TARGET(LOAD_CONST) { PUSH(co->consts[arg]); DISPATCH(); }
     TARGET(LOAD_INT) { PUSH(V_INT(INSTR_IMM(ip[-1]))); DISPATCH(); }
     TARGET(LOAD_NONE) { PUSH(V_NONE); DISPATCH(); }
 
     TARGET(LOAD_LOCAL) {
         value v = locals[arg];
         if (UNLIKELY(v.tag == T_UNDEF))
-            RAISE(in->exc.name_error, "local variable '%s' referenced before assignment",
+            RAISE(IN->exc.name_error, "local variable '%s' referenced before assignment",
                   co->localnames[arg]->data);
         PUSH(v);
         DISPATCH();
@@ -207,13 +149,13 @@ int vm_eval(vm_thread *t, value *result)
     TARGET(STORE_LOCAL) { locals[arg] = POP(); DISPATCH(); }
 
     TARGET(LOAD_GLOBAL) {
-        value v = in->globals.vals[co->gslots[arg]];
+        value v = *co->gcells[arg];
         if (UNLIKELY(v.tag == T_UNDEF))
-            RAISE(in->exc.name_error, "name '%s' is not defined", co->names[arg]->data);
+            RAISE(IN->exc.name_error, "name '%s' is not defined", co->names[arg]->data);
         PUSH(v);
         DISPATCH();
     }
-    TARGET(STORE_GLOBAL) { in->globals.vals[co->gslots[arg]] = POP(); DISPATCH(); }
+    TARGET(STORE_GLOBAL) { *co->gcells[arg] = POP(); DISPATCH(); }
 
 #define INT_BINOP(name, builtin, opnum) \
     TARGET(name) { \
@@ -221,7 +163,7 @@ int vm_eval(vm_thread *t, value *result)
         if (LIKELY(a.tag == T_INT && b.tag == T_INT)) { \
             int64_t r; \
             if (UNLIKELY(builtin(a.u.i, b.u.i, &r))) \
-                RAISE(in->exc.overflow_error, "integer overflow"); \
+                RAISE(IN->exc.overflow_error, "integer overflow"); \
             sp[-2].u.i = r; \
             sp--; \
             DISPATCH(); \
@@ -257,14 +199,14 @@ int vm_eval(vm_thread *t, value *result)
         value a = sp[-1];
         if (a.tag == T_INT) {
             if (UNLIKELY(a.u.i == INT64_MIN))
-                RAISE(in->exc.overflow_error, "integer overflow");
+                RAISE(IN->exc.overflow_error, "integer overflow");
             sp[-1].u.i = -a.u.i;
         } else if (a.tag == T_FLOAT)
             sp[-1].u.f = -a.u.f;
         else if (a.tag == T_BOOL)
             sp[-1] = V_INT(-a.u.i);
         else
-            RAISE(in->exc.type_error, "bad operand type for unary -: '%s'", vm_type_name(a));
+            RAISE(IN->exc.type_error, "bad operand type for unary -: '%s'", vm_type_name(a));
         DISPATCH();
     }
     TARGET(NOT) { sp[-1] = V_BOOL(!vm_truthy(sp[-1])); DISPATCH(); }
@@ -323,7 +265,7 @@ int vm_eval(vm_thread *t, value *result)
     }
     TARGET(FOR_ITER) {
         if (UNLIKELY(sp[-1].tag != T_ITER))
-            RAISE(in->exc.type_error, "'%s' object is not an iterator", vm_type_name(sp[-1]));
+            RAISE(IN->exc.type_error, "'%s' object is not an iterator", vm_type_name(sp[-1]));
         int r = vm_iter_next(t, (vm_iter *)sp[-1].u.o, sp);
         if (r > 0) {
             sp++;
@@ -340,22 +282,31 @@ int vm_eval(vm_thread *t, value *result)
         value fv = sp[-(int)arg - 1];
         if (LIKELY(fv.tag == T_FUNC)) {
             vm_code *cc = AS_FUNC(fv)->code;
+            value *args = sp - arg;
             if (UNLIKELY(arg != cc->nparams))
-                RAISE(in->exc.type_error, "%s() takes %u positional argument%s but %u %s given",
+                RAISE(IN->exc.type_error, "%s() takes %u positional argument%s but %u %s given",
                       cc->name->data, cc->nparams, cc->nparams == 1 ? "" : "s", arg,
                       arg == 1 ? "was" : "were");
-            sp -= arg + 1;
-            SAVE_FRAME();
-            vm_frame *nf = frame_push(t, cc, sp + 1, arg);
-            if (UNLIKELY(!nf)) {
-                sp += arg + 1;
-                goto error;
+            if (UNLIKELY(--t->base.recursion_remaining < 0)) {
+                t->base.recursion_remaining++;
+                RAISE(IN->exc.recursion_error, "maximum recursion depth exceeded");
             }
-            f = nf;
+            uint32_t flags = 0;
+            if (UNLIKELY((size_t)(t->stack_limit - args) < cc->framesize)) {
+                value *base = vm_stack_grow(t, cc->framesize);
+                memcpy(base, args, arg * sizeof(value));
+                args = base;
+                flags = FR_NEW_CHUNK;
+            }
+            /* The caller keeps the callee on its stack (the result goes in its slot); the
+             * arguments become the callee's first locals, in place. */
+            vm_frame *f = t->frame;
+            f->ip = ip;
+            f->sp = sp - arg;
+            vm_frame_link(t, f, cc, args, arg, flags);
             co = cc;
-            locals = nf->locals;
-            sp = nf->sp;
-            consts = cc->consts;
+            locals = args;
+            sp = args + cc->nlocals;
             /* Every function starts with RESUME (verifier): do its poll here and go on past
              * it, one dispatch fewer per call.  An exception raised by the poll belongs to
              * offset 0, as if RESUME had raised it. */
@@ -369,7 +320,7 @@ int vm_eval(vm_thread *t, value *result)
         if (fv.tag == T_NATIVE) {
             vm_native *nf = AS_NATIVE(fv);
             if (nf->arity >= 0 && (uint32_t)nf->arity != arg)
-                RAISE(in->exc.type_error, "%s() takes exactly %d argument%s (%u given)", nf->name,
+                RAISE(IN->exc.type_error, "%s() takes exactly %d argument%s (%u given)", nf->name,
                       nf->arity, nf->arity == 1 ? "" : "s", arg);
             if (nf->fn(t, (int)arg, sp - arg, &out))
                 goto error;
@@ -382,14 +333,23 @@ int vm_eval(vm_thread *t, value *result)
 
     TARGET(RETURN) {
         value rv = sp[-1];
-        int from_c = f->from_c;
-        frame_pop(t);
-        if (from_c) {
-            *result = rv;
-            goto leave;
+        vm_frame *f = t->frame;
+        t->base.recursion_remaining++;
+        if (UNLIKELY(f->flags)) {
+            int from_c = f->flags & FR_FROM_C;
+            vm_frame_unlink(t, f);
+            if (from_c) {
+                *result = rv;
+                goto leave;
+            }
         }
-        LOAD_FRAME();
-        PUSH(rv);
+        f = f->prev;
+        t->frame = f;
+        co = f->code;
+        ip = f->ip;
+        sp = f->sp;
+        locals = f->locals;
+        sp[-1] = rv;
         DISPATCH();
     }
 
@@ -437,17 +397,32 @@ int vm_eval(vm_thread *t, value *result)
     TARGET(RERAISE) {
         value e = POP();
         vm_raise_value(t, e);
-        reraise = e.tag == T_EXC;
+        if (e.tag == T_EXC)
+            goto unwind;        /* its traceback has this frame's entry already */
         goto error;
     }
+    /* The first of these in a frame saves the handled exception its frame pops back to. */
+#define SAVE_EXC_INFO() \
+    do { \
+        vm_frame *f_ = t->frame; \
+        if (!(f_->flags & FR_EXC_INFO)) { \
+            f_->saved_exc = t->handled; \
+            f_->flags |= FR_EXC_INFO; \
+        } \
+    } while (0)
     TARGET(PUSH_EXC_INFO) {
+        SAVE_EXC_INFO();
         value e = sp[-1];
         sp[-1] = t->handled;
         PUSH(e);
         t->handled = e;
         DISPATCH();
     }
-    TARGET(POP_EXCEPT) { t->handled = POP(); DISPATCH(); }
+    TARGET(POP_EXCEPT) {
+        SAVE_EXC_INFO();
+        t->handled = POP();
+        DISPATCH();
+    }
     TARGET(CHECK_EXC_MATCH) {
         value cls = sp[-1];
         int r = vm_exc_matches(t, sp[-2], cls);
@@ -522,7 +497,7 @@ int vm_eval(vm_thread *t, value *result)
         DISPATCH();
     }
     TARGET(LOAD_GLOBAL_LOCAL) {
-        value v = in->globals.vals[co->gslots[arg]], w = locals[NEXT_ARG()];
+        value v = *co->gcells[arg], w = locals[NEXT_ARG()];
         if (UNLIKELY(v.tag == T_UNDEF || w.tag == T_UNDEF))
             goto L_LOAD_GLOBAL;
         sp[0] = v;
@@ -600,26 +575,26 @@ int vm_eval(vm_thread *t, value *result)
 #endif
 
 error:
-    /* t->exc is set; ip points past the failing instruction of frame f. */
+    /* t->exc is set; ip points past the failing instruction of frame t->frame. */
+    vm_exc_add_tb(t, AS_EXC(t->exc), co, (uint32_t)(ip - co->exec) - 1);
+unwind:
     for (;;) {
-        uint32_t pc = (uint32_t)(ip - co->exec) - 1;
-        vm_exc *e = AS_EXC(t->exc);
-        if (!reraise)
-            vm_exc_add_tb(t, e, co, pc);
-        reraise = 0;
-        const vm_exc_entry *h = find_handler(co, pc);
+        const vm_exc_entry *h = find_handler(co, (uint32_t)(ip - co->exec) - 1);
+        vm_frame *f = t->frame;
         if (h) {
-            sp = f->stack + h->depth;
+            sp = FRAME_STACK(f) + h->depth;
             PUSH(t->exc);
             t->exc = V_UNDEF;
             ip = co->exec + h->target;
             DISPATCH();
         }
-        int from_c = f->from_c;
-        frame_pop(t);
+        int from_c = f->flags & FR_FROM_C;
+        t->base.recursion_remaining++;
+        vm_frame_unlink(t, f);
         if (from_c)
             break;
         LOAD_FRAME();
+        vm_exc_add_tb(t, AS_EXC(t->exc), co, (uint32_t)(ip - co->exec) - 1);
     }
     t->base.stats.bytecodes += nexec;
     t->c_depth--;

@@ -141,7 +141,7 @@ void vm_obj_free(vm_interp *in, vm_obj *o)
         free(c->names);
         free(c->localnames);
         free(c->exc);
-        free(c->gslots);
+        free(c->gcells);
         break;
     }
     case T_EXC: free(((vm_exc *)o)->tb); break;
@@ -161,9 +161,10 @@ static void mark_thread(gray_stack *g, vm_thread *t)
     mark_values(g, t->roots, (size_t)t->nroots);
     for (vm_frame *f = t->frame; f; f = f->prev) {
         gray(g, &f->code->h);
-        mark_value(g, f->saved_exc);
+        if (f->flags & FR_EXC_INFO)
+            mark_value(g, f->saved_exc);
         mark_values(g, f->locals, f->code->nlocals);
-        mark_values(g, f->stack, (size_t)(f->sp - f->stack));
+        mark_values(g, FRAME_STACK(f), (size_t)(f->sp - FRAME_STACK(f)));
     }
 }
 
@@ -175,7 +176,7 @@ void vm_gc_collect(vm_thread *t)
         mark_thread(&g, (vm_thread *)rt);
     for (uint32_t i = 0; i < in->globals.n; i++) {
         gray(&g, &in->globals.names[i]->h);
-        mark_value(&g, in->globals.vals[i]);
+        mark_value(&g, *in->globals.cells[i]);
     }
 #define X(field, name, base) gray(&g, &in->exc.field->h);
     VM_EXC_CLASSES(X)

@@ -1,5 +1,6 @@
-/* The interpreter's global variables: a name -> slot table.  Code objects are linked to
- * slots when loaded, so LOAD_GLOBAL and STORE_GLOBAL are one indexed access. */
+/* The interpreter's global variables: a name -> slot table of value cells that never move.
+ * Code objects are linked to cells when loaded, so LOAD_GLOBAL and STORE_GLOBAL are one load
+ * through the code's cell pointer. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,23 +39,29 @@ static void reindex(vm_globals *g)
     }
 }
 
-uint32_t vm_global_slot(vm_interp *in, vm_str *name)
+value *vm_global_cell(vm_interp *in, vm_str *name)
 {
     vm_globals *g = &in->globals;
     uint64_t h = vm_hash_bytes(name->data, name->len);
     uint32_t k = find(g, name->data, name->len, h);
     if (k != UINT32_MAX)
-        return k;
+        return g->cells[k];
     if (g->n == g->cap) {
-        g->cap = g->cap ? g->cap * 2 : 64;
+        g->cap = g->cap ? g->cap * 2 : VM_GLOBAL_BLOCK;
         g->names = realloc(g->names, g->cap * sizeof *g->names);
-        g->vals = realloc(g->vals, g->cap * sizeof *g->vals);
-        if (!g->names || !g->vals)
+        g->cells = realloc(g->cells, g->cap * sizeof *g->cells);
+        if (!g->names || !g->cells)
             RT_FATAL("out of memory");
     }
     k = g->n++;
+    if (k % VM_GLOBAL_BLOCK == 0) {
+        g->cells[k] = malloc(VM_GLOBAL_BLOCK * sizeof(value));
+        if (!g->cells[k])
+            RT_FATAL("out of memory");
+    } else
+        g->cells[k] = g->cells[k - 1] + 1;
     g->names[k] = name;
-    g->vals[k] = V_UNDEF;
+    *g->cells[k] = V_UNDEF;
     if (!g->index || g->n * 2 > g->mask + 1)
         reindex(g);
     else {
@@ -63,7 +70,7 @@ uint32_t vm_global_slot(vm_interp *in, vm_str *name)
             i = (i + 1) & g->mask;
         g->index[i] = k + 1;
     }
-    return k;
+    return g->cells[k];
 }
 
 void vm_global_set(vm_thread *t, const char *name, value v)
@@ -71,21 +78,21 @@ void vm_global_set(vm_thread *t, const char *name, value v)
     vm_interp *in = VM_INTERP(t);
     uint64_t h = vm_hash_bytes(name, strlen(name));
     uint32_t k = find(&in->globals, name, strlen(name), h);
-    if (k == UINT32_MAX)
-        k = vm_global_slot(in, AS_STR(vm_str_c(t, name)));
-    in->globals.vals[k] = v;
+    *(k == UINT32_MAX ? vm_global_cell(in, AS_STR(vm_str_c(t, name))) : in->globals.cells[k]) = v;
 }
 
 value vm_global_get(vm_interp *in, const char *name)
 {
     uint32_t k = find(&in->globals, name, strlen(name), vm_hash_bytes(name, strlen(name)));
-    return k == UINT32_MAX ? V_UNDEF : in->globals.vals[k];
+    return k == UINT32_MAX ? V_UNDEF : *in->globals.cells[k];
 }
 
 void vm_globals_free(vm_globals *g)
 {
+    for (uint32_t k = 0; k < g->n; k += VM_GLOBAL_BLOCK)
+        free(g->cells[k]);
     free(g->names);
-    free(g->vals);
+    free(g->cells);
     free(g->index);
     memset(g, 0, sizeof *g);
 }

@@ -8,12 +8,7 @@
 static void thread_clear(rt_thread *rt)
 {
     vm_thread *t = (vm_thread *)rt;
-    while (t->chunk) {
-        vm_chunk *prev = t->chunk->prev;
-        free(t->chunk);
-        t->chunk = prev;
-    }
-    t->frame = NULL;
+    vm_frames_free(t);
 }
 
 static void interp_clear(rt_interp *rin)

@@ -1,4 +1,4 @@
-/* Linking a loaded module into an interpreter: global slots for every name operand, and one
+/* Linking a loaded module into an interpreter: global cells for every name operand, and one
  * function object per .func bound to a global of its name. */
 #include <stdlib.h>
 
@@ -16,19 +16,18 @@ int vm_module_link(vm_thread *t, vm_module *m)
     vm_interp *in = VM_INTERP(t);
     for (uint32_t i = 0; i < m->ncodes; i++) {
         vm_code *c = m->codes[i];
-        free(c->gslots);
-        c->gslots = malloc((c->nnames ? c->nnames : 1) * sizeof *c->gslots);
-        if (!c->gslots)
+        free(c->gcells);
+        c->gcells = malloc((c->nnames ? c->nnames : 1) * sizeof *c->gcells);
+        if (!c->gcells)
             RT_FATAL("out of memory");
         for (uint32_t k = 0; k < c->nnames; k++)
-            c->gslots[k] = vm_global_slot(in, c->names[k]);
+            c->gcells[k] = vm_global_cell(in, c->names[k]);
         vm_quicken(c);
     }
     for (uint32_t i = 1; i < m->ncodes; i++) {
         vm_func *f = (vm_func *)vm_alloc(t, T_FUNC, sizeof(vm_func));
         f->code = m->codes[i];
-        uint32_t k = vm_global_slot(in, f->code->name);     /* may grow globals.vals */
-        in->globals.vals[k] = V_OBJ(T_FUNC, f);
+        *vm_global_cell(in, f->code->name) = V_OBJ(T_FUNC, f);
     }
     return 0;
 }

@@ -1,5 +1,6 @@
 /* Quickening: builds a verified code object's execution copy, with superinstructions
- * (opcodes.def, SUPER rows) written over the first of each fusable pair.  Called when a
+ * (opcodes.def, SUPER rows) written over the first of each fusable pair, and the size of its
+ * frames.  Called when a
  * module is linked; the eval loop runs code->exec, files and the disassembler see code->code. */
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ void vm_quicken(vm_code *c)
     if (!c->exec)
         RT_FATAL("out of memory");
     memcpy(c->exec, c->code, c->ncode * sizeof(instr));
+    c->framesize = c->nlocals + c->maxstack;
 #if defined(__GNUC__)      /* the switch-dispatch fallback of eval.c has no superinstructions */
     for (uint32_t p = 0; p + 1 < c->ncode; p++)
         for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {  /* longest rows first */

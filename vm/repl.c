@@ -526,7 +526,7 @@ static void cmd_reset(repl *r, const char *arg)
 {
     vm_globals *g = &VM_INTERP(r->t)->globals;
     for (uint32_t i = 0; i < g->n; i++)
-        g->vals[i] = i < r->nsnap ? r->snap[i] : V_UNDEF;
+        *g->cells[i] = i < r->nsnap ? r->snap[i] : V_UNDEF;
     r->depth = 0;
     r->last = NULL;
     printf("stack emptied; globals as at the session's start\n");
@@ -691,7 +691,7 @@ static void cand_globals(const char *text, int funcs)
     rt_thread_attach(&t->base);
     vm_globals *g = &VM_INTERP(t)->globals;
     for (uint32_t i = 0; i < g->n; i++) {
-        value v = g->vals[i];
+        value v = *g->cells[i];
         if (v.tag == T_UNDEF || (funcs && v.tag != T_FUNC))
             continue;
         if (!strncmp(g->names[i]->data, text, n))
@@ -971,7 +971,8 @@ int vm_repl_main(vm_thread *t)
     vm_globals *g = &VM_INTERP(t)->globals;
     r.nsnap = g->n;
     r.snap = xrealloc(NULL, (g->n ? g->n : 1) * sizeof *r.snap);
-    memcpy(r.snap, g->vals, g->n * sizeof *r.snap);
+    for (uint32_t i = 0; i < g->n; i++)
+        r.snap[i] = *g->cells[i];
     the_repl = &r;
     for (int i = 0; i < VM_GC_MAX_ROOT_HOOKS && r.hook < 0; i++)
         if (!vm_gc_root_hooks[i]) {

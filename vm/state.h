@@ -6,24 +6,37 @@
 #include "object.h"
 #include "runtime/runtime.h"
 
-/* A frame, allocated in the thread's frame chunks: header, then nlocals locals, then the
- * value stack (maxstack values). */
+/* A frame record.  Records are kept in a list per thread and reused (next is the spare
+ * record for a callee, as Lua's CallInfo); the values live in the thread's value stack: a
+ * frame's nlocals locals, then its value stack (maxstack values).  A bytecode call does not
+ * copy arguments: the callee's first locals are the caller's argument slots. */
 typedef struct vm_frame {
-    struct vm_frame *prev;
+    struct vm_frame *prev;      /* the caller, or NULL */
+    struct vm_frame *next;      /* spare record for the next call, or NULL */
     vm_code *code;
     const instr *ip;            /* next instruction (saved when the frame is not running) */
     value *sp;                  /* stack top (saved likewise) */
-    value *stack;               /* bottom of the value stack */
-    int from_c;                 /* pushed by vm_call from C: returning leaves vm_eval */
-    value saved_exc;            /* thread's handled exception when this frame was entered */
-    value locals[];
+    value *locals;              /* nlocals locals, then the value stack */
+    uint32_t flags;             /* FR_*: any set bit sends RETURN down its slow path */
+    value saved_exc;            /* thread's handled exception when this frame was entered,
+                                 * saved by its first PUSH_EXC_INFO or POP_EXCEPT (FR_EXC_INFO) */
 } vm_frame;
 
+enum {
+    FR_FROM_C = 1,              /* pushed by vm_call or vm_run_code: returning leaves vm_eval */
+    FR_NEW_CHUNK = 2,           /* its values start a new stack chunk: popping returns to the old */
+    FR_EXC_INFO = 4,            /* it set the handled exception: popping restores saved_exc */
+};
+
+/* The bottom of a frame's value stack. */
+#define FRAME_STACK(f) ((f)->locals + (f)->code->nlocals)
+
+/* A piece of a thread's value stack; a frame that does not fit in the current chunk starts
+ * a new one (FR_NEW_CHUNK). */
 typedef struct vm_chunk {
     struct vm_chunk *prev;
-    size_t size;                /* bytes of data[] */
-    size_t top;                 /* bytes used */
-    max_align_t data[];
+    value *limit;               /* end of data[] */
+    value data[];
 } vm_chunk;
 
 /* Builtin exception classes, one per interpreter; X(field, name, base field), bases first;
@@ -59,12 +72,14 @@ typedef struct {
 #undef X
 } vm_exc_classes;
 
-/* Global variables: a slot table.  Code objects are linked to slots when loaded, so
- * LOAD_GLOBAL is one indexed load. */
+/* Global variables: a slot table.  Each slot's value lives in a cell that never moves (cells
+ * are allocated in blocks), and code objects are linked to the cells of their names when
+ * loaded, so LOAD_GLOBAL is a load through the code's cell pointer. */
+#define VM_GLOBAL_BLOCK 64
 typedef struct {
     uint32_t n, cap;
     vm_str **names;
-    value *vals;
+    value **cells;              /* slot -> its value cell */
     uint32_t *index;            /* hash index of names: slot+1, 0 = empty */
     uint32_t mask;
 } vm_globals;
@@ -82,7 +97,10 @@ struct vm_interp {
 struct vm_thread {
     rt_thread base;
     vm_frame *frame;            /* innermost frame, or NULL */
-    vm_chunk *chunk;            /* frame memory */
+    vm_frame *frames;           /* first frame record (the list of records, linked by next) */
+    vm_chunk *chunk;            /* value stack: current chunk */
+    vm_chunk *spare_chunk;      /* a free chunk kept for the next overflow, or NULL */
+    value *stack_limit;         /* end of the current chunk (NULL when there is none) */
     value exc;                  /* exception being raised (T_UNDEF when none) */
     value handled;              /* exception being handled (exc_info), None when none */
     int c_depth;                /* nested vm_eval activations */
@@ -114,8 +132,8 @@ value vm_exc_format(vm_thread *t, value exc);
 
 /* ---- globals (globals.c) ---- */
 
-/* Slot of global `name`, created (unset) if new. */
-uint32_t vm_global_slot(vm_interp *in, vm_str *name);
+/* The value cell of global `name`, created (unset) if new; it never moves. */
+value *vm_global_cell(vm_interp *in, vm_str *name);
 /* Sets global `name` (a C string) to v. */
 void vm_global_set(vm_thread *t, const char *name, value v);
 /* Looks a global up by C string; T_UNDEF if unset. */
@@ -129,10 +147,13 @@ void vm_globals_free(vm_globals *g);
 int vm_eval(vm_thread *t, value *result);
 /* Calls a callable with argc arguments from C; 0 with *out, or -1 with the exception set. */
 int vm_call(vm_thread *t, value f, int argc, const value *argv, value *out);
-/* Pushes a frame for `code` with `argc` arguments; NULL with RecursionError set. */
+/* Pushes a frame entered from C (FR_FROM_C) for `code`, its first `argc` locals copied from
+ * `args`, above everything the innermost frame may use; NULL with RecursionError set. */
 vm_frame *vm_frame_push(vm_thread *t, vm_code *code, const value *args, uint32_t argc);
 /* Pops the innermost frame. */
 void vm_frame_pop(vm_thread *t);
+/* Frees a thread's frame records and value stack (the thread runs no code any more). */
+void vm_frames_free(vm_thread *t);
 /* Runs a module body code object (linked already) in a new frame; stack results (REPL) are
  * copied to `stack_io` if not NULL (in: initial values, count *depth_io; out likewise). */
 int vm_run_code(vm_thread *t, vm_code *code, value *stack_io, uint32_t *depth_io, uint32_t cap);

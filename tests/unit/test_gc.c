@@ -192,9 +192,9 @@ START_TEST(frames_keep_locals_and_stack)
     ck_assert_ptr_nonnull(fr);
     ck_assert_uint_ge(fcode->maxstack, 2);
     fr->locals[2] = c;
-    fr->stack[0] = on_stack;
-    fr->stack[1] = above;                                 /* beyond sp: dead */
-    fr->sp = fr->stack + 1;
+    FRAME_STACK(fr)[0] = on_stack;
+    FRAME_STACK(fr)[1] = above;                                 /* beyond sp: dead */
+    fr->sp = FRAME_STACK(fr) + 1;
     vm_global_set(T, "f", V_NONE);                        /* only the frame holds the code */
     vm_global_set(T, "body", V_OBJ(T_CODE, body));
     vm_gc_collect(T);
