@@ -59,6 +59,7 @@ int vm_eval(vm_thread *t, value *result)
     value *sp, *locals;
     uint32_t arg;
     uint64_t nexec = 0;
+    value rv;                   /* the value RETURN returns */
 
 #define IN VM_INTERP(t)
 #define LOAD_FRAME() \
@@ -279,10 +280,10 @@ int vm_eval(vm_thread *t, value *result)
     }
 
     TARGET(CALL) {
-        value fv = sp[-(int)arg - 1];
+        value *args = sp - arg;
+        value fv = args[-1];
         if (LIKELY(fv.tag == T_FUNC)) {
             vm_code *cc = AS_FUNC(fv)->code;
-            value *args = sp - arg;
             if (UNLIKELY(arg != cc->nparams))
                 RAISE(IN->exc.type_error, "%s() takes %u positional argument%s but %u %s given",
                       cc->name->data, cc->nparams, cc->nparams == 1 ? "" : "s", arg,
@@ -291,6 +292,11 @@ int vm_eval(vm_thread *t, value *result)
                 t->base.recursion_remaining++;
                 RAISE(IN->exc.recursion_error, "maximum recursion depth exceeded");
             }
+            /* The caller keeps the callee on its stack (the result goes in its slot); the
+             * arguments become the callee's first locals, in place. */
+            vm_frame *f = t->frame;
+            f->ip = ip;
+            f->sp = args;
             uint32_t flags = 0;
             if (UNLIKELY((size_t)(t->stack_limit - args) < cc->framesize)) {
                 value *base = vm_stack_grow(t, cc->framesize);
@@ -298,19 +304,14 @@ int vm_eval(vm_thread *t, value *result)
                 args = base;
                 flags = FR_NEW_CHUNK;
             }
-            /* The caller keeps the callee on its stack (the result goes in its slot); the
-             * arguments become the callee's first locals, in place. */
-            vm_frame *f = t->frame;
-            f->ip = ip;
-            f->sp = sp - arg;
-            vm_frame_link(t, f, cc, args, arg, flags);
+            vm_frame_link(t, f, cc, args, arg, flags)->ret = ip;
             co = cc;
             locals = args;
             sp = args + cc->nlocals;
             /* Every function starts with RESUME (verifier): do its poll here and go on past
              * it, one dispatch fewer per call.  An exception raised by the poll belongs to
              * offset 0, as if RESUME had raised it. */
-            ip = cc->exec + 1;
+            ip = AS_FUNC(fv)->entry;
             nexec++;
             POLL();
             DISPATCH();
@@ -332,7 +333,8 @@ int vm_eval(vm_thread *t, value *result)
     }
 
     TARGET(RETURN) {
-        value rv = sp[-1];
+        rv = sp[-1];
+    do_return:;
         vm_frame *f = t->frame;
         t->base.recursion_remaining++;
         if (UNLIKELY(f->flags)) {
@@ -343,10 +345,10 @@ int vm_eval(vm_thread *t, value *result)
                 goto leave;
             }
         }
+        ip = f->ret;
         f = f->prev;
         t->frame = f;
         co = f->code;
-        ip = f->ip;
         sp = f->sp;
         locals = f->locals;
         sp[-1] = rv;
@@ -529,6 +531,16 @@ int vm_eval(vm_thread *t, value *result)
     }
     TOS_INT_ARITH(INT_ADD, __builtin_add_overflow)
     TOS_INT_ARITH(INT_SUB, __builtin_sub_overflow)
+    TARGET(INT_ADD_STORE) {
+        value a = sp[-1];
+        int64_t r;
+        if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)INSTR_IMM(ip[-1]), &r)))
+            goto L_LOAD_INT;
+        locals[INSTR_ARG(ip[1])] = V_INT(r);
+        sp--;
+        ip += 2;
+        DISPATCH();
+    }
     TARGET(ADD_STORE_LOCAL) {
         value b = sp[-1], a = sp[-2];
         int64_t r;
@@ -540,12 +552,11 @@ int vm_eval(vm_thread *t, value *result)
         DISPATCH();
     }
     TARGET(RETURN_LOCAL) {
-        value v = locals[arg];
-        if (UNLIKELY(v.tag == T_UNDEF))
+        rv = locals[arg];
+        if (UNLIKELY(rv.tag == T_UNDEF))
             goto L_LOAD_LOCAL;
-        PUSH(v);
         ip++;
-        goto L_RETURN;
+        goto do_return;
     }
 #define CMP_JUMP(name, first, cop, jump_when) \
     TARGET(name) { \

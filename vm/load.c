@@ -27,6 +27,7 @@ int vm_module_link(vm_thread *t, vm_module *m)
     for (uint32_t i = 1; i < m->ncodes; i++) {
         vm_func *f = (vm_func *)vm_alloc(t, T_FUNC, sizeof(vm_func));
         f->code = m->codes[i];
+        f->entry = f->code->exec + 1;
         *vm_global_cell(in, f->code->name) = V_OBJ(T_FUNC, f);
     }
     return 0;

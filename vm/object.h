@@ -124,6 +124,7 @@ enum { CO_MODULE = 1 };
 typedef struct {                /* T_FUNC */
     vm_obj h;
     vm_code *code;
+    const instr *entry;         /* code->exec + 1: past the RESUME a call does inline */
 } vm_func;
 
 typedef int (*vm_native_fn)(vm_thread *t, int argc, value *argv, value *out);
