@@ -17,10 +17,11 @@ static const struct { uint8_t super, n, ops[4]; } rows[] = {
 
 void vm_quicken(vm_code *c)
 {
-    free(c->exec);
-    c->exec = malloc((c->ncode ? c->ncode : 1) * sizeof(instr));
-    if (!c->exec)
-        RT_FATAL("out of memory");
+    if (!c->exec) {     /* kept when quickened again: functions point into it (vm_func.entry) */
+        c->exec = malloc((c->ncode ? c->ncode : 1) * sizeof(instr));
+        if (!c->exec)
+            RT_FATAL("out of memory");
+    }
     memcpy(c->exec, c->code, c->ncode * sizeof(instr));
     c->framesize = c->nlocals + c->maxstack;
 #if defined(__GNUC__)      /* the switch-dispatch fallback of eval.c has no superinstructions */
