@@ -57,11 +57,13 @@ int vm_eval(vm_thread *t, value *result)
     vm_code *co;
     const instr *ip;
     value *sp, *locals;
-    uint32_t arg;
     uint64_t nexec = 0;
     value rv;                   /* the value RETURN returns */
 
 #define IN VM_INTERP(t)
+/* The operand of the instruction being run, read where a handler needs it (decoding it at
+ * every dispatch costs the handlers that have none). */
+#define ARG INSTR_ARG(ip[-1])
 #define LOAD_FRAME() \
     do { vm_frame *f_ = t->frame; co = f_->code; ip = f_->ip; sp = f_->sp; \
          locals = f_->locals; } while (0)
@@ -97,7 +99,7 @@ int vm_eval(vm_thread *t, value *result)
     };
 #define TARGET(name) L_##name:
 #define DISPATCH() \
-    do { instr i_ = *ip++; arg = INSTR_ARG(i_); nexec++; goto *labels[INSTR_OP(i_)]; } while (0)
+    do { instr i_ = *ip++; nexec++; goto *labels[INSTR_OP(i_)]; } while (0)
 #else
 #define TARGET(name) case OP_##name:
 #define DISPATCH() continue
@@ -111,7 +113,6 @@ int vm_eval(vm_thread *t, value *result)
 #else
     for (;;) {
         instr i_ = *ip++;
-        arg = INSTR_ARG(i_);
         nexec++;
         switch ((opcode)INSTR_OP(i_)) {
 #endif
@@ -135,28 +136,28 @@ int vm_eval(vm_thread *t, value *result)
     TARGET(ROT3) { value c = sp[-1]; sp[-1] = sp[-2]; sp[-2] = sp[-3]; sp[-3] = c; DISPATCH(); }
     TARGET(OVER) { sp[0] = sp[-2]; sp++; DISPATCH(); }
 
-    TARGET(LOAD_CONST) { PUSH(co->consts[arg]); DISPATCH(); }
+    TARGET(LOAD_CONST) { PUSH(co->consts[ARG]); DISPATCH(); }
     TARGET(LOAD_INT) { PUSH(V_INT(INSTR_IMM(ip[-1]))); DISPATCH(); }
     TARGET(LOAD_NONE) { PUSH(V_NONE); DISPATCH(); }
 
     TARGET(LOAD_LOCAL) {
-        value v = locals[arg];
+        value v = locals[ARG];
         if (UNLIKELY(v.tag == T_UNDEF))
             RAISE(IN->exc.name_error, "local variable '%s' referenced before assignment",
-                  co->localnames[arg]->data);
+                  co->localnames[ARG]->data);
         PUSH(v);
         DISPATCH();
     }
-    TARGET(STORE_LOCAL) { locals[arg] = POP(); DISPATCH(); }
+    TARGET(STORE_LOCAL) { locals[ARG] = POP(); DISPATCH(); }
 
     TARGET(LOAD_GLOBAL) {
-        value v = *co->gcells[arg];
+        value v = *co->gcells[ARG];
         if (UNLIKELY(v.tag == T_UNDEF))
-            RAISE(IN->exc.name_error, "name '%s' is not defined", co->names[arg]->data);
+            RAISE(IN->exc.name_error, "name '%s' is not defined", co->names[ARG]->data);
         PUSH(v);
         DISPATCH();
     }
-    TARGET(STORE_GLOBAL) { *co->gcells[arg] = POP(); DISPATCH(); }
+    TARGET(STORE_GLOBAL) { *co->gcells[ARG] = POP(); DISPATCH(); }
 
 #define INT_BINOP(name, builtin, opnum) \
     TARGET(name) { \
@@ -240,22 +241,22 @@ int vm_eval(vm_thread *t, value *result)
         DISPATCH();
     }
 
-    TARGET(JUMP_FORWARD) { ip = co->exec + arg; DISPATCH(); }
+    TARGET(JUMP_FORWARD) { ip = co->exec + ARG; DISPATCH(); }
     TARGET(JUMP_BACKWARD) {
         POLL();
-        ip = co->exec + arg;
+        ip = co->exec + ARG;
         DISPATCH();
     }
     TARGET(POP_JUMP_IF_FALSE) {
         value c = POP();
         if (c.tag == T_BOOL ? !c.u.i : !vm_truthy(c))
-            ip = co->exec + arg;
+            ip = co->exec + ARG;
         DISPATCH();
     }
     TARGET(POP_JUMP_IF_TRUE) {
         value c = POP();
         if (c.tag == T_BOOL ? c.u.i : vm_truthy(c))
-            ip = co->exec + arg;
+            ip = co->exec + ARG;
         DISPATCH();
     }
 
@@ -275,19 +276,19 @@ int vm_eval(vm_thread *t, value *result)
         if (r < 0)
             goto error;
         sp--;
-        ip = co->exec + arg;
+        ip = co->exec + ARG;
         DISPATCH();
     }
 
     TARGET(CALL) {
-        value *args = sp - arg;
+        value *args = sp - ARG;
         value fv = args[-1];
         if (LIKELY(fv.tag == T_FUNC)) {
             vm_code *cc = AS_FUNC(fv)->code;
-            if (UNLIKELY(arg != cc->nparams))
+            if (UNLIKELY(ARG != cc->nparams))
                 RAISE(IN->exc.type_error, "%s() takes %u positional argument%s but %u %s given",
-                      cc->name->data, cc->nparams, cc->nparams == 1 ? "" : "s", arg,
-                      arg == 1 ? "was" : "were");
+                      cc->name->data, cc->nparams, cc->nparams == 1 ? "" : "s", ARG,
+                      ARG == 1 ? "was" : "were");
             if (UNLIKELY(--t->base.recursion_remaining < 0)) {
                 t->base.recursion_remaining++;
                 RAISE(IN->exc.recursion_error, "maximum recursion depth exceeded");
@@ -300,11 +301,11 @@ int vm_eval(vm_thread *t, value *result)
             uint32_t flags = 0;
             if (UNLIKELY((size_t)(t->stack_limit - args) < cc->framesize)) {
                 value *base = vm_stack_grow(t, cc->framesize);
-                memcpy(base, args, arg * sizeof(value));
+                memcpy(base, args, ARG * sizeof(value));
                 args = base;
                 flags = FR_NEW_CHUNK;
             }
-            vm_frame_link(t, f, cc, args, arg, flags)->ret = ip;
+            vm_frame_link(t, f, cc, args, ARG, flags)->ret = ip;
             co = cc;
             locals = args;
             sp = args + cc->nlocals;
@@ -320,14 +321,14 @@ int vm_eval(vm_thread *t, value *result)
         value out;
         if (fv.tag == T_NATIVE) {
             vm_native *nf = AS_NATIVE(fv);
-            if (nf->arity >= 0 && (uint32_t)nf->arity != arg)
+            if (nf->arity >= 0 && (uint32_t)nf->arity != ARG)
                 RAISE(IN->exc.type_error, "%s() takes exactly %d argument%s (%u given)", nf->name,
-                      nf->arity, nf->arity == 1 ? "" : "s", arg);
-            if (nf->fn(t, (int)arg, sp - arg, &out))
+                      nf->arity, nf->arity == 1 ? "" : "s", ARG);
+            if (nf->fn(t, (int)ARG, sp - ARG, &out))
                 goto error;
-        } else if (vm_call_other(t, fv, (int)arg, sp - arg, &out))
+        } else if (vm_call_other(t, fv, (int)ARG, sp - ARG, &out))
             goto error;
-        sp -= arg + 1;
+        sp -= ARG + 1;
         PUSH(out);
         DISPATCH();
     }
@@ -356,26 +357,26 @@ int vm_eval(vm_thread *t, value *result)
     }
 
     TARGET(BUILD_LIST) {
-        value l = vm_list_new(t, arg);
-        if (arg)
-            memcpy(AS_LIST(l)->items, sp - arg, arg * sizeof(value));
-        AS_LIST(l)->len = arg;
-        sp -= arg;
+        value l = vm_list_new(t, ARG);
+        if (ARG)
+            memcpy(AS_LIST(l)->items, sp - ARG, ARG * sizeof(value));
+        AS_LIST(l)->len = ARG;
+        sp -= ARG;
         PUSH(l);
         DISPATCH();
     }
     TARGET(BUILD_TUPLE) {
-        value tu = vm_tuple_new(t, arg, sp - arg);
-        sp -= arg;
+        value tu = vm_tuple_new(t, ARG, sp - ARG);
+        sp -= ARG;
         PUSH(tu);
         DISPATCH();
     }
     TARGET(BUILD_DICT) {
         value d = vm_dict_new(t);
-        for (uint32_t i = 0; i < arg; i++)
-            if (vm_dict_set(t, AS_DICT(d), sp[-2 * (int)(arg - i)], sp[-2 * (int)(arg - i) + 1]))
+        for (uint32_t i = 0; i < ARG; i++)
+            if (vm_dict_set(t, AS_DICT(d), sp[-2 * (int)(ARG - i)], sp[-2 * (int)(ARG - i) + 1]))
                 goto error;
-        sp -= 2 * arg;
+        sp -= 2 * ARG;
         PUSH(d);
         DISPATCH();
     }
@@ -441,7 +442,7 @@ int vm_eval(vm_thread *t, value *result)
 #define NEXT_ARG() INSTR_ARG(ip[0])
 #define LOCALS_CMP_JUMP(name, cop, second) \
     TARGET(name) { \
-        value a = locals[arg], b = second; \
+        value a = locals[ARG], b = second; \
         if (UNLIKELY(a.tag != T_INT || b.tag != T_INT)) \
             goto L_LOAD_LOCAL; \
         ip = (a.u.i cop b.u.i) ? ip + 3 : co->exec + INSTR_ARG(ip[2]); \
@@ -458,7 +459,7 @@ int vm_eval(vm_thread *t, value *result)
     LOCALS_CMP_JUMP(LI_GT_JUMP_IF_FALSE, >, LI_SECOND)
     LOCALS_CMP_JUMP(LI_GE_JUMP_IF_FALSE, >=, LI_SECOND)
     TARGET(LOCAL_ADD_INT_STORE) {
-        value a = locals[arg];
+        value a = locals[ARG];
         int64_t r;
         if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)INSTR_IMM(ip[0]), &r)))
             goto L_LOAD_LOCAL;
@@ -468,7 +469,7 @@ int vm_eval(vm_thread *t, value *result)
     }
 #define LOCAL_INT_ARITH(name, builtin) \
     TARGET(name) { \
-        value a = locals[arg]; \
+        value a = locals[ARG]; \
         int64_t r; \
         if (UNLIKELY(a.tag != T_INT || builtin(a.u.i, (int64_t)INSTR_IMM(ip[0]), &r))) \
             goto L_LOAD_LOCAL; \
@@ -479,7 +480,7 @@ int vm_eval(vm_thread *t, value *result)
     LOCAL_INT_ARITH(LOCAL_ADD_INT, __builtin_add_overflow)
     LOCAL_INT_ARITH(LOCAL_SUB_INT, __builtin_sub_overflow)
     TARGET(LOAD_LOCAL2) {
-        value v = locals[arg], w = locals[NEXT_ARG()];
+        value v = locals[ARG], w = locals[NEXT_ARG()];
         if (UNLIKELY(v.tag == T_UNDEF || w.tag == T_UNDEF))
             goto L_LOAD_LOCAL;
         sp[0] = v;
@@ -489,7 +490,7 @@ int vm_eval(vm_thread *t, value *result)
         DISPATCH();
     }
     TARGET(LOAD_LOCAL_INT) {
-        value v = locals[arg];
+        value v = locals[ARG];
         if (UNLIKELY(v.tag == T_UNDEF))
             goto L_LOAD_LOCAL;
         sp[0] = v;
@@ -499,7 +500,7 @@ int vm_eval(vm_thread *t, value *result)
         DISPATCH();
     }
     TARGET(LOAD_GLOBAL_LOCAL) {
-        value v = *co->gcells[arg], w = locals[NEXT_ARG()];
+        value v = *co->gcells[ARG], w = locals[NEXT_ARG()];
         if (UNLIKELY(v.tag == T_UNDEF || w.tag == T_UNDEF))
             goto L_LOAD_GLOBAL;
         sp[0] = v;
@@ -509,7 +510,7 @@ int vm_eval(vm_thread *t, value *result)
         DISPATCH();
     }
     TARGET(STORE_LOAD_LOCAL) {
-        locals[arg] = sp[-1];
+        locals[ARG] = sp[-1];
         value w = locals[NEXT_ARG()];
         if (UNLIKELY(w.tag == T_UNDEF)) {
             sp--;
@@ -552,7 +553,7 @@ int vm_eval(vm_thread *t, value *result)
         DISPATCH();
     }
     TARGET(RETURN_LOCAL) {
-        rv = locals[arg];
+        rv = locals[ARG];
         if (UNLIKELY(rv.tag == T_UNDEF))
             goto L_LOAD_LOCAL;
         ip++;
