@@ -1,6 +1,7 @@
 /* The GIL: CPython 3.14's "new GIL" (Python/ceval_gil.c, FORCE_SWITCHING) with a FIFO
- * queue of waiters and a convoy fix.  Called by thread.c (attach, detach, yield) and
- * interp.c (create, destroy); the eval loop only ever sees RT_GIL_DROP_REQUEST. */
+ * queue of waiters, a convoy fix and wake-ups deferred to the release.  Called by thread.c
+ * (attach, detach, yield), interp.c (create, destroy) and the VM's blocking objects
+ * (rt_gil_defer); the eval loop only ever sees RT_GIL_DROP_REQUEST. */
 
 /* Notes
 
@@ -46,7 +47,8 @@
    - locked => last_holder is the holder, which is attached, so it cannot be freed;
    - only the queue head takes the GIL once someone queues; the queue is urgent-first,
      FIFO within each class; nwaiting == length of queue;
-   - the drop-request bit is cleared by its owner when it takes or drops the GIL.
+   - the drop-request bit is cleared by its owner when it takes or drops the GIL, or runs
+     its deferred calls at a poll; drop_asked is set by request_drop and cleared by a take.
    Lock order: mutex, then switch_mutex.  A dropper waits on switch_cond while
    last_holder == itself and nwaiting > 0; takes (which change last_holder) and waiters that
    leave the queue to exit (which change nwaiting) broadcast switch_cond under
@@ -58,12 +60,15 @@
      finalizing the runtime (CPython's tstate_must_exit); it then touches neither `t` nor
      its interpreter, which may already be freed, and leaves the queue first.
    - rt_gil_drop: the holder only; once it has released, it touches only the GIL (whose
-     teardown waits for droppers in the forced-switch wait: nswitching), never `t`, so the
-     caller must write t's fields before calling it.  Hold statistics and the hook run
+     teardown waits for droppers in the forced-switch wait: nswitching) and runs the
+     deferred calls it copied out of `t` before, never `t`, so the caller must write t's
+     fields before calling it.  Hold statistics and the hook run
      before the release; wait statistics, switch and drop-request counts and the hook run
      after the take; so a thread writes its stats only while holding the GIL.
    - eval_breaker bits may be set by anyone at any time; a waiter sets the holder's bit
      under `mutex` while `locked`, which is when the holder cannot go away.
+   - rt_gil_defer: the holder, for itself (its calls are thread-local); the calls must not
+     take the GIL.  rt_gil_defer_barrier: any thread, with or without a GIL.
    - rt_gil_evict (finalization, caller may hold the GIL) and rt_gil_fini (caller does
      not hold it): only when every thread that may wait must exit; both return once the
      queue is empty, fini also once the holder released.  Finalization evicts before it
@@ -78,13 +83,53 @@
    RT_SIGNALS_PENDING is set (only the main thread's can be) to the head of the queue, and a
    thread taking the GIL while such a waiter queues asks itself to drop at its next poll.
    So the main thread runs its handler one poll of the holder after the signal, not one
-   interval or a whole queue later (bench/signal_latency). */
+   interval or a whole queue later (bench/signal_latency).
+
+   Beyond CPython 4: wake-ups deferred to the release.  In a handoff (bench/pingpong: put
+   on a queue, then block on another) the consumer woken by the put finds the GIL still
+   held by the producer, which is a microsecond from releasing it.  When both threads share
+   a CPU the woken consumer preempts the producer, queues, and, being urgent, asks for a
+   drop, which the producer obeys at its next poll with a forced switch: 5.5 context
+   switches a round trip where 2 would do.  So the VM defers such a wake-up with
+   rt_gil_defer (to a small thread-local list of the holder's) and rt_gil_drop runs them
+   right after the release, after unlocking `mutex` (a thread woken under it would block on
+   it at once): the consumer finds the GIL free.  A producer that keeps the GIL instead is
+   reminded by its own RT_GIL_DROP_REQUEST bit: rt_gil_yield then drops nothing but checks
+   the clock, and the first poll RT_GIL_DEFER_US (50 us, at most one interval) after the
+   first deferral runs the calls, holding the GIL; the consumer then asks for a drop as any
+   urgent waiter.  A real request is told from the reminder by drop_asked (set before the
+   bit: the holder clears the reminder, then looks at drop_asked again) or by a tripped
+   signal.  The calls run without the GIL, so what they touch (a queue's condvar) could be
+   freed by the next holder meanwhile: the dropper counts itself in `nflushing` before the
+   release, and rt_gil_defer_barrier, called before such a free, waits until it is zero.
+   Measured alternatives (docs/performance.md): a short timed grace before an urgent waiter
+   asks costs a timer reprogramming per wait (~6 us in this KVM guest), and spinning or
+   yielding for the GIL leaves the early wake-up and its preemption in place. */
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <string.h>
 #include <time.h>
 
 #include "internal.h"
+
+/* Threads between a release that had deferred calls and the end of those calls, all GILs:
+ * rt_gil_defer_barrier waits for none to be left. */
+static _Atomic int nflushing;
+
+/* The calling OS thread's deferred calls (rt_gil_defer): only a GIL holder has any, and it
+ * runs them when it releases its GIL or at a poll from due_ns on.  Thread-local rather than
+ * in rt_thread, whose layout the VM's thread state (and the eval loop) builds on. */
+struct rt_deferred {
+    void (*fn)(void *);
+    void *arg;
+};
+static _Thread_local struct {
+    int n;
+    uint64_t due_ns;
+    struct rt_deferred calls[RT_GIL_DEFER_MAX];
+} deferred;
 
 struct rt_gil_waiter {
     pthread_cond_t cond;            /* signalled when this waiter may have become head */
@@ -121,6 +166,7 @@ void rt_gil_init(rt_gil *gil)
     gil->queue = NULL;
     gil->closing = 0;
     gil->nswitching = 0;
+    atomic_init(&gil->drop_asked, 0);
     gil->initialized = 1;
 }
 
@@ -162,6 +208,7 @@ void rt_gil_after_fork(rt_gil *gil, rt_thread *holder)
     atomic_store(&gil->switch_number, switches);
     atomic_store(&gil->locked, holder != NULL);
     atomic_store(&gil->last_holder, holder);
+    atomic_store(&nflushing, 0);    /* the threads that were running deferred calls are gone */
 }
 
 static void broadcast_switch(rt_gil *gil)
@@ -225,19 +272,26 @@ static void promote_signalled(rt_gil *gil)
     gil->queue = w;
 }
 
-/* Sets the drop request on the holder; counts it if the bit was not already set. */
+/* Sets the drop request on the holder; counts it if no waiter had asked this holder yet. */
 static void request_drop(rt_gil *gil, uint64_t *nreq, uint64_t *first_ns)
 {
     rt_thread *holder = atomic_load_explicit(&gil->last_holder, memory_order_relaxed);
     if (holder == NULL)
         return;
-    uint32_t old = atomic_fetch_or_explicit(&holder->eval_breaker, RT_GIL_DROP_REQUEST,
-                                            memory_order_relaxed);
-    if (!(old & RT_GIL_DROP_REQUEST)) {
+    /* Before the bit, which a holder with deferred calls may be clearing (defer_poll). */
+    int asked = atomic_exchange(&gil->drop_asked, 1);
+    atomic_fetch_or_explicit(&holder->eval_breaker, RT_GIL_DROP_REQUEST, memory_order_release);
+    if (!asked) {
         if (*nreq == 0)
             *first_ns = rt_now_ns();
         ++*nreq;
     }
+}
+
+static void run_deferred(const struct rt_deferred *d, int n)
+{
+    for (int i = 0; i < n; i++)
+        d[i].fn(d[i].arg);
 }
 
 /* Returns 1 if the wait timed out. */
@@ -334,6 +388,7 @@ void rt_gil_take(rt_thread *t, int urgent)
     RT_MUST(pthread_cond_broadcast(&gil->switch_cond));
     RT_MUST(pthread_mutex_unlock(&gil->switch_mutex));
     rt_breaker_clear(&t->eval_breaker, RT_GIL_DROP_REQUEST);
+    atomic_store_explicit(&gil->drop_asked, 0, memory_order_relaxed);
     if (signalled_waiter(gil))
         rt_breaker_set(&t->eval_breaker, RT_GIL_DROP_REQUEST);
     RT_MUST(pthread_mutex_unlock(&gil->mutex));
@@ -366,11 +421,17 @@ int rt_gil_drop(rt_thread *t, int asked)
     if (rt_main_runtime.hooks.gil_event)
         rt_main_runtime.hooks.gil_event(t, RT_GIL_EV_HOLD, t->hold_start_ns, now);
     rt_breaker_clear(&t->eval_breaker, RT_GIL_DROP_REQUEST);
+    struct rt_deferred calls[RT_GIL_DEFER_MAX];
+    int ndeferred = deferred.n;
+    memcpy(calls, deferred.calls, (size_t)ndeferred * sizeof *calls);
+    deferred.n = 0;
 
     RT_MUST(pthread_mutex_lock(&gil->mutex));
     if (!is_locked(gil) || atomic_load_explicit(&gil->last_holder, memory_order_relaxed) != t)
         RT_FATAL("GIL is not held by this thread state");
     atomic_store_explicit(&gil->locked, 0, memory_order_relaxed);
+    if (ndeferred)                  /* while we hold the GIL, so nothing can be freed yet */
+        atomic_fetch_add(&nflushing, 1);
     promote_signalled(gil);
     int forced = asked && gil->queue != NULL;
     if (gil->queue)
@@ -379,6 +440,11 @@ int rt_gil_drop(rt_thread *t, int asked)
         RT_MUST(pthread_cond_signal(&gil->cond));
     gil->nswitching += forced;
     RT_MUST(pthread_mutex_unlock(&gil->mutex));
+    if (ndeferred) {
+        /* After the unlock: a woken thread that runs at once finds the GIL free. */
+        run_deferred(calls, ndeferred);
+        atomic_fetch_sub_explicit(&nflushing, 1, memory_order_release);
+    }
     if (!forced)
         return 0;
 
@@ -396,4 +462,60 @@ int rt_gil_drop(rt_thread *t, int asked)
         RT_MUST(pthread_cond_signal(&gil->cond));
     RT_MUST(pthread_mutex_unlock(&gil->mutex));
     return 1;
+}
+
+static int asked_to_drop(rt_gil *gil)
+{
+    return atomic_load(&gil->drop_asked) || rt_signals_tripped();
+}
+
+/* Runs the calling thread's deferred calls now. */
+static void run_deferred_now(void)
+{
+    int n = deferred.n;
+    deferred.n = 0;
+    run_deferred(deferred.calls, n);
+}
+
+void rt_gil_defer(rt_thread *t, void (*fn)(void *), void *arg)
+{
+    if (deferred.n == RT_GIL_DEFER_MAX) {
+        fn(arg);
+        return;
+    }
+    if (deferred.n == 0) {
+        uint64_t us = atomic_load_explicit(&t->interp->gil->interval_us, memory_order_relaxed);
+        deferred.due_ns = rt_now_ns() + (us < RT_GIL_DEFER_US ? us : RT_GIL_DEFER_US) * 1000;
+    }
+    deferred.calls[deferred.n].fn = fn;
+    deferred.calls[deferred.n++].arg = arg;
+    rt_breaker_set(&t->eval_breaker, RT_GIL_DROP_REQUEST);     /* the reminder */
+}
+
+int rt_gil_deferred_count(void)
+{
+    return deferred.n;
+}
+
+int rt_gil_defer_poll(rt_thread *t)
+{
+    if (deferred.n == 0 || rt_thread_must_exit(t) || asked_to_drop(t->interp->gil))
+        return 0;
+    if (rt_now_ns() < deferred.due_ns)
+        return 1;
+    /* Clear the reminder, then look again: a request that set the bit just before the
+     * clear set drop_asked before it (request_drop), so we see it here. */
+    atomic_fetch_and_explicit(&t->eval_breaker, ~(uint32_t)RT_GIL_DROP_REQUEST,
+                              memory_order_acquire);
+    if (asked_to_drop(t->interp->gil))
+        return 0;
+    run_deferred_now();
+    return 1;
+}
+
+void rt_gil_defer_barrier(void)
+{
+    run_deferred_now();
+    while (atomic_load_explicit(&nflushing, memory_order_acquire))
+        sched_yield();
 }

@@ -43,6 +43,14 @@ void rt_gil_take(rt_thread *t, int urgent);
  * and returns 1 (a forced switch), else returns 0. */
 int rt_gil_drop(rt_thread *t, int asked);
 
+/* At a poll with RT_GIL_DROP_REQUEST (rt_gil_yield): returns 1 if the bit was only t's
+ * reminder of its deferred calls, which it runs once due (the GIL stays held), or 0 if `t`
+ * must drop the GIL (a waiter or a signal asked, or the runtime ends it). */
+int rt_gil_defer_poll(rt_thread *t);
+
+/* Returns how many deferred calls (rt_gil_defer) the calling thread has waiting. */
+int rt_gil_deferred_count(void);
+
 /* After fork(), in the child: re-creates the GIL's mutexes and condvars (the other threads'
  * waits are gone), held by `holder`, keeping the interval and counters. */
 void rt_gil_after_fork(rt_gil *gil, rt_thread *holder);

@@ -133,6 +133,7 @@ struct rt_gil {
     _Atomic uint32_t nwaiting;      /* length of queue; written under mutex */
     int closing;                    /* being torn down: releases and leavers signal cond */
     int nswitching;                 /* droppers in the forced-switch wait; under mutex */
+    _Atomic int drop_asked;         /* a waiter asked the holder to drop (request_drop) */
 };
 
 /* ---- interpreter state [PyInterpreterState] ---- */
@@ -322,8 +323,28 @@ int rt_thread_set_async_exc(rt_interp *in, uint64_t id, void *exc, void **old);
 
 /* Handles RT_GIL_DROP_REQUEST at a poll: clears the bit, drops the GIL, waits until another
  * thread took it (forced switching), then re-attaches at the back of the queue.  Called by
- * the eval loop with `t` attached; without waiters it just drops and re-takes. */
+ * the eval loop with `t` attached; without waiters it just drops and re-takes.  A bit that
+ * only reminds `t` of its deferred calls (rt_gil_defer) drops nothing: it runs them once
+ * they are due and leaves the bit set until then. */
 void rt_gil_yield(rt_thread *t);
+
+/* Runs fn(arg) right after `t`, which holds its GIL, releases it (without the GIL, before
+ * the release returns), or, if `t` keeps the GIL that long, at its first poll
+ * RT_GIL_DEFER_US after its first deferred call (holding the GIL).  For waking a thread
+ * that will need the GIL at once (a queue's consumer): woken earlier it would only find the
+ * GIL held and wait again, or ask for a drop (gil.c Notes, "Beyond CPython 4").  `fn` must
+ * not take the GIL nor touch `t`; what it touches must outlive rt_gil_defer_barrier. */
+void rt_gil_defer(rt_thread *t, void (*fn)(void *), void *arg);
+
+/* rt_gil_defer: calls one holder can defer (more run at once), and the longest it defers
+ * them while it keeps the GIL, in microseconds (less if the switch interval is shorter). */
+#define RT_GIL_DEFER_MAX 4
+#define RT_GIL_DEFER_US 50
+
+/* Runs the calling thread's deferred calls (if it holds a GIL and has any), then waits
+ * until no thread is running deferred calls after a release; call it before freeing what
+ * a deferred call may touch.  From any thread, with or without a GIL. */
+void rt_gil_defer_barrier(void);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t rt_now_ns(void);

@@ -7,6 +7,11 @@
  * convoy fix).  Waits run in slices of at most WAIT_SLICE_NS so the main thread can run
  * signal handlers while it waits (vm_wait_interrupted) and give up if one raised.
  *
+ * queue_put does not wake a waiting consumer itself: it defers the wake-up to its own
+ * release of the GIL (rt_gil_defer; runtime/gil.c, "Beyond CPython 4"), so that the
+ * consumer does not wake to a GIL that the producer is about to release.  queue_free
+ * therefore calls rt_gil_defer_barrier before it destroys the condvar.
+ *
  * Signals: the main thread runs handlers when its wait wakes with RT_SIGNALS_PENDING.  The
  * C handler cannot signal a condvar, so it writes a byte to a pipe (rt_signal_set_notify_fd)
  * read by the waker thread, which broadcasts the condvar the main thread waits on (under
@@ -84,6 +89,7 @@ typedef struct {
     pthread_cond_t cv;
     size_t len, cap, head;      /* ring buffer; under mu, values touched only with the GIL */
     value *items;
+    int nwaiters;               /* threads waiting in queue_get; under mu */
 } vm_queue;
 
 /* ---- waiting without the GIL ---- */
@@ -297,10 +303,11 @@ void vm_threads_fini(void)
         }
 }
 
-/* Waits (GIL released) until ready(obj) under mu, or until `deadline_ns` (0: forever).
- * Returns 1 ready, 0 timed out, -1 a signal handler raised (exception set). */
+/* Waits (GIL released) until ready(obj) under mu, or until `deadline_ns` (0: forever),
+ * counted in *nwaiters (under mu) if not NULL.  Returns 1 ready, 0 timed out, -1 a signal
+ * handler raised (exception set). */
 static int wait_for(vm_thread *t, pthread_mutex_t *mu, pthread_cond_t *cv,
-                    int (*ready)(void *), void *obj, uint64_t deadline_ns)
+                    int (*ready)(void *), void *obj, uint64_t deadline_ns, int *nwaiters)
 {
     int is_main = rt_signals_can_handle(&t->base);
     for (;;) {
@@ -309,6 +316,8 @@ static int wait_for(vm_thread *t, pthread_mutex_t *mu, pthread_cond_t *cv,
         if (is_main)
             waker_register(mu, cv);
         pthread_mutex_lock(mu);
+        if (nwaiters)
+            ++*nwaiters;
         for (;;) {
             if (ready(obj)) {
                 r = 1;
@@ -328,6 +337,8 @@ static int wait_for(vm_thread *t, pthread_mutex_t *mu, pthread_cond_t *cv,
                 break;
             }
         }
+        if (nwaiters)
+            --*nwaiters;
         pthread_mutex_unlock(mu);
         if (is_main)
             waker_register(NULL, NULL);
@@ -535,7 +546,7 @@ int vm_thread_join(vm_thread *t, value thv, value timeout)
     if (rt_main_runtime.finalizing && th->daemon)
         return vm_raise(t, EXC(t)->finalization_error,
                         "cannot join a daemon thread during interpreter shutdown");
-    return wait_for(t, &th->mu, &th->cv, thread_finished, th, deadline) < 0 ? -1 : 0;
+    return wait_for(t, &th->mu, &th->cv, thread_finished, th, deadline, NULL) < 0 ? -1 : 0;
 }
 
 BUILTIN(thread_start)
@@ -698,7 +709,7 @@ BUILTIN(lock_acquire)
                 return vm_raise(t, EXC(t)->finalization_error,
                                 "cannot acquire a lock held by a daemon thread during shutdown");
         }
-        int r = wait_for(t, &l->mu, &l->cv, lock_free_p, l, deadline);
+        int r = wait_for(t, &l->mu, &l->cv, lock_free_p, l, deadline, NULL);
         if (r < 0)
             return -1;
         if (r == 0) {
@@ -755,12 +766,15 @@ static void queue_blacken(vm_obj *o, vm_gc_mark_fn mark, void *g)
 static void queue_free(vm_obj *o)
 {
     vm_queue *q = (vm_queue *)o;
+    rt_gil_defer_barrier();             /* queue_put's deferred wake-ups may signal q->cv */
     free(q->items);
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cv);
 }
 
 static int queue_nonempty(void *p) { return ((vm_queue *)p)->len > 0; }
+
+static void queue_wake(void *p) { pthread_cond_signal(&((vm_queue *)p)->cv); }
 
 BUILTIN(Queue)
 {
@@ -799,10 +813,12 @@ BUILTIN(queue_put)
     }
     q->items[(q->head + q->len) % q->cap] = argv[1];
     q->len++;
+    int waiters = q->nwaiters;
     pthread_mutex_unlock(&q->mu);
-    /* Signalled after the unlock: a waiter woken while we hold mu blocks on it at once,
-     * which doubles the context switches of a handoff (bench/pingpong.gasm). */
-    pthread_cond_signal(&q->cv);
+    /* A waiter woken now would find the GIL held by us, and we are often about to release
+     * it (a handoff: bench/pingpong.gasm): wake it when we do (rt_gil_defer). */
+    if (waiters)
+        rt_gil_defer(&t->base, queue_wake, q);
     *out = V_NONE;
     return 0;
 }
@@ -830,7 +846,7 @@ BUILTIN(queue_get)
         pthread_mutex_unlock(&q->mu);
         if (got)
             return 0;
-        int r = wait_for(t, &q->mu, &q->cv, queue_nonempty, q, deadline);
+        int r = wait_for(t, &q->mu, &q->cv, queue_nonempty, q, deadline, &q->nwaiters);
         if (r < 0)
             return -1;
         if (r == 0)
@@ -874,7 +890,8 @@ BUILTIN(sleep)
         /* sleep(0) yields the GIL to any waiter, as CPython's time.sleep(0) does. */
         rt_thread_detach(&t->base);
         rt_thread_attach_urgent(&t->base);
-    } else if (wait_for(t, &sleep_mu, &sleep_cv, never, NULL, deadline ? deadline : 1) < 0)
+    } else if (wait_for(t, &sleep_mu, &sleep_cv, never, NULL, deadline ? deadline : 1,
+                        NULL) < 0)
         return -1;
     *out = V_NONE;
     return 0;
@@ -935,6 +952,7 @@ void vm_threads_after_fork_child(vm_thread *t)
             mu = &((vm_lock *)o)->mu, cv = &((vm_lock *)o)->cv;
         } else if (o->tag == T_QUEUE) {
             mu = &((vm_queue *)o)->mu, cv = &((vm_queue *)o)->cv;
+            ((vm_queue *)o)->nwaiters = 0;
         }
         if (mu) {
             pthread_mutex_init(mu, NULL);

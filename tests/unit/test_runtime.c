@@ -642,6 +642,99 @@ START_TEST(test_urgent_needs_short_hold)
 }
 END_TEST
 
+/* ---- deferred calls (rt_gil_defer): run at the release, or at a poll once due ---- */
+
+static int deferred_runs;               /* calls of note_deferred */
+static int deferred_saw_gil;            /* the GIL was locked during one of them */
+
+static void note_deferred(void *gil)
+{
+    deferred_runs++;
+    if (atomic_load(&((rt_gil *)gil)->locked))
+        deferred_saw_gil = 1;
+}
+
+START_TEST(test_defer_runs_at_release)
+{
+    start();
+    rt_interp *m = rt_interp_main();
+    rt_thread *t1 = rt_thread_current();
+    for (int i = 0; i < RT_GIL_DEFER_MAX; i++)
+        rt_gil_defer(t1, note_deferred, m->gil);
+    ck_assert_int_eq(deferred_runs, 0);
+    ck_assert(rt_breaker_load(&t1->eval_breaker) & RT_GIL_DROP_REQUEST);   /* the reminder */
+    rt_gil_defer(t1, note_deferred, m->gil);            /* one too many: runs at once */
+    ck_assert_int_eq(deferred_runs, 1);
+    ck_assert_int_eq(deferred_saw_gil, 1);
+    deferred_saw_gil = 0;
+    rt_thread_detach(t1);
+    ck_assert_int_eq(deferred_runs, 1 + RT_GIL_DEFER_MAX);
+    ck_assert_int_eq(deferred_saw_gil, 0);              /* after the release */
+    ck_assert_int_eq(rt_gil_deferred_count(), 0);
+    rt_thread_attach(t1);
+    ck_assert_int_eq(rt_breaker_load(&t1->eval_breaker), 0);
+    rt_gil_defer(t1, note_deferred, m->gil);
+    rt_gil_defer_barrier();                             /* runs the caller's own */
+    ck_assert_int_eq(deferred_runs, 2 + RT_GIL_DEFER_MAX);
+    ck_assert_int_eq(rt_gil_deferred_count(), 0);
+    stop();
+}
+END_TEST
+
+START_TEST(test_defer_reminder_keeps_the_gil)
+{
+    start();
+    rt_interp *m = rt_interp_main();
+    rt_thread *t1 = rt_thread_current();
+    uint64_t switches = atomic_load(&m->gil->switch_number);
+    rt_gil_defer(t1, note_deferred, m->gil);
+    uint64_t due = rt_now_ns() + RT_GIL_DEFER_US * 1000;  /* due by then at the latest */
+    /* A poll right away: not due (still deferred, reminder set) or due (run, cleared). */
+    rt_gil_yield(t1);
+    ck_assert_int_eq(deferred_runs == 0,
+                     (rt_breaker_load(&t1->eval_breaker) & RT_GIL_DROP_REQUEST) != 0);
+    if (deferred_runs == 0) {
+        ck_assert_int_eq(rt_gil_deferred_count(), 1);
+        while (rt_now_ns() < due)
+            ;
+        rt_gil_yield(t1);                               /* due: runs it, holding the GIL */
+    }
+    ck_assert_int_eq(deferred_runs, 1);
+    ck_assert_int_eq(deferred_saw_gil, 1);
+    ck_assert_int_eq(rt_breaker_load(&t1->eval_breaker), 0);
+    ck_assert_ptr_eq(rt_thread_current(), t1);
+    ck_assert_ptr_eq(atomic_load(&m->gil->last_holder), t1);
+    ck_assert_uint_eq(atomic_load(&m->gil->switch_number), switches);
+    ck_assert_uint_eq(t1->stats.forced_switches, 0);
+    ck_assert_uint_eq(t1->stats.hold_count, 0);         /* never released */
+    stop();
+}
+END_TEST
+
+START_TEST(test_defer_then_request_drops)
+{
+    start();
+    rt_interp *m = rt_interp_main();
+    rt_thread *t1 = rt_thread_current();
+    ck_assert_int_eq(rt_interp_set_switch_interval(m, 1000), 0);
+    order_len = 0;
+    rt_gil_defer(t1, note_deferred, m->gil);
+    pthread_t th;
+    once_arg b;
+    spawn_once(&th, &b, m, 'B', 0);
+    uint64_t end = rt_now_ns() + DEADLINE_NS;
+    while (!atomic_load(&m->gil->drop_asked))           /* B's request, after an interval */
+        ck_assert_msg(rt_now_ns() < end, "no drop request");
+    rt_gil_yield(t1);                                   /* a real request: drop, B runs */
+    ck_assert_int_eq(order_len, 1);
+    ck_assert_int_eq(deferred_runs, 1);
+    ck_assert_uint_eq(t1->stats.forced_switches, 1);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_uint_eq(b.t->stats.drop_requests, 1);
+    stop();
+}
+END_TEST
+
 /* Finalization: a thread waiting for the GIL, and one that attaches afterwards, exit. */
 static _Atomic int daemon_ran, late_go;
 
@@ -714,6 +807,9 @@ Suite *suite_runtime(void)
     tcase_add_test(tc, test_fifo_order);
     tcase_add_test(tc, test_urgent_goes_first_and_asks_at_once);
     tcase_add_test(tc, test_urgent_needs_short_hold);
+    tcase_add_test(tc, test_defer_runs_at_release);
+    tcase_add_test(tc, test_defer_reminder_keeps_the_gil);
+    tcase_add_test(tc, test_defer_then_request_drops);
     tcase_add_test(tc, test_finalize_makes_waiters_exit);
     suite_add_tcase(s, tc);
     return s;
