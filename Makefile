@@ -1,10 +1,12 @@
 # gilvm — one Makefile.  Variants build in their own folders: build/release (default),
 # build/debug, build/asan (ASan+UBSan), build/tsan (clang, ThreadSanitizer), build/nopoll
-# (eval-breaker polls compiled out, for bench/ only).
+# (eval-breaker polls compiled out, for bench/ only), build/switch (the eval loop's switch
+# dispatch, the fallback for compilers without computed goto).
 #   make                 build build/release/gilvm and libgilvm.a
 #   make test            unit + program + REPL tests on the release build
 #   make test-asan       the same suites under ASan+UBSan
 #   make test-tsan       the same suites under TSan (clang)
+#   make test-switch     unit and program tests on the switch-dispatch build
 #   make bench           run bench/run side by side with the peers
 #   make install         PREFIX=/usr/local DESTDIR=
 
@@ -26,6 +28,7 @@ WARN     := -Wall -Wextra -Werror -Wno-unused-parameter
 BASE     := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. $(WARN) $(PKG_CFLAGS) -pthread -MMD -MP
 OPT_release := -O2 -g -fno-plt
 OPT_nopoll  := -O2 -g -fno-plt -DGILVM_NO_POLL
+OPT_switch  := -O2 -g -fno-plt -DGILVM_SWITCH_DISPATCH
 OPT_debug   := -O0 -g -DGILVM_DEBUG
 OPT_asan    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -DGILVM_SANITIZE
 OPT_tsan    := -O1 -g -fno-omit-frame-pointer -fsanitize=thread -DGILVM_SANITIZE
@@ -83,7 +86,11 @@ test-asan: deps-check
 	$(MAKE) VARIANT=asan test-core
 test-tsan: deps-check
 	$(MAKE) VARIANT=tsan test-core
-test-all: test test-asan test-tsan memcheck
+test-switch: deps-check
+	$(MAKE) VARIANT=switch build/switch/gilvm build/switch/unit
+	build/switch/unit
+	GILVM=build/switch/gilvm tests/run-programs
+test-all: test test-asan test-tsan test-switch memcheck
 
 # valgrind over every example (release build only: valgrind and ASan don't mix)
 memcheck: deps-check
@@ -108,5 +115,5 @@ install: $(B)/gilvm $(B)/libgilvm.a
 clean:
 	rm -rf build
 
-.PHONY: all test test-core test-asan test-tsan test-all memcheck deps-check bench install clean
+.PHONY: all test test-core test-asan test-tsan test-switch test-all memcheck deps-check bench install clean
 -include $(LIB_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(B)/vm/main.d

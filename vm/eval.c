@@ -10,7 +10,9 @@
  *
  * Code reaching this loop has passed the verifier (vm/verify.c): operands are in range and
  * every instruction has one known stack depth within maxstack, so the loop does no bounds
- * checks of its own on locals, constants or the value stack.
+ * checks of its own on locals, constants or the value stack.  It runs each code object's
+ * execution copy (vm/quicken.c), directly threaded: each instruction carries its handler's
+ * address and its decoded operand, so a dispatch is a load and an indirect jump.
  *
  * Polls: RESUME (function entry) and JUMP_BACKWARD read the thread's eval-breaker word with
  * one relaxed load; if any bit is set, vm_handle_pending runs the handlers in CPython's
@@ -33,10 +35,15 @@
 #if defined(__GNUC__)
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define USE_COMPUTED_GOTO 1
 #else
 #define LIKELY(x) (x)
 #define UNLIKELY(x) (x)
+#endif
+/* Direct threading with computed goto where the compiler has it (gcc, clang); a switch
+ * otherwise, or with -DGILVM_SWITCH_DISPATCH. */
+#if defined(__GNUC__) && !defined(GILVM_SWITCH_DISPATCH)
+#define USE_COMPUTED_GOTO 1
+#else
 #define USE_COMPUTED_GOTO 0
 #endif
 
@@ -49,13 +56,23 @@ static const vm_exc_entry *find_handler(const vm_code *c, uint32_t pc)
     return NULL;
 }
 
+/* The handler table, published by vm_eval(NULL, NULL): the labels are local to vm_eval. */
+static const void *const *eval_handlers;
+
+const void *const *vm_eval_handlers(void)
+{
+    if (!eval_handlers)
+        vm_eval(NULL, NULL);
+    return eval_handlers;
+}
+
 int vm_eval(vm_thread *t, value *result)
 {
     /* The loop's registers: the frame's code, ip, sp and locals, and a count of instructions
      * run.  The frame itself is t->frame, the interpreter VM_INTERP(t): loads on slow paths
      * rather than registers the hot paths would pay for with spills. */
     vm_code *co;
-    const instr *ip;
+    const vm_xinstr *ip;
     value *sp, *locals;
     uint64_t nexec = 0;
     value rv;                   /* the value RETURN returns */
@@ -63,7 +80,7 @@ int vm_eval(vm_thread *t, value *result)
 #define IN VM_INTERP(t)
 /* The operand of the instruction being run, read where a handler needs it (decoding it at
  * every dispatch costs the handlers that have none). */
-#define ARG INSTR_ARG(ip[-1])
+#define ARG ((uint32_t)ip[-1].arg)
 #define LOAD_FRAME() \
     do { vm_frame *f_ = t->frame; co = f_->code; ip = f_->ip; sp = f_->sp; \
          locals = f_->locals; } while (0)
@@ -99,22 +116,27 @@ int vm_eval(vm_thread *t, value *result)
     };
 #define TARGET(name) L_##name:
 #define DISPATCH() \
-    do { instr i_ = *ip++; nexec++; goto *labels[INSTR_OP(i_)]; } while (0)
+    do { nexec++; goto *(ip++)->handler; } while (0)
 #else
 #define TARGET(name) case OP_##name:
-#define DISPATCH() continue
+#define DISPATCH() goto dispatch    /* not `continue`: the unwind loop below dispatches too */
 #endif
 
+    if (UNLIKELY(!t)) {         /* vm_eval_handlers() asks for the table */
+#if USE_COMPUTED_GOTO
+        eval_handlers = labels;
+#endif
+        return 0;
+    }
     LOAD_FRAME();
     t->c_depth++;
 
 #if USE_COMPUTED_GOTO
     DISPATCH();
 #else
-    for (;;) {
-        instr i_ = *ip++;
-        nexec++;
-        switch ((opcode)INSTR_OP(i_)) {
+dispatch:
+    nexec++;
+    switch ((opcode)(ip++)->op) {
 #endif
 
     TARGET(NOP) DISPATCH();
@@ -137,7 +159,7 @@ int vm_eval(vm_thread *t, value *result)
     TARGET(OVER) { sp[0] = sp[-2]; sp++; DISPATCH(); }
 
     TARGET(LOAD_CONST) { PUSH(co->consts[ARG]); DISPATCH(); }
-    TARGET(LOAD_INT) { PUSH(V_INT(INSTR_IMM(ip[-1]))); DISPATCH(); }
+    TARGET(LOAD_INT) { PUSH(V_INT(ip[-1].arg)); DISPATCH(); }
     TARGET(LOAD_NONE) { PUSH(V_NONE); DISPATCH(); }
 
     TARGET(LOAD_LOCAL) {
@@ -335,7 +357,9 @@ int vm_eval(vm_thread *t, value *result)
 
     TARGET(RETURN) {
         rv = sp[-1];
-    do_return:;
+        goto do_return;         /* RETURN_LOCAL comes here too, with rv from a local */
+    }
+    do_return: {
         vm_frame *f = t->frame;
         t->base.recursion_remaining++;
         if (UNLIKELY(f->flags)) {
@@ -439,17 +463,17 @@ int vm_eval(vm_thread *t, value *result)
     /* Superinstructions (opcodes.def, SUPER rows).  NEXT_ARG is the fused second
      * instruction's operand.  Any case off the fast path does only the first instruction's
      * work and dispatches normally to the second, which is still in place. */
-#define NEXT_ARG() INSTR_ARG(ip[0])
+#define NEXT_ARG() ((uint32_t)ip[0].arg)
 #define LOCALS_CMP_JUMP(name, cop, second) \
     TARGET(name) { \
         value a = locals[ARG], b = second; \
         if (UNLIKELY(a.tag != T_INT || b.tag != T_INT)) \
             goto L_LOAD_LOCAL; \
-        ip = (a.u.i cop b.u.i) ? ip + 3 : co->exec + INSTR_ARG(ip[2]); \
+        ip = (a.u.i cop b.u.i) ? ip + 3 : co->exec + ip[2].arg; \
         DISPATCH(); \
     }
 #define LL_SECOND locals[NEXT_ARG()]
-#define LI_SECOND V_INT(INSTR_IMM(ip[0]))
+#define LI_SECOND V_INT(ip[0].arg)
     LOCALS_CMP_JUMP(LL_LT_JUMP_IF_FALSE, <, LL_SECOND)
     LOCALS_CMP_JUMP(LL_LE_JUMP_IF_FALSE, <=, LL_SECOND)
     LOCALS_CMP_JUMP(LL_GT_JUMP_IF_FALSE, >, LL_SECOND)
@@ -461,9 +485,9 @@ int vm_eval(vm_thread *t, value *result)
     TARGET(LOCAL_ADD_INT_STORE) {
         value a = locals[ARG];
         int64_t r;
-        if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)INSTR_IMM(ip[0]), &r)))
+        if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)ip[0].arg, &r)))
             goto L_LOAD_LOCAL;
-        locals[INSTR_ARG(ip[2])] = V_INT(r);
+        locals[ip[2].arg] = V_INT(r);
         ip += 3;
         DISPATCH();
     }
@@ -471,7 +495,7 @@ int vm_eval(vm_thread *t, value *result)
     TARGET(name) { \
         value a = locals[ARG]; \
         int64_t r; \
-        if (UNLIKELY(a.tag != T_INT || builtin(a.u.i, (int64_t)INSTR_IMM(ip[0]), &r))) \
+        if (UNLIKELY(a.tag != T_INT || builtin(a.u.i, (int64_t)ip[0].arg, &r))) \
             goto L_LOAD_LOCAL; \
         PUSH(V_INT(r)); \
         ip += 2; \
@@ -494,7 +518,7 @@ int vm_eval(vm_thread *t, value *result)
         if (UNLIKELY(v.tag == T_UNDEF))
             goto L_LOAD_LOCAL;
         sp[0] = v;
-        sp[1] = V_INT(INSTR_IMM(ip[0]));
+        sp[1] = V_INT(ip[0].arg);
         sp += 2;
         ip++;
         DISPATCH();
@@ -524,7 +548,7 @@ int vm_eval(vm_thread *t, value *result)
     TARGET(name) { \
         value a = sp[-1]; \
         int64_t r; \
-        if (UNLIKELY(a.tag != T_INT || builtin(a.u.i, (int64_t)INSTR_IMM(ip[-1]), &r))) \
+        if (UNLIKELY(a.tag != T_INT || builtin(a.u.i, (int64_t)ip[-1].arg, &r))) \
             goto L_LOAD_INT; \
         sp[-1].u.i = r; \
         ip++; \
@@ -535,9 +559,9 @@ int vm_eval(vm_thread *t, value *result)
     TARGET(INT_ADD_STORE) {
         value a = sp[-1];
         int64_t r;
-        if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)INSTR_IMM(ip[-1]), &r)))
+        if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)ip[-1].arg, &r)))
             goto L_LOAD_INT;
-        locals[INSTR_ARG(ip[1])] = V_INT(r);
+        locals[ip[1].arg] = V_INT(r);
         sp--;
         ip += 2;
         DISPATCH();
@@ -580,9 +604,8 @@ int vm_eval(vm_thread *t, value *result)
 #endif
 
 #if !USE_COMPUTED_GOTO
-        default:
-            RT_FATAL("unverified opcode");
-        }
+    default:
+        RT_FATAL("unverified opcode");
     }
 #endif
 

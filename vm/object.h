@@ -101,13 +101,22 @@ typedef struct {
     uint32_t start, end, target, depth;
 } vm_exc_entry;
 
+/* One instruction of a code object's execution copy (quicken.c): the address of its handler
+ * in the eval loop (direct threading; NULL in a build without computed goto), its opcode (a
+ * superinstruction's where one was fused) and its operand, sign-extended for kind IMM. */
+typedef struct {
+    const void *handler;
+    uint32_t op;
+    int32_t arg;
+} vm_xinstr;
+
 typedef struct {                /* T_CODE: a function body or module body */
     vm_obj h;
     vm_str *name;
     vm_str *file;               /* source file name, for tracebacks */
     uint32_t nparams, nlocals, maxstack, ncode, nconsts, nnames, nexc;
     instr *code;                /* as verified, saved and disassembled */
-    instr *exec;                /* execution copy with superinstructions (quicken.c) */
+    vm_xinstr *exec;            /* execution copy with superinstructions (quicken.c) */
     uint32_t *lines;            /* source line of each instruction */
     value *consts;
     vm_str **names;             /* global names used by NAME operands */
@@ -124,7 +133,7 @@ enum { CO_MODULE = 1 };
 typedef struct {                /* T_FUNC */
     vm_obj h;
     vm_code *code;
-    const instr *entry;         /* code->exec + 1: past the RESUME a call does inline */
+    const vm_xinstr *entry;     /* code->exec + 1: past the RESUME a call does inline */
 } vm_func;
 
 typedef int (*vm_native_fn)(vm_thread *t, int argc, value *argv, value *out);

@@ -1,7 +1,8 @@
-/* Quickening: builds a verified code object's execution copy, with superinstructions
- * (opcodes.def, SUPER rows) written over the first of each fusable pair, and the size of its
- * frames.  Called when a
- * module is linked; the eval loop runs code->exec, files and the disassembler see code->code. */
+/* Quickening: builds a verified code object's execution copy, one vm_xinstr per instruction
+ * with its handler's address (direct threading) and decoded operand, superinstructions
+ * (opcodes.def, SUPER rows) written over the first of each fusable run, and the size of its
+ * frames.  Called when a module is linked; the eval loop runs code->exec, files and the
+ * disassembler see code->code. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,25 +16,36 @@ static const struct { uint8_t super, n, ops[4]; } rows[] = {
 #undef OP
 };
 
+/* The row to write at p: the first (longest) that matches the code there, or -1. */
+static int super_at(const vm_code *c, uint32_t p)
+{
+    for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
+        uint32_t n = rows[k].n, j = 0;
+        while (j < n && p + j < c->ncode && INSTR_OP(c->code[p + j]) == rows[k].ops[j])
+            j++;
+        if (j == n)
+            return rows[k].super;
+    }
+    return -1;
+}
+
 void vm_quicken(vm_code *c)
 {
+    const void *const *handlers = vm_eval_handlers();
     if (!c->exec) {     /* kept when quickened again: functions point into it (vm_func.entry) */
-        c->exec = malloc((c->ncode ? c->ncode : 1) * sizeof(instr));
+        c->exec = malloc((c->ncode ? c->ncode : 1) * sizeof *c->exec);
         if (!c->exec)
             RT_FATAL("out of memory");
     }
-    memcpy(c->exec, c->code, c->ncode * sizeof(instr));
+    for (uint32_t p = 0; p < c->ncode; p++) {
+        instr w = c->code[p];
+        int super = handlers ? super_at(c, p) : -1;   /* switch dispatch: no supers */
+        uint32_t op = super >= 0 ? (uint32_t)super : INSTR_OP(w);
+        c->exec[p] = (vm_xinstr){
+            .handler = handlers ? handlers[op] : NULL,
+            .op = op,
+            .arg = op_kind_of(INSTR_OP(w)) == OPK_IMM ? INSTR_IMM(w) : (int32_t)INSTR_ARG(w),
+        };
+    }
     c->framesize = c->nlocals + c->maxstack;
-#if defined(__GNUC__)      /* the switch-dispatch fallback of eval.c has no superinstructions */
-    for (uint32_t p = 0; p + 1 < c->ncode; p++)
-        for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {  /* longest rows first */
-            uint32_t n = rows[k].n, j = 0;
-            while (j < n && p + j < c->ncode && INSTR_OP(c->code[p + j]) == rows[k].ops[j])
-                j++;
-            if (j == n) {
-                c->exec[p] = INSTR(rows[k].super, INSTR_ARG(c->code[p]));
-                break;
-            }
-        }
-#endif
 }

@@ -14,8 +14,8 @@ typedef struct vm_frame {
     struct vm_frame *prev;      /* the caller, or NULL */
     struct vm_frame *next;      /* spare record for the next call, or NULL */
     vm_code *code;
-    const instr *ip;            /* next instruction (saved when the frame is not running) */
-    const instr *ret;           /* the caller's next instruction (set by CALL) */
+    const vm_xinstr *ip;        /* next instruction (saved when the frame is not running) */
+    const vm_xinstr *ret;       /* the caller's next instruction (set by CALL) */
     value *sp;                  /* stack top (saved likewise) */
     value *locals;              /* nlocals locals, then the value stack */
     uint32_t flags;             /* FR_*: any set bit sends RETURN down its slow path */
@@ -146,6 +146,9 @@ void vm_globals_free(vm_globals *g);
 
 /* Runs frames from t->frame until the frame entered from C returns; 0 with *result, or -1. */
 int vm_eval(vm_thread *t, value *result);
+/* The eval loop's handler address for each opcode (OP__ALL of them), which quickening
+ * writes into execution copies; NULL in a build without computed goto. */
+const void *const *vm_eval_handlers(void);
 /* Calls a callable with argc arguments from C; 0 with *out, or -1 with the exception set. */
 int vm_call(vm_thread *t, value f, int argc, const value *argv, value *out);
 /* Pushes a frame entered from C (FR_FROM_C) for `code`, its first `argc` locals copied from

@@ -195,13 +195,17 @@ static void teardown(void) { gilvm_runtime_finalize(0); }
 
 /* Checks code->exec against code->code: same length; every slot either the verified
  * instruction or a superinstruction (with the first instruction's operand) whose row
- * matches the verified code there, the longest matching row. */
+ * matches the verified code there, the longest matching row; the operand decoded; the
+ * handler the eval loop's for that opcode. */
 static void check_exec(const vm_code *c)
 {
     ck_assert_ptr_nonnull(c->exec);
     for (uint32_t p = 0; p < c->ncode; p++) {
-        unsigned op = INSTR_OP(c->exec[p]);
-        ck_assert_uint_eq(INSTR_ARG(c->exec[p]), INSTR_ARG(c->code[p]));
+        unsigned op = c->exec[p].op;
+        instr w = c->code[p];
+        ck_assert_int_eq(c->exec[p].arg, op_kind_of(INSTR_OP(w)) == OPK_IMM ? INSTR_IMM(w)
+                                                                            : (int32_t)INSTR_ARG(w));
+        ck_assert_ptr_eq(c->exec[p].handler, vm_eval_handlers() ? vm_eval_handlers()[op] : NULL);
         int want = -1;                  /* the row quicken must pick here, by table order */
         for (size_t k = 0; k < NSUPERS && want < 0; k++) {
             unsigned j = 0;
@@ -211,15 +215,11 @@ static void check_exec(const vm_code *c)
             if (j == supers[k].n)
                 want = (int)k;
         }
-#if defined(__GNUC__)
-        if (want >= 0)
+        if (vm_eval_handlers() && want >= 0)    /* switch dispatch: no superinstructions */
             ck_assert_msg(op == supers[want].op, "offset %u: %s, want %s", p,
                           op < OP__COUNT ? op_name(op) : "a super", supers[want].name);
         else
             ck_assert_msg(op == INSTR_OP(c->code[p]), "offset %u: rewritten without a row", p);
-#else
-        ck_assert_uint_eq(op, INSTR_OP(c->code[p]));
-#endif
     }
 }
 
@@ -253,19 +253,24 @@ START_TEST(quicken_execution_copy)
     ck_assert_int_eq(memcmp(before, f->code, f->ncode * sizeof(instr)), 0);
     check_exec(f);
     check_exec(m.codes[0]);
-#if defined(__GNUC__)
-    /* f: RESUME, then LOAD_LOCAL a, LOAD_LOCAL b, LT, POP_JUMP_IF_FALSE. */
-    ck_assert_uint_eq(INSTR_OP(f->exec[0]), OP_RESUME);
-    ck_assert_uint_eq(INSTR_OP(f->exec[1]), OP_LL_LT_JUMP_IF_FALSE);
-    ck_assert_uint_eq(INSTR_OP(f->exec[3]), OP_LT_JUMP_IF_FALSE);
-    ck_assert_uint_eq(INSTR_OP(f->exec[5]), OP_LOCAL_ADD_INT_STORE);
-    ck_assert_uint_eq(INSTR_OP(f->exec[9]), OP_LOCAL_SUB_INT);
-#endif
+    if (vm_eval_handlers()) {
+        /* f: RESUME, then LOAD_LOCAL a, LOAD_LOCAL b, LT, POP_JUMP_IF_FALSE. */
+        ck_assert_uint_eq(f->exec[0].op, OP_RESUME);
+        ck_assert_uint_eq(f->exec[1].op, OP_LL_LT_JUMP_IF_FALSE);
+        ck_assert_uint_eq(f->exec[3].op, OP_LT_JUMP_IF_FALSE);
+        ck_assert_uint_eq(f->exec[5].op, OP_LOCAL_ADD_INT_STORE);
+        ck_assert_uint_eq(f->exec[9].op, OP_LOCAL_SUB_INT);
+        /* Every opcode, file or super, has a handler to thread to. */
+        for (unsigned op = 0; op < OP__ALL; op++)
+            ck_assert_ptr_nonnull(vm_eval_handlers()[op]);
+    }
     /* Quickening twice gives the same copy (the REPL relinks). */
-    instr again[64];
-    memcpy(again, f->exec, f->ncode * sizeof(instr));
+    vm_xinstr again[64];
+    const vm_xinstr *exec = f->exec;
+    memcpy(again, f->exec, f->ncode * sizeof *f->exec);
     vm_quicken(f);
-    ck_assert_int_eq(memcmp(again, f->exec, f->ncode * sizeof(instr)), 0);
+    ck_assert_ptr_eq(f->exec, exec);        /* in place: functions point into it */
+    ck_assert_int_eq(memcmp(again, f->exec, f->ncode * sizeof *f->exec), 0);
     vm_module_free(&m);
 }
 END_TEST
