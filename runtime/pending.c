@@ -144,6 +144,8 @@ static int run_queue(rt_thread *t, rt_pending *p)
         if (pop(p, &fn, &arg))
             return 0;
         t->stats.pending_calls++;
+        if (rt_main_runtime.hooks.async_event)
+            rt_main_runtime.hooks.async_event(t, RT_EV_PENDING_CALL, 0);
         if (fn(arg) != 0)
             return -1;
     }

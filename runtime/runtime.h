@@ -160,6 +160,12 @@ enum rt_gil_event {
     RT_GIL_EV_FORCED_SWITCH,  /* instant: the thread dropped because it was asked */
 };
 
+/* Asynchronous events reported to rt_hooks.async_event, as they start. */
+enum rt_async_event {
+    RT_EV_PENDING_CALL,       /* the thread runs a pending call */
+    RT_EV_SIGNAL,             /* the main thread runs the handler of signal `arg` */
+};
+
 /* Callbacks from the runtime into the layer that embeds it (the VM). */
 typedef struct {
     /* Releases what the embedder keeps in a thread state before the runtime frees it. */
@@ -169,6 +175,9 @@ typedef struct {
     /* Reports a GIL event (enum rt_gil_event) of `t`; runs on t's OS thread, holding the GIL;
      * may be NULL.  For the trace writer. */
     void (*gil_event)(rt_thread *t, int event, uint64_t start_ns, uint64_t end_ns);
+    /* Reports an asynchronous event (enum rt_async_event, with its argument) as `t` starts
+     * handling it, holding the GIL; may be NULL.  For the trace writer. */
+    void (*async_event)(rt_thread *t, int event, int arg);
 } rt_hooks;
 
 struct rt_interp {

@@ -153,6 +153,8 @@ int rt_signals_handle(rt_thread *t, int (*run)(rt_thread *t, int signum, void *a
             continue;
         atomic_store(&sigs[signum].tripped, 0);
         t->stats.signals++;
+        if (rt_main_runtime.hooks.async_event)
+            rt_main_runtime.hooks.async_event(t, RT_EV_SIGNAL, signum);
         if (run(t, signum, arg)) {
             atomic_store(&is_tripped, 1);
             atomic_fetch_or(&t->eval_breaker, RT_SIGNALS_PENDING);

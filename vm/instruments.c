@@ -19,7 +19,9 @@ static pthread_mutex_t trace_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t trace_t0;
 static int trace_first;
 
-static void trace_write(rt_thread *t, const char *name, char ph, uint64_t start, uint64_t end)
+/* Writes one event; `args`, if not NULL, is the text of a JSON object. */
+static void trace_write(rt_thread *t, const char *name, char ph, uint64_t start, uint64_t end,
+                        const char *args)
 {
     pthread_mutex_lock(&trace_mu);
     if (trace_fp) {
@@ -30,6 +32,8 @@ static void trace_write(rt_thread *t, const char *name, char ph, uint64_t start,
             fprintf(trace_fp, ", \"dur\": %.3f", (end - start) / 1e3);
         else
             fputs(", \"s\": \"t\"", trace_fp);
+        if (args)
+            fprintf(trace_fp, ", \"args\": %s", args);
         fputc('}', trace_fp);
         trace_first = 0;
     }
@@ -42,14 +46,25 @@ static void gil_event(rt_thread *t, int event, uint64_t start, uint64_t end)
         [RT_GIL_EV_WAIT] = "wait GIL", [RT_GIL_EV_HOLD] = "hold GIL",
         [RT_GIL_EV_DROP_REQUEST] = "drop request", [RT_GIL_EV_FORCED_SWITCH] = "forced switch",
     };
-    trace_write(t, names[event], start == end ? 'i' : 'X', start, end);
+    trace_write(t, names[event], start == end ? 'i' : 'X', start, end, NULL);
+}
+
+static void async_event(rt_thread *t, int event, int arg)
+{
+    uint64_t now = rt_now_ns();
+    if (event == RT_EV_SIGNAL) {
+        char args[32];
+        snprintf(args, sizeof args, "{\"signum\": %d}", arg);
+        trace_write(t, "signal", 'i', now, now, args);
+    } else
+        trace_write(t, "pending call", 'i', now, now, NULL);
 }
 
 void vm_trace_instant(vm_thread *t, const char *name)
 {
     if (trace_fp) {
         uint64_t now = rt_now_ns();
-        trace_write(&t->base, name, 'i', now, now);
+        trace_write(&t->base, name, 'i', now, now, NULL);
     }
 }
 
@@ -67,6 +82,7 @@ int vm_instruments_start(const vm_instruments_config *cfg)
         trace_first = 1;
         fputs("{\"displayTimeUnit\": \"ms\", \"traceEvents\": [", trace_fp);
         rt_main_runtime.hooks.gil_event = gil_event;
+        rt_main_runtime.hooks.async_event = async_event;
     }
     return 0;
 }
