@@ -19,10 +19,14 @@
  * Waiting for input, the REPL is detached (the GIL released), so other threads run while the
  * user types; completion re-attaches to read the globals.  Signals: while the prompt waits,
  * SIGINT and SIGWINCH are ours; their handler writes the signal number to a pipe that the
- * select() loop around readline's callback interface watches (python's readline module does
- * the same), so Ctrl-C discards the line, whichever thread the kernel picked.  While code
- * runs, whatever SIGINT disposition was in place before the prompt (the runtime's handler) is
- * back, so Ctrl-C raises KeyboardInterrupt in the running code at its next poll.
+ * poll() loop around readline's callback interface watches (python's readline module does
+ * the same with select()), so Ctrl-C discards the line, whichever thread the kernel picked.
+ * While code runs, whatever SIGINT disposition was in place before the prompt (the runtime's
+ * handler) is back, so Ctrl-C raises KeyboardInterrupt in the running code at its next poll.
+ *
+ * The terminal stays in readline's mode from one prompt to the next and is put back in its
+ * normal mode only while code runs and at exit, so no key typed between two prompts meets
+ * the cooked line discipline (see "the terminal's mode" below).
  *
  * A stdin that is not a terminal is read whole and run as a file named "<stdin>", as
  * `python < file` and `lua < file` do: no prompts, no history, no stack display, and the exit
@@ -34,7 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/select.h>
+#include <poll.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <readline/history.h>
@@ -108,6 +113,49 @@ static void mark_roots(vm_interp *in, vm_gc_mark_fn mark, void *g)
         mark(g, r->snap[i]);
     if (r->last)
         mark(g, V_OBJ(T_CODE, r->last));
+}
+
+/* ---- the terminal's mode ----
+ *
+ * Readline's callback interface puts the terminal back in its normal (cooked) mode as soon as
+ * a line is entered, and sets its own mode again when the next prompt is installed.  A key
+ * arriving in between would meet the cooked line discipline, which turns Ctrl-D into an
+ * end-of-file mark that reads as a NUL byte once readline's mode is back: the Ctrl-D was lost
+ * and the REPL waited on (tests/repl: complete_opcode, ctrl_d_right_after_empty_line).  So
+ * readline's prep and deprep hooks only ever enter its mode, and the REPL leaves it itself,
+ * only while code runs (as in python's REPL, the program has the terminal as the user set it
+ * up) and at the end of the session. */
+
+static int tty_raw;             /* the terminal is in readline's mode */
+
+/* rl_prep_term_function: readline's mode, with VMIN 0 (see getc_or_interrupt). */
+static void tty_prep(int meta)
+{
+    if (tty_raw)
+        return;
+    rl_prep_terminal(meta);
+    tty_raw = 1;
+    int fd = fileno(rl_instream ? rl_instream : stdin);
+    struct termios tio;
+    if (!tcgetattr(fd, &tio)) {
+        tio.c_cc[VMIN] = 0;
+        tio.c_cc[VTIME] = 0;
+        tcsetattr(fd, TCSANOW, &tio);
+    }
+}
+
+/* rl_deprep_term_function: readline leaves the terminal alone; tty_cooked restores it. */
+static void tty_keep(void)
+{
+}
+
+/* Puts the terminal back as it was before readline's mode: before code runs, and at exit. */
+static void tty_cooked(void)
+{
+    if (!tty_raw)
+        return;
+    rl_deprep_terminal();
+    tty_raw = 0;
 }
 
 /* ---- running inputs ---- */
@@ -205,6 +253,7 @@ static void run_input(repl *r, const char *src, size_t len)
     r->last = body;
     ensure_cap(r, body->maxstack > r->depth ? body->maxstack : r->depth);
     uint32_t before = r->depth, depth = r->depth;
+    tty_cooked();
     if (vm_run_code(t, body, r->stack, &depth, r->cap)) {
         report_exception(r);
         return;
@@ -516,6 +565,7 @@ static void cmd_load(repl *r, const char *arg)
         vm_code *body = m.codes[0];
         vm_module_free(&m);
         r->last = body;
+        tty_cooked();
         if (vm_run_code(r->t, body, NULL, NULL, 0))
             report_exception(r);
     }
@@ -758,7 +808,7 @@ static char **complete(const char *text, int start, int end)
     return rl_completion_matches(text, cand_next);
 }
 
-/* ---- reading a line: readline's callback interface in a select() loop ---- */
+/* ---- reading a line: readline's callback interface in a poll() loop ---- */
 
 enum { READ_LINE, READ_EOF, READ_INTERRUPT };
 
@@ -799,33 +849,34 @@ static void take_signals(void)
         }
 }
 
-/* Waits until `fd` or the signal pipe is readable; the number of ready fds, 0 after EINTR,
- * or -1 on error.  The pipe is read after EINTR too: TSan runs a handler that interrupted
- * select() only at its next intercepted call (tests/repl: ctrl_c_at_prompt_clears_line). */
-static int wait_input(int fd, int *ready)
+/* Waits until `fd` or the signal pipe has something, then takes the signals.  Returns -1 on
+ * error, else whether `fd` can be read (keys, or a hangup: *hup).  The pipe is read after
+ * EINTR too: TSan runs a handler that interrupted poll() only at its next intercepted call
+ * (tests/repl: ctrl_c_at_prompt_clears_line). */
+static int wait_input(int fd, int *hup)
 {
-    fd_set fds;
-    FD_ZERO(&fds);
-    FD_SET(fd, &fds);
-    FD_SET(sig_pipe[0], &fds);
-    int n = select((fd > sig_pipe[0] ? fd : sig_pipe[0]) + 1, &fds, NULL, NULL, NULL);
+    struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = sig_pipe[0], .events = POLLIN}};
+    int n = poll(p, 2, -1);
     if (n < 0 && errno != EINTR)
         return -1;
     take_signals();
-    *ready = n > 0 && FD_ISSET(fd, &fds);
-    return n < 0 ? 0 : n;
+    *hup = n > 0 && (p[0].revents & (POLLHUP | POLLERR | POLLNVAL));
+    return n > 0 && ((p[0].revents & POLLIN) || *hup);
 }
 
-/* readline's rl_getc_function.  Readline may read more keys than select() promised (it
- * gathers typed-ahead characters, and Ctrl-C makes the tty discard them), so a plain read
- * could block with a Ctrl-C pending; this one also wakes for the signal pipe and then
- * returns EOF, which ends whatever readline was doing (tests/repl: ctrl_c_at_prompt_...). */
+/* readline's rl_getc_function: one key, or EOF for Ctrl-C (which ends whatever readline was
+ * doing) and for the end of input.  Readline calls it without asking poll() first when it
+ * gathers typed-ahead keys, so it waits on the signal pipe as well as the terminal.  And keys
+ * poll() has seen can be gone by the time read() runs: Ctrl-C makes the tty discard its
+ * input, and the SIGINT handler may already have run, so no EINTR would end a blocking read.
+ * So the terminal has VMIN 0 (tty_prep) and a read that finds nothing returns 0 and goes back
+ * to poll(), which sees the signal (tests/repl: ctrl_c_at_prompt_clears_line). */
 static int getc_or_interrupt(FILE *stream)
 {
     int fd = fileno(stream);
     for (;;) {
-        int ready = 0;
-        if (interrupted || wait_input(fd, &ready) < 0 || interrupted)
+        int hup = 0, ready;
+        if (interrupted || (ready = wait_input(fd, &hup)) < 0 || interrupted)
             return EOF;
         if (!ready)
             continue;
@@ -833,8 +884,11 @@ static int getc_or_interrupt(FILE *stream)
         ssize_t k = read(fd, &c, 1);
         if (k == 1)
             return c;
-        if (k == 0 || (errno != EINTR && errno != EAGAIN))
+        if (k < 0 && errno != EINTR && errno != EAGAIN)
             return EOF;
+        if (k == 0 && hup)                      /* end of input */
+            return EOF;
+        /* 0 without a hangup: the keys poll() saw were discarded; wait again */
     }
 }
 
@@ -885,8 +939,8 @@ static int read_line(repl *r, const char *prompt, char **out)
     rl_callback_handler_install(prompt, on_line);
     int in = fileno(rl_instream ? rl_instream : stdin);
     while (!line_done && !interrupted) {
-        int ready = 0;
-        if (wait_input(in, &ready) < 0) {
+        int hup, ready = wait_input(in, &hup);
+        if (ready < 0) {
             failed = 1;
             break;
         }
@@ -987,6 +1041,8 @@ int vm_repl_main(vm_thread *t)
     rl_catch_sigwinch = 0;
     rl_change_environment = 0;
     rl_getc_function = getc_or_interrupt;
+    rl_prep_term_function = tty_prep;
+    rl_deprep_term_function = tty_keep;
     rl_attempted_completion_function = complete;
     rl_basic_word_break_characters = " \t\n\"',()[]{}";
     history_start(&r);
@@ -1016,6 +1072,7 @@ int vm_repl_main(vm_thread *t)
         free(line);
     }
 
+    tty_cooked();
     history_finish(&r);
     vm_gc_root_hooks[r.hook] = NULL;
     the_repl = NULL;
