@@ -360,7 +360,10 @@ dispatch:
         goto do_return;         /* RETURN_LOCAL comes here too, with rv from a local */
     }
     do_return: {
+        /* The caller's sp is where the callee's locals start (its arguments were there),
+         * unless the callee started a new stack chunk: no load to wait for. */
         vm_frame *f = t->frame;
+        sp = locals;
         t->base.recursion_remaining++;
         if (UNLIKELY(f->flags)) {
             int from_c = f->flags & FR_FROM_C;
@@ -369,14 +372,14 @@ dispatch:
                 *result = rv;
                 goto leave;
             }
+            sp = f->prev->sp;
         }
+        sp[-1] = rv;
         ip = f->ret;
         f = f->prev;
         t->frame = f;
         co = f->code;
-        sp = f->sp;
         locals = f->locals;
-        sp[-1] = rv;
         DISPATCH();
     }
 
