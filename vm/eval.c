@@ -23,8 +23,16 @@
  * threads see a consistent stack.  Building with -DGILVM_NO_POLL compiles the polls out
  * (bench/ only: it measures what polling costs).
  *
+ * Calls: CALL links the thread's next frame record over the arguments, which become the
+ * callee's first locals in place (vm/frame.h, docs/architecture.md), and RETURN stores the
+ * result in the callee's slot, the caller's sp.  The current frame is t->frame, not a
+ * register.  A frame's ip and sp in its record are written only when it calls, polls or
+ * leaves; until then a frame just entered has a stale sp, which nothing reads (the
+ * collector runs only at a poll, other threads only while this one is detached).
+ *
  * Errors: every failing path sets t->exc and jumps to `error`, which records a traceback
- * entry and unwinds through the exception table, frame by frame. */
+ * entry and unwinds through the exception table, frame by frame (RERAISE of an exception
+ * that has this frame's entry already enters at `unwind`). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
