@@ -335,7 +335,7 @@ dispatch:
                 args = base;
                 flags = FR_NEW_CHUNK;
             }
-            vm_frame_link(t, f, cc, args, ARG, flags)->ret = ip;
+            vm_frame_link(t, f, cc, args, ARG, flags);
             co = cc;
             locals = args;
             sp = args + cc->nlocals;
@@ -383,8 +383,8 @@ dispatch:
             sp = f->prev->sp;
         }
         sp[-1] = rv;
-        ip = f->ret;
         f = f->prev;
+        ip = f->ip;
         t->frame = f;
         co = f->code;
         locals = f->locals;
@@ -635,8 +635,7 @@ unwind:
             DISPATCH();
         }
         int from_c = f->flags & FR_FROM_C;
-        t->base.recursion_remaining++;
-        vm_frame_unlink(t, f);
+        vm_frame_pop(t);
         if (from_c)
             break;
         LOAD_FRAME();

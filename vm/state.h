@@ -15,7 +15,6 @@ typedef struct vm_frame {
     struct vm_frame *next;      /* spare record for the next call, or NULL */
     vm_code *code;
     const vm_xinstr *ip;        /* next instruction (saved when the frame is not running) */
-    const vm_xinstr *ret;       /* the caller's next instruction (set by CALL) */
     value *sp;                  /* stack top (saved likewise) */
     value *locals;              /* nlocals locals, then the value stack */
     uint32_t flags;             /* FR_*: any set bit sends RETURN down its slow path */
