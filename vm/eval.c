@@ -76,24 +76,33 @@ const void *const *vm_eval_handlers(void)
 
 int vm_eval(vm_thread *t, value *result)
 {
-    /* The loop's registers: the frame's code, ip, sp and locals, and a count of instructions
-     * run.  The frame itself is t->frame, the interpreter VM_INTERP(t): loads on slow paths
-     * rather than registers the hot paths would pay for with spills. */
-    vm_code *co;
+    /* The loop's registers: the innermost frame, its ip, sp and locals, and a count of
+     * instructions run.  Its code (CO) and the interpreter (IN) are loads on the paths that
+     * need them rather than registers the hot paths would pay for with spills. */
+    vm_frame *frame;
     const vm_xinstr *ip;
     value *sp, *locals;
     uint64_t nexec = 0;
     value rv;                   /* the value RETURN returns */
 
 #define IN VM_INTERP(t)
+#define CO (frame->code)
 /* The operand of the instruction being run, read where a handler needs it (decoding it at
  * every dispatch costs the handlers that have none). */
 #define ARG ((uint32_t)ip[-1].arg)
+/* The frame's state in its record, and the innermost frame in t->frame, are written only
+ * when C code may read them: before a poll or a call out, and when the loop leaves. */
 #define LOAD_FRAME() \
-    do { vm_frame *f_ = t->frame; co = f_->code; ip = f_->ip; sp = f_->sp; \
-         locals = f_->locals; } while (0)
-#define SAVE_FRAME() do { t->frame->ip = ip; t->frame->sp = sp; } while (0)
-#define PUSH(v) (*sp++ = (v))
+    do { frame = t->frame; ip = frame->ip; sp = frame->sp; locals = frame->locals; } while (0)
+#define SAVE_FRAME() do { t->frame = frame; frame->ip = ip; frame->sp = sp; } while (0)
+/* Jump operands in the execution copy are relative to the next instruction (vm/quicken.c). */
+#define JUMP_BY(rel) (ip += (int32_t)(rel))
+/* Values are copied field by field, never as one 16-byte block: a block load of a value that
+ * was stored as two fields (V_INT and the like) cannot take its data from the store buffer
+ * and waits for the stores to reach the cache, ~15 cycles on the loop-carried path of every
+ * local written then read (docs/performance.md, "Value copies"). */
+#define SETV(dst, v) do { value v_ = (v); (dst).tag = v_.tag; (dst).u = v_.u; } while (0)
+#define PUSH(v) do { SETV(sp[0], v); sp++; } while (0)
 #define POP() (*--sp)
 #define TOP() (sp[-1])
 #define SECOND() (sp[-2])
@@ -161,12 +170,18 @@ dispatch:
     }
 
     TARGET(POP) { sp--; DISPATCH(); }
-    TARGET(DUP) { sp[0] = sp[-1]; sp++; DISPATCH(); }
-    TARGET(SWAP) { value a = sp[-1]; sp[-1] = sp[-2]; sp[-2] = a; DISPATCH(); }
-    TARGET(ROT3) { value c = sp[-1]; sp[-1] = sp[-2]; sp[-2] = sp[-3]; sp[-3] = c; DISPATCH(); }
-    TARGET(OVER) { sp[0] = sp[-2]; sp++; DISPATCH(); }
+    TARGET(DUP) { SETV(sp[0], sp[-1]); sp++; DISPATCH(); }
+    TARGET(SWAP) { value a = sp[-1]; SETV(sp[-1], sp[-2]); SETV(sp[-2], a); DISPATCH(); }
+    TARGET(ROT3) {
+        value c = sp[-1];
+        SETV(sp[-1], sp[-2]);
+        SETV(sp[-2], sp[-3]);
+        SETV(sp[-3], c);
+        DISPATCH();
+    }
+    TARGET(OVER) { SETV(sp[0], sp[-2]); sp++; DISPATCH(); }
 
-    TARGET(LOAD_CONST) { PUSH(co->consts[ARG]); DISPATCH(); }
+    TARGET(LOAD_CONST) { PUSH(CO->consts[ARG]); DISPATCH(); }
     TARGET(LOAD_INT) { PUSH(V_INT(ip[-1].arg)); DISPATCH(); }
     TARGET(LOAD_NONE) { PUSH(V_NONE); DISPATCH(); }
 
@@ -174,20 +189,20 @@ dispatch:
         value v = locals[ARG];
         if (UNLIKELY(v.tag == T_UNDEF))
             RAISE(IN->exc.name_error, "local variable '%s' referenced before assignment",
-                  co->localnames[ARG]->data);
+                  CO->localnames[ARG]->data);
         PUSH(v);
         DISPATCH();
     }
-    TARGET(STORE_LOCAL) { locals[ARG] = POP(); DISPATCH(); }
+    TARGET(STORE_LOCAL) { sp--; SETV(locals[ARG], *sp); DISPATCH(); }
 
     TARGET(LOAD_GLOBAL) {
-        value v = *co->gcells[ARG];
+        value v = *CO->gcells[ARG];
         if (UNLIKELY(v.tag == T_UNDEF))
-            RAISE(IN->exc.name_error, "name '%s' is not defined", co->names[ARG]->data);
+            RAISE(IN->exc.name_error, "name '%s' is not defined", CO->names[ARG]->data);
         PUSH(v);
         DISPATCH();
     }
-    TARGET(STORE_GLOBAL) { *co->gcells[ARG] = POP(); DISPATCH(); }
+    TARGET(STORE_GLOBAL) { sp--; SETV(*CO->gcells[ARG], *sp); DISPATCH(); }
 
 #define INT_BINOP(name, builtin, opnum) \
     TARGET(name) { \
@@ -271,22 +286,22 @@ dispatch:
         DISPATCH();
     }
 
-    TARGET(JUMP_FORWARD) { ip = co->exec + ARG; DISPATCH(); }
+    TARGET(JUMP_FORWARD) { JUMP_BY(ip[-1].arg); DISPATCH(); }
     TARGET(JUMP_BACKWARD) {
         POLL();
-        ip = co->exec + ARG;
+        JUMP_BY(ip[-1].arg);
         DISPATCH();
     }
     TARGET(POP_JUMP_IF_FALSE) {
         value c = POP();
         if (c.tag == T_BOOL ? !c.u.i : !vm_truthy(c))
-            ip = co->exec + ARG;
+            JUMP_BY(ip[-1].arg);
         DISPATCH();
     }
     TARGET(POP_JUMP_IF_TRUE) {
         value c = POP();
         if (c.tag == T_BOOL ? c.u.i : vm_truthy(c))
-            ip = co->exec + ARG;
+            JUMP_BY(ip[-1].arg);
         DISPATCH();
     }
 
@@ -306,7 +321,7 @@ dispatch:
         if (r < 0)
             goto error;
         sp--;
-        ip = co->exec + ARG;
+        JUMP_BY(ip[-1].arg);
         DISPATCH();
     }
 
@@ -325,9 +340,8 @@ dispatch:
             }
             /* The caller keeps the callee on its stack (the result goes in its slot); the
              * arguments become the callee's first locals, in place. */
-            vm_frame *f = t->frame;
-            f->ip = ip;
-            f->sp = args;
+            frame->ip = ip;
+            frame->sp = args;
             uint32_t flags = 0;
             if (UNLIKELY((size_t)(t->stack_limit - args) < cc->framesize)) {
                 value *base = vm_stack_grow(t, cc->framesize);
@@ -335,8 +349,11 @@ dispatch:
                 args = base;
                 flags = FR_NEW_CHUNK;
             }
-            vm_frame_link(t, f, cc, args, ARG, flags);
-            co = cc;
+            vm_frame *f = frame->next;
+            if (UNLIKELY(!f))
+                f = vm_frame_record_new(t, frame);
+            vm_frame_init(f, cc, args, ARG, flags);
+            frame = f;
             locals = args;
             sp = args + cc->nlocals;
             /* Every function starts with RESUME (verifier): do its poll here and go on past
@@ -363,31 +380,39 @@ dispatch:
         DISPATCH();
     }
 
+    /* RETURN and RETURN_LOCAL each have the fast path inline (one jump fewer per return than
+     * a shared tail, and a dispatch site of their own). */
+#define DO_RETURN() \
+    do { \
+        t->base.recursion_remaining++; \
+        if (UNLIKELY(frame->flags)) \
+            goto return_slow; \
+        sp = locals; \
+        SETV(sp[-1], rv); \
+        frame = frame->prev; \
+        ip = frame->ip; \
+        locals = frame->locals; \
+        DISPATCH(); \
+    } while (0)
     TARGET(RETURN) {
         rv = sp[-1];
-        goto do_return;         /* RETURN_LOCAL comes here too, with rv from a local */
+        DO_RETURN();
     }
-    do_return: {
-        /* The caller's sp is where the callee's locals start (its arguments were there),
-         * unless the callee started a new stack chunk: no load to wait for. */
-        vm_frame *f = t->frame;
-        sp = locals;
-        t->base.recursion_remaining++;
-        if (UNLIKELY(f->flags)) {
-            int from_c = f->flags & FR_FROM_C;
-            vm_frame_unlink(t, f);
-            if (from_c) {
-                *result = rv;
-                goto leave;
-            }
-            sp = f->prev->sp;
+    return_slow: {
+        /* The callee's record has flags: restore what they say, leave if it was entered from
+         * C, else return to its caller's sp, which a new stack chunk moved away. */
+        vm_frame *f = frame;
+        int from_c = f->flags & FR_FROM_C;
+        vm_frame_unlink(t, f);
+        if (from_c) {
+            *result = rv;
+            goto leave;
         }
-        sp[-1] = rv;
-        f = f->prev;
-        ip = f->ip;
-        t->frame = f;
-        co = f->code;
-        locals = f->locals;
+        frame = f->prev;
+        sp = frame->sp;
+        SETV(sp[-1], rv);
+        ip = frame->ip;
+        locals = frame->locals;
         DISPATCH();
     }
 
@@ -442,23 +467,23 @@ dispatch:
     /* The first of these in a frame saves the handled exception its frame pops back to. */
 #define SAVE_EXC_INFO() \
     do { \
-        vm_frame *f_ = t->frame; \
-        if (!(f_->flags & FR_EXC_INFO)) { \
-            f_->saved_exc = t->handled; \
-            f_->flags |= FR_EXC_INFO; \
+        if (!(frame->flags & FR_EXC_INFO)) { \
+            SETV(frame->saved_exc, t->handled); \
+            frame->flags |= FR_EXC_INFO; \
         } \
     } while (0)
     TARGET(PUSH_EXC_INFO) {
         SAVE_EXC_INFO();
         value e = sp[-1];
-        sp[-1] = t->handled;
+        SETV(sp[-1], t->handled);
         PUSH(e);
-        t->handled = e;
+        SETV(t->handled, e);
         DISPATCH();
     }
     TARGET(POP_EXCEPT) {
         SAVE_EXC_INFO();
-        t->handled = POP();
+        sp--;
+        SETV(t->handled, *sp);
         DISPATCH();
     }
     TARGET(CHECK_EXC_MATCH) {
@@ -480,7 +505,7 @@ dispatch:
         value a = locals[ARG], b = second; \
         if (UNLIKELY(a.tag != T_INT || b.tag != T_INT)) \
             goto L_LOAD_LOCAL; \
-        ip = (a.u.i cop b.u.i) ? ip + 3 : co->exec + ip[2].arg; \
+        ip += (a.u.i cop b.u.i) ? 3 : 3 + ip[2].arg; \
         DISPATCH(); \
     }
 #define LL_SECOND locals[NEXT_ARG()]
@@ -518,8 +543,8 @@ dispatch:
         value v = locals[ARG], w = locals[NEXT_ARG()];
         if (UNLIKELY(v.tag == T_UNDEF || w.tag == T_UNDEF))
             goto L_LOAD_LOCAL;
-        sp[0] = v;
-        sp[1] = w;
+        SETV(sp[0], v);
+        SETV(sp[1], w);
         sp += 2;
         ip++;
         DISPATCH();
@@ -528,30 +553,30 @@ dispatch:
         value v = locals[ARG];
         if (UNLIKELY(v.tag == T_UNDEF))
             goto L_LOAD_LOCAL;
-        sp[0] = v;
+        SETV(sp[0], v);
         sp[1] = V_INT(ip[0].arg);
         sp += 2;
         ip++;
         DISPATCH();
     }
     TARGET(LOAD_GLOBAL_LOCAL) {
-        value v = *co->gcells[ARG], w = locals[NEXT_ARG()];
+        value v = *CO->gcells[ARG], w = locals[NEXT_ARG()];
         if (UNLIKELY(v.tag == T_UNDEF || w.tag == T_UNDEF))
             goto L_LOAD_GLOBAL;
-        sp[0] = v;
-        sp[1] = w;
+        SETV(sp[0], v);
+        SETV(sp[1], w);
         sp += 2;
         ip++;
         DISPATCH();
     }
     TARGET(STORE_LOAD_LOCAL) {
-        locals[ARG] = sp[-1];
+        SETV(locals[ARG], sp[-1]);
         value w = locals[NEXT_ARG()];
         if (UNLIKELY(w.tag == T_UNDEF)) {
             sp--;
             DISPATCH();
         }
-        sp[-1] = w;
+        SETV(sp[-1], w);
         ip++;
         DISPATCH();
     }
@@ -592,7 +617,7 @@ dispatch:
         if (UNLIKELY(rv.tag == T_UNDEF))
             goto L_LOAD_LOCAL;
         ip++;
-        goto do_return;
+        DO_RETURN();
     }
 #define CMP_JUMP(name, first, cop, jump_when) \
     TARGET(name) { \
@@ -601,7 +626,7 @@ dispatch:
             goto L_##first; \
         sp -= 2; \
         if ((a.u.i cop b.u.i) == (jump_when)) \
-            ip = co->exec + NEXT_ARG(); \
+            ip += 1 + ip[0].arg; \
         else \
             ip++; \
         DISPATCH(); \
@@ -621,25 +646,26 @@ dispatch:
 #endif
 
 error:
-    /* t->exc is set; ip points past the failing instruction of frame t->frame. */
-    vm_exc_add_tb(t, AS_EXC(t->exc), co, (uint32_t)(ip - co->exec) - 1);
+    /* t->exc is set; ip points past the failing instruction of the innermost frame. */
+    vm_exc_add_tb(t, AS_EXC(t->exc), CO, (uint32_t)(ip - CO->exec) - 1);
 unwind:
+    t->frame = frame;
     for (;;) {
+        vm_code *co = CO;
         const vm_exc_entry *h = find_handler(co, (uint32_t)(ip - co->exec) - 1);
-        vm_frame *f = t->frame;
         if (h) {
-            sp = FRAME_STACK(f) + h->depth;
+            sp = FRAME_STACK(frame) + h->depth;
             PUSH(t->exc);
             t->exc = V_UNDEF;
             ip = co->exec + h->target;
             DISPATCH();
         }
-        int from_c = f->flags & FR_FROM_C;
+        int from_c = frame->flags & FR_FROM_C;
         vm_frame_pop(t);
         if (from_c)
             break;
         LOAD_FRAME();
-        vm_exc_add_tb(t, AS_EXC(t->exc), co, (uint32_t)(ip - co->exec) - 1);
+        vm_exc_add_tb(t, AS_EXC(t->exc), CO, (uint32_t)(ip - CO->exec) - 1);
     }
     t->base.stats.bytecodes += nexec;
     t->c_depth--;

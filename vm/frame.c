@@ -66,7 +66,9 @@ vm_frame *vm_frame_push(vm_thread *t, vm_code *code, const value *args, uint32_t
     }
     if (argc)
         memcpy(base, args, argc * sizeof(value));
-    vm_frame *f = vm_frame_link(t, caller, code, base, argc, flags);
+    vm_frame *f = vm_frame_next(t, caller);
+    vm_frame_init(f, code, base, argc, flags);
+    t->frame = f;
     f->ip = code->exec;
     f->sp = FRAME_STACK(f);
     return f;

@@ -20,23 +20,27 @@ value *vm_stack_grow(vm_thread *t, size_t need);
 /* Returns to the stack chunk before the current one (popping a FR_NEW_CHUNK frame). */
 void vm_stack_shrink(vm_thread *t);
 
-/* Makes the record after `caller` the innermost frame, running `code` with its locals at
- * `locals`, whose first `argc` values (the arguments) are in place; the other locals start
- * unbound.  The caller has checked the recursion limit and that the frame fits below
- * t->stack_limit.  The new frame's ip and sp are set when it is first saved. */
-static inline vm_frame *vm_frame_link(vm_thread *t, vm_frame *caller, vm_code *code,
-                                      value *locals, uint32_t argc, uint32_t flags)
+/* The record after `caller` (NULL: the thread's first), made when there is none yet. */
+static inline vm_frame *vm_frame_next(vm_thread *t, vm_frame *caller)
 {
     vm_frame *f = caller ? caller->next : t->frames;
     if (VM_UNLIKELY(!f))
         f = vm_frame_record_new(t, caller);
+    return f;
+}
+
+/* Starts record `f` running `code` with its locals at `locals`, whose first `argc` values (the
+ * arguments) are in place; the other locals start unbound.  The caller has checked the
+ * recursion limit and that the frame fits below t->stack_limit, and makes `f` the innermost
+ * frame (t->frame, or the eval loop's register).  Its ip and sp are set when first saved. */
+static inline void vm_frame_init(vm_frame *f, vm_code *code, value *locals, uint32_t argc,
+                                 uint32_t flags)
+{
     f->code = code;
     f->locals = locals;
     f->flags = flags;
     for (uint32_t i = argc; i < code->nlocals; i++)
         locals[i] = V_UNDEF;
-    t->frame = f;
-    return f;
 }
 
 /* Pops the innermost frame after its recursion count was given back: restores what its

@@ -27,7 +27,7 @@ typedef enum {
 
 /* A value: 16 bytes, passed by value. */
 typedef struct {
-    uint32_t tag;
+    uint64_t tag;
     union {
         int64_t i;      /* T_INT, T_BOOL */
         double f;       /* T_FLOAT */

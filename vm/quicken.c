@@ -29,6 +29,16 @@ static int super_at(const vm_code *c, uint32_t p)
     return -1;
 }
 
+/* The decoded operand: signed for immediates, relative to the next instruction for jumps. */
+static int32_t operand(instr w, uint32_t p)
+{
+    switch (op_kind_of(INSTR_OP(w))) {
+    case OPK_IMM: return INSTR_IMM(w);
+    case OPK_JUMP: return (int32_t)INSTR_ARG(w) - (int32_t)(p + 1);
+    default: return (int32_t)INSTR_ARG(w);
+    }
+}
+
 void vm_quicken(vm_code *c)
 {
     const void *const *handlers = vm_eval_handlers();
@@ -44,7 +54,7 @@ void vm_quicken(vm_code *c)
         c->exec[p] = (vm_xinstr){
             .handler = handlers ? handlers[op] : NULL,
             .op = op,
-            .arg = op_kind_of(INSTR_OP(w)) == OPK_IMM ? INSTR_IMM(w) : (int32_t)INSTR_ARG(w),
+            .arg = operand(w, p),
         };
     }
     c->framesize = c->nlocals + c->maxstack;

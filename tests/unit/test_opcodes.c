@@ -195,7 +195,8 @@ static void teardown(void) { gilvm_runtime_finalize(0); }
 
 /* Checks code->exec against code->code: same length; every slot either the verified
  * instruction or a superinstruction (with the first instruction's operand) whose row
- * matches the verified code there, the longest matching row; the operand decoded; the
+ * matches the verified code there, the longest matching row; the operand decoded (a jump's
+ * relative to the next instruction); the
  * handler the eval loop's for that opcode. */
 static void check_exec(const vm_code *c)
 {
@@ -203,8 +204,11 @@ static void check_exec(const vm_code *c)
     for (uint32_t p = 0; p < c->ncode; p++) {
         unsigned op = c->exec[p].op;
         instr w = c->code[p];
-        ck_assert_int_eq(c->exec[p].arg, op_kind_of(INSTR_OP(w)) == OPK_IMM ? INSTR_IMM(w)
-                                                                            : (int32_t)INSTR_ARG(w));
+        op_kind k = op_kind_of(INSTR_OP(w));
+        int32_t arg = k == OPK_IMM    ? INSTR_IMM(w)
+                      : k == OPK_JUMP ? (int32_t)INSTR_ARG(w) - (int32_t)(p + 1)
+                                      : (int32_t)INSTR_ARG(w);
+        ck_assert_int_eq(c->exec[p].arg, arg);
         ck_assert_ptr_eq(c->exec[p].handler, vm_eval_handlers() ? vm_eval_handlers()[op] : NULL);
         int want = -1;                  /* the row quicken must pick here, by table order */
         for (size_t k = 0; k < NSUPERS && want < 0; k++) {
