@@ -95,8 +95,9 @@ int vm_eval(vm_thread *t, value *result)
 #define LOAD_FRAME() \
     do { frame = t->frame; ip = frame->ip; sp = frame->sp; locals = frame->locals; } while (0)
 #define SAVE_FRAME() do { t->frame = frame; frame->ip = ip; frame->sp = sp; } while (0)
-/* Jump operands in the execution copy are relative to the next instruction (vm/quicken.c). */
-#define JUMP_BY(rel) (ip += (int32_t)(rel))
+/* Jump operands in the execution copy are byte offsets from the next instruction
+ * (vm/quicken.c): one add on the path from a jump's operand to the next dispatch. */
+#define JUMP_BY(off) (ip = (const vm_xinstr *)((const char *)ip + (int32_t)(off)))
 /* Values are copied field by field, never as one 16-byte block: a block load of a value that
  * was stored as two fields (V_INT and the like) cannot take its data from the store buffer
  * and waits for the stores to reach the cache, ~15 cycles on the loop-carried path of every
@@ -196,13 +197,13 @@ dispatch:
     TARGET(STORE_LOCAL) { sp--; SETV(locals[ARG], *sp); DISPATCH(); }
 
     TARGET(LOAD_GLOBAL) {
-        value v = *CO->gcells[ARG];
+        value v = *(value *)ip[-1].aux;     /* the global's cell */
         if (UNLIKELY(v.tag == T_UNDEF))
             RAISE(IN->exc.name_error, "name '%s' is not defined", CO->names[ARG]->data);
         PUSH(v);
         DISPATCH();
     }
-    TARGET(STORE_GLOBAL) { sp--; SETV(*CO->gcells[ARG], *sp); DISPATCH(); }
+    TARGET(STORE_GLOBAL) { sp--; SETV(*(value *)ip[-1].aux, *sp); DISPATCH(); }
 
 #define INT_BINOP(name, builtin, opnum) \
     TARGET(name) { \
@@ -328,43 +329,56 @@ dispatch:
     TARGET(CALL) {
         value *args = sp - ARG;
         value fv = args[-1];
-        if (LIKELY(fv.tag == T_FUNC)) {
-            vm_code *cc = AS_FUNC(fv)->code;
-            if (UNLIKELY(ARG != cc->nparams))
-                RAISE(IN->exc.type_error, "%s() takes %u positional argument%s but %u %s given",
-                      cc->name->data, cc->nparams, cc->nparams == 1 ? "" : "s", ARG,
-                      ARG == 1 ? "was" : "were");
-            if (UNLIKELY(--t->base.recursion_remaining < 0)) {
-                t->base.recursion_remaining++;
-                RAISE(IN->exc.recursion_error, "maximum recursion depth exceeded");
-            }
-            /* The caller keeps the callee on its stack (the result goes in its slot); the
-             * arguments become the callee's first locals, in place. */
-            frame->ip = ip;
-            frame->sp = args;
-            uint32_t flags = 0;
-            if (UNLIKELY((size_t)(t->stack_limit - args) < cc->framesize)) {
-                value *base = vm_stack_grow(t, cc->framesize);
-                memcpy(base, args, ARG * sizeof(value));
-                args = base;
-                flags = FR_NEW_CHUNK;
-            }
-            vm_frame *f = frame->next;
-            if (UNLIKELY(!f))
-                f = vm_frame_record_new(t, frame);
-            vm_frame_init(f, cc, args, ARG, flags);
-            frame = f;
-            locals = args;
-            sp = args + cc->nlocals;
-            /* Every function starts with RESUME (verifier): do its poll here and go on past
-             * it, one dispatch fewer per call.  An exception raised by the poll belongs to
-             * offset 0, as if RESUME had raised it. */
-            ip = AS_FUNC(fv)->entry;
-            nexec++;
-            POLL();
-            DISPATCH();
+        /* The function this site called last (ip[-1].aux) is the guess: when it is the one
+         * called, everything the call reads comes from it, so the callee's ip and frame do
+         * not wait for the loads that produced fv (docs/architecture.md). */
+        vm_func *fn = ip[-1].aux;
+        if (UNLIKELY((fv.tag != T_FUNC) | (fv.u.o != (vm_obj *)fn))) {
+            if (fv.tag != T_FUNC)
+                goto call_other;
+            fn = AS_FUNC(fv);
+            ((vm_xinstr *)ip)[-1].aux = fn;
         }
+        if (UNLIKELY(ARG != fn->nparams)) {
+            vm_code *cc = fn->code;
+            RAISE(IN->exc.type_error, "%s() takes %u positional argument%s but %u %s given",
+                  cc->name->data, cc->nparams, cc->nparams == 1 ? "" : "s", ARG,
+                  ARG == 1 ? "was" : "were");
+        }
+        if (UNLIKELY(--t->base.recursion_remaining < 0)) {
+            t->base.recursion_remaining++;
+            RAISE(IN->exc.recursion_error, "maximum recursion depth exceeded");
+        }
+        /* The caller keeps the callee on its stack (the result goes in its slot); the
+         * arguments become the callee's first locals, in place. */
+        frame->ip = ip;
+        frame->sp = args;
+        uint32_t flags = 0;
+        if (UNLIKELY((size_t)(t->stack_limit - args) < fn->framesize)) {
+            value *base = vm_stack_grow(t, fn->framesize);
+            memcpy(base, args, ARG * sizeof(value));
+            args = base;
+            flags = FR_NEW_CHUNK;
+        }
+        vm_frame *f = frame->next;
+        if (UNLIKELY(!f))
+            f = vm_frame_record_new(t, frame);
+        vm_frame_init(f, fn->code, args, ARG, fn->nlocals, flags);
+        frame = f;
+        locals = args;
+        sp = args + fn->nlocals;
+        /* Every function starts with RESUME (verifier): do its poll here and go on past
+         * it, one dispatch fewer per call.  An exception raised by the poll belongs to
+         * offset 0, as if RESUME had raised it. */
+        ip = fn->entry;
+        nexec++;
+        POLL();
+        DISPATCH();
+    }
+    call_other: {
         SAVE_FRAME();
+        value *args = sp - ARG;
+        value fv = args[-1];
         value out;
         if (fv.tag == T_NATIVE) {
             vm_native *nf = AS_NATIVE(fv);
@@ -505,7 +519,9 @@ dispatch:
         value a = locals[ARG], b = second; \
         if (UNLIKELY(a.tag != T_INT || b.tag != T_INT)) \
             goto L_LOAD_LOCAL; \
-        ip += (a.u.i cop b.u.i) ? 3 : 3 + ip[2].arg; \
+        ip += 3; \
+        if (!(a.u.i cop b.u.i)) \
+            JUMP_BY(ip[-1].arg); \
         DISPATCH(); \
     }
 #define LL_SECOND locals[NEXT_ARG()]
@@ -560,7 +576,7 @@ dispatch:
         DISPATCH();
     }
     TARGET(LOAD_GLOBAL_LOCAL) {
-        value v = *CO->gcells[ARG], w = locals[NEXT_ARG()];
+        value v = *(value *)ip[-1].aux, w = locals[NEXT_ARG()];
         if (UNLIKELY(v.tag == T_UNDEF || w.tag == T_UNDEF))
             goto L_LOAD_GLOBAL;
         SETV(sp[0], v);
@@ -625,10 +641,9 @@ dispatch:
         if (UNLIKELY(a.tag != T_INT || b.tag != T_INT)) \
             goto L_##first; \
         sp -= 2; \
+        ip++; \
         if ((a.u.i cop b.u.i) == (jump_when)) \
-            ip += 1 + ip[0].arg; \
-        else \
-            ip++; \
+            JUMP_BY(ip[-1].arg); \
         DISPATCH(); \
     }
     CMP_JUMP(LT_JUMP_IF_FALSE, LT, <, 0)

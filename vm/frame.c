@@ -67,7 +67,7 @@ vm_frame *vm_frame_push(vm_thread *t, vm_code *code, const value *args, uint32_t
     if (argc)
         memcpy(base, args, argc * sizeof(value));
     vm_frame *f = vm_frame_next(t, caller);
-    vm_frame_init(f, code, base, argc, flags);
+    vm_frame_init(f, code, base, argc, code->nlocals, flags);
     t->frame = f;
     f->ip = code->exec;
     f->sp = FRAME_STACK(f);

@@ -29,17 +29,17 @@ static inline vm_frame *vm_frame_next(vm_thread *t, vm_frame *caller)
     return f;
 }
 
-/* Starts record `f` running `code` with its locals at `locals`, whose first `argc` values (the
- * arguments) are in place; the other locals start unbound.  The caller has checked the
+/* Starts record `f` running `code` with its `nlocals` locals at `locals`, whose first `argc`
+ * values (the arguments) are in place; the other locals start unbound.  The caller has checked the
  * recursion limit and that the frame fits below t->stack_limit, and makes `f` the innermost
  * frame (t->frame, or the eval loop's register).  Its ip and sp are set when first saved. */
 static inline void vm_frame_init(vm_frame *f, vm_code *code, value *locals, uint32_t argc,
-                                 uint32_t flags)
+                                 uint32_t nlocals, uint32_t flags)
 {
     f->code = code;
     f->locals = locals;
     f->flags = flags;
-    for (uint32_t i = argc; i < code->nlocals; i++)
+    for (uint32_t i = argc; i < nlocals; i++)
         locals[i] = V_UNDEF;
 }
 

@@ -28,6 +28,9 @@ int vm_module_link(vm_thread *t, vm_module *m)
         vm_func *f = (vm_func *)vm_alloc(t, T_FUNC, sizeof(vm_func));
         f->code = m->codes[i];
         f->entry = f->code->exec + 1;
+        f->nparams = f->code->nparams;
+        f->nlocals = f->code->nlocals;
+        f->framesize = f->code->framesize;
         *vm_global_cell(in, f->code->name) = V_OBJ(T_FUNC, f);
     }
     return 0;

@@ -103,11 +103,18 @@ typedef struct {
 
 /* One instruction of a code object's execution copy (quicken.c): the address of its handler
  * in the eval loop (direct threading; NULL in a build without computed goto), its opcode (a
- * superinstruction's where one was fused) and its operand, sign-extended for kind IMM. */
+ * superinstruction's where one was fused), its operand (sign-extended for kind IMM, a byte
+ * offset from the next instruction for kind JUMP) and a pointer the loop can reach from the
+ * instruction alone, without waiting for the values it works on:
+ *   LOAD_GLOBAL, STORE_GLOBAL (and supers starting with them): the global's cell;
+ *   CALL: the function this call site called last (a guess, checked at every call, and the
+ *         one field the eval loop writes; NULL at first).
+ * docs/architecture.md ("Execution copies") tells why. */
 typedef struct {
     const void *handler;
     uint32_t op;
     int32_t arg;
+    void *aux;
 } vm_xinstr;
 
 typedef struct {                /* T_CODE: a function body or module body */
@@ -134,6 +141,7 @@ typedef struct {                /* T_FUNC */
     vm_obj h;
     vm_code *code;
     const vm_xinstr *entry;     /* code->exec + 1: past the RESUME a call does inline */
+    uint32_t nparams, nlocals, framesize;   /* code's, one load closer for CALL */
 } vm_func;
 
 typedef int (*vm_native_fn)(vm_thread *t, int argc, value *argv, value *out);

@@ -29,12 +29,13 @@ static int super_at(const vm_code *c, uint32_t p)
     return -1;
 }
 
-/* The decoded operand: signed for immediates, relative to the next instruction for jumps. */
+/* The decoded operand: signed for immediates, for jumps a byte offset from the next
+ * instruction (the eval loop adds it to its ip as it is). */
 static int32_t operand(instr w, uint32_t p)
 {
     switch (op_kind_of(INSTR_OP(w))) {
     case OPK_IMM: return INSTR_IMM(w);
-    case OPK_JUMP: return (int32_t)INSTR_ARG(w) - (int32_t)(p + 1);
+    case OPK_JUMP: return ((int32_t)INSTR_ARG(w) - (int32_t)(p + 1)) * (int32_t)sizeof(vm_xinstr);
     default: return (int32_t)INSTR_ARG(w);
     }
 }
@@ -51,10 +52,12 @@ void vm_quicken(vm_code *c)
         instr w = c->code[p];
         int super = handlers ? super_at(c, p) : -1;   /* switch dispatch: no supers */
         uint32_t op = super >= 0 ? (uint32_t)super : INSTR_OP(w);
+        uint32_t first = INSTR_OP(w);
         c->exec[p] = (vm_xinstr){
             .handler = handlers ? handlers[op] : NULL,
             .op = op,
             .arg = operand(w, p),
+            .aux = first == OP_LOAD_GLOBAL || first == OP_STORE_GLOBAL ? c->gcells[INSTR_ARG(w)] : NULL,
         };
     }
     c->framesize = c->nlocals + c->maxstack;

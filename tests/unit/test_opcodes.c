@@ -196,8 +196,9 @@ static void teardown(void) { gilvm_runtime_finalize(0); }
 /* Checks code->exec against code->code: same length; every slot either the verified
  * instruction or a superinstruction (with the first instruction's operand) whose row
  * matches the verified code there, the longest matching row; the operand decoded (a jump's
- * relative to the next instruction); the
- * handler the eval loop's for that opcode. */
+ * a byte offset from the next instruction); the handler the eval loop's for that opcode;
+ * aux the global's cell for LOAD_GLOBAL and STORE_GLOBAL, else NULL (CALL's cache is empty
+ * until the code runs). */
 static void check_exec(const vm_code *c)
 {
     ck_assert_ptr_nonnull(c->exec);
@@ -206,9 +207,13 @@ static void check_exec(const vm_code *c)
         instr w = c->code[p];
         op_kind k = op_kind_of(INSTR_OP(w));
         int32_t arg = k == OPK_IMM    ? INSTR_IMM(w)
-                      : k == OPK_JUMP ? (int32_t)INSTR_ARG(w) - (int32_t)(p + 1)
+                      : k == OPK_JUMP ? ((int32_t)INSTR_ARG(w) - (int32_t)(p + 1)) * (int32_t)sizeof(vm_xinstr)
                                       : (int32_t)INSTR_ARG(w);
         ck_assert_int_eq(c->exec[p].arg, arg);
+        unsigned first = INSTR_OP(w);
+        ck_assert_ptr_eq(c->exec[p].aux, first == OP_LOAD_GLOBAL || first == OP_STORE_GLOBAL
+                                             ? (void *)c->gcells[INSTR_ARG(w)]
+                                             : NULL);
         ck_assert_ptr_eq(c->exec[p].handler, vm_eval_handlers() ? vm_eval_handlers()[op] : NULL);
         int want = -1;                  /* the row quicken must pick here, by table order */
         for (size_t k = 0; k < NSUPERS && want < 0; k++) {
