@@ -101,7 +101,8 @@ struct rt_thread {
     _Atomic int state;              /* enum rt_thread_state */
     int whence;                     /* enum rt_whence */
     int daemon;
-    int recursion_remaining;        /* bytecode frames left before RecursionError */
+    int recursion_limit;            /* the interpreter's, copied: bytecode frames allowed (the
+                                     * VM counts a thread's frames in its frame records) */
     int c_recursion_remaining;      /* native re-entries left (callbacks into bytecode) */
     int gilstate_counter;           /* GILState nesting */
     void *_Atomic async_exc;        /* opaque VM exception to raise at the next poll */

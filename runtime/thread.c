@@ -22,7 +22,7 @@ rt_thread *rt_thread_new(rt_interp *in, int whence)
     t->interp = in;
     t->whence = whence;
     atomic_init(&t->state, RT_DETACHED);
-    t->recursion_remaining = in->recursion_limit;
+    t->recursion_limit = in->recursion_limit;
     t->c_recursion_remaining = RT_C_RECURSION_LIMIT;
     t->gilstate_counter = 1;        /* not GILState's to delete: see gilstate.c */
     t->stats.rng = (uint64_t)(uintptr_t)t * 0x9E3779B97F4A7C15u;

@@ -130,7 +130,7 @@ int gilvm_runtime_init(const gilvm_config *config)
         rt_interp_set_switch_interval(t->base.interp, config->switch_interval_us);
     if (config && config->recursion_limit > 0) {
         t->base.interp->recursion_limit = config->recursion_limit;
-        t->base.recursion_remaining = config->recursion_limit;
+        t->base.recursion_limit = config->recursion_limit;
     }
     vm_interp_setup(t);
     if (!config || !config->no_signal_handlers)

@@ -640,14 +640,15 @@ BUILTIN(setrecursionlimit)
     if (n > 10000000)
         return vm_raise(t, EXC(t)->value_error, "recursion limit too large");
     rt_interp *in = t->base.interp;
-    int used = in->recursion_limit - t->base.recursion_remaining;
+    int used = t->frame ? (int)t->frame->depth : 0;
     if (n <= used)
         return vm_raise(t, EXC(t)->recursion_error,
                         "cannot set the recursion limit to %" PRId64 " at the recursion depth %d: "
                         "the limit is too low", n, used);
-    /* Every thread of the interpreter keeps its depth and gets the new limit. */
+    /* Every thread of the interpreter gets the new limit; a thread already deeper than it
+     * gets RecursionError at its next call, as in CPython. */
     for (rt_thread *th = in->threads; th; th = th->next)
-        th->recursion_remaining += (int)n - in->recursion_limit;
+        th->recursion_limit = (int)n;
     in->recursion_limit = (int)n;
     *out = V_NONE;
     return 0;

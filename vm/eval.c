@@ -345,10 +345,8 @@ dispatch:
                   cc->name->data, cc->nparams, cc->nparams == 1 ? "" : "s", ARG,
                   ARG == 1 ? "was" : "were");
         }
-        if (UNLIKELY(--t->base.recursion_remaining < 0)) {
-            t->base.recursion_remaining++;
+        if (UNLIKELY(frame->depth >= (uint32_t)t->base.recursion_limit))
             RAISE(IN->exc.recursion_error, "maximum recursion depth exceeded");
-        }
         /* The caller keeps the callee on its stack (the result goes in its slot); the
          * arguments become the callee's first locals, in place. */
         frame->ip = ip;
@@ -398,7 +396,6 @@ dispatch:
      * a shared tail, and a dispatch site of their own). */
 #define DO_RETURN() \
     do { \
-        t->base.recursion_remaining++; \
         if (UNLIKELY(frame->flags)) \
             goto return_slow; \
         sp = locals; \

@@ -14,6 +14,7 @@ vm_frame *vm_frame_record_new(vm_thread *t, vm_frame *caller)
     if (!f)
         RT_FATAL("out of memory");
     f->prev = caller;
+    f->depth = caller ? caller->depth + 1 : 1;
     if (caller)
         caller->next = f;
     else
@@ -50,14 +51,13 @@ void vm_stack_shrink(vm_thread *t)
 
 vm_frame *vm_frame_push(vm_thread *t, vm_code *code, const value *args, uint32_t argc)
 {
-    if (--t->base.recursion_remaining < 0) {
-        t->base.recursion_remaining++;
+    vm_frame *caller = t->frame;
+    if (caller && caller->depth >= (uint32_t)t->base.recursion_limit) {
         vm_raise(t, VM_INTERP(t)->exc.recursion_error, "maximum recursion depth exceeded");
         return NULL;
     }
     /* Above everything the innermost frame may use: its sp may not be saved (a native
      * called from it is running). */
-    vm_frame *caller = t->frame;
     value *base = caller ? caller->locals + caller->code->framesize : NULL;
     uint32_t flags = FR_FROM_C;
     if (!base || (size_t)(t->stack_limit - base) < code->framesize) {
@@ -76,7 +76,6 @@ vm_frame *vm_frame_push(vm_thread *t, vm_code *code, const value *args, uint32_t
 
 void vm_frame_pop(vm_thread *t)
 {
-    t->base.recursion_remaining++;
     vm_frame_unlink(t, t->frame);
 }
 

@@ -43,7 +43,7 @@ static inline void vm_frame_init(vm_frame *f, vm_code *code, value *locals, uint
         locals[i] = V_UNDEF;
 }
 
-/* Pops the innermost frame after its recursion count was given back: restores what its
+/* Pops the innermost frame: restores what its
  * flags say (handled exception, stack chunk) and makes the caller innermost. */
 static inline void vm_frame_unlink(vm_thread *t, vm_frame *f)
 {

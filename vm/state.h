@@ -18,6 +18,8 @@ typedef struct vm_frame {
     value *sp;                  /* stack top (saved likewise) */
     value *locals;              /* nlocals locals, then the value stack */
     uint32_t flags;             /* FR_*: any set bit sends RETURN down its slow path */
+    uint32_t depth;             /* frames up to and including this one (1: the thread's first);
+                                 * fixed per record, as records are reused in order */
     value saved_exc;            /* thread's handled exception when this frame was entered,
                                  * saved by its first PUSH_EXC_INFO or POP_EXCEPT (FR_EXC_INFO) */
 } vm_frame;

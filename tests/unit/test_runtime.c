@@ -85,7 +85,7 @@ START_TEST(test_init_finalize_twice)
         ck_assert_int_eq(t->id, 1);
         ck_assert_int_eq(t->whence, RT_WHENCE_INIT);
         ck_assert_int_eq(atomic_load(&t->state), RT_ATTACHED);
-        ck_assert_int_eq(t->recursion_remaining, RT_RECURSION_LIMIT);
+        ck_assert_int_eq(t->recursion_limit, RT_RECURSION_LIMIT);
         ck_assert_int_eq(t->c_recursion_remaining, RT_C_RECURSION_LIMIT);
         ck_assert_ptr_eq(m->gil, &m->own);
         ck_assert_int_eq(atomic_load(&m->gil->locked), 1);
