@@ -64,6 +64,17 @@ static const vm_exc_entry *find_handler(const vm_code *c, uint32_t pc)
     return NULL;
 }
 
+/* The offset of the instruction before `ip` (the one that ran last) in `c`'s code.  Not
+ * inlined: the division by sizeof(vm_xinstr) would otherwise keep its multiplier in one of
+ * the registers the loop needs. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static uint32_t pc_before(const vm_code *c, const vm_xinstr *ip)
+{
+    return (uint32_t)(ip - c->exec) - 1;
+}
+
 /* The handler table, published by vm_eval(NULL, NULL): the labels are local to vm_eval. */
 static const void *const *eval_handlers;
 
@@ -659,12 +670,12 @@ dispatch:
 
 error:
     /* t->exc is set; ip points past the failing instruction of the innermost frame. */
-    vm_exc_add_tb(t, AS_EXC(t->exc), CO, (uint32_t)(ip - CO->exec) - 1);
+    vm_exc_add_tb(t, AS_EXC(t->exc), CO, pc_before(CO, ip));
 unwind:
     t->frame = frame;
     for (;;) {
         vm_code *co = CO;
-        const vm_exc_entry *h = find_handler(co, (uint32_t)(ip - co->exec) - 1);
+        const vm_exc_entry *h = find_handler(co, pc_before(co, ip));
         if (h) {
             sp = FRAME_STACK(frame) + h->depth;
             PUSH(t->exc);
@@ -677,7 +688,7 @@ unwind:
         if (from_c)
             break;
         LOAD_FRAME();
-        vm_exc_add_tb(t, AS_EXC(t->exc), CO, (uint32_t)(ip - CO->exec) - 1);
+        vm_exc_add_tb(t, AS_EXC(t->exc), CO, pc_before(CO, ip));
     }
     t->base.stats.bytecodes += nexec;
     t->c_depth--;
