@@ -95,6 +95,8 @@ int vm_eval(vm_thread *t, value *result)
     value *sp, *locals;
     uint64_t nexec = 0;
     value rv;                   /* the value RETURN returns */
+    value *args;                /* CALL's arguments, and at args[-1] ... */
+    value fv;                   /* ... the callee (set by CALL and GLOBAL_LOCAL_CALL) */
 
 #define IN VM_INTERP(t)
 #define CO (frame->code)
@@ -338,9 +340,11 @@ dispatch:
     }
 
     TARGET(CALL) {
-        value *args = sp - ARG;
-        value fv = args[-1];
-        /* The function this site called last (ip[-1].aux) is the guess: when it is the one
+        args = sp - ARG;
+        fv = args[-1];
+    }
+    do_call: {
+        /* ip is past the CALL (ip[-1]); args and fv are set.  The function this site called last (ip[-1].aux) is the guess: when it is the one
          * called, everything the call reads comes from it, so the callee's ip and frame do
          * not wait for the loads that produced fv (docs/architecture.md). */
         vm_func *fn = ip[-1].aux;
@@ -386,8 +390,6 @@ dispatch:
     }
     call_other: {
         SAVE_FRAME();
-        value *args = sp - ARG;
-        value fv = args[-1];
         value out;
         if (fv.tag == T_NATIVE) {
             vm_native *nf = AS_NATIVE(fv);
@@ -592,6 +594,21 @@ dispatch:
         sp += 2;
         ip++;
         DISPATCH();
+    }
+    TARGET(GLOBAL_LOCAL_CALL) {
+        /* g(x): the function and its argument go on the stack and straight into CALL's
+         * code, with the function still in a register.  For a CALL of more than one
+         * argument the global is not the callee: LOAD_GLOBAL alone, as off the fast path. */
+        value v = *(value *)ip[-1].aux, w = locals[NEXT_ARG()];
+        if (UNLIKELY((v.tag == T_UNDEF) | (w.tag == T_UNDEF) | (ip[1].arg != 1)))
+            goto L_LOAD_GLOBAL;
+        SETV(sp[0], v);
+        SETV(sp[1], w);
+        sp += 2;
+        ip += 2;
+        args = sp - 1;
+        fv = v;
+        goto do_call;
     }
     TARGET(STORE_LOAD_LOCAL) {
         SETV(locals[ARG], sp[-1]);
