@@ -342,6 +342,7 @@ dispatch:
     TARGET(CALL) {
         args = sp - ARG;
         fv = args[-1];
+        goto do_call;           /* the next line; GLOBAL_LOCAL_CALL comes in there too */
     }
     do_call: {
         /* ip is past the CALL (ip[-1]); args and fv are set.  The function this site called last (ip[-1].aux) is the guess: when it is the one
