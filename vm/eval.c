@@ -19,16 +19,21 @@
  * order.  JUMP_BACKWARD polls *before* jumping, so an exception raised at the poll belongs
  * to the jump's own offset and a try region around the loop catches it (design.md §9.6).
  * Every loop passes a poll because only JUMP_BACKWARD may jump backward (verifier).  Before
- * a poll or a native call the frame's ip and sp are saved, so the collector and other
- * threads see a consistent stack.  Building with -DGILVM_NO_POLL compiles the polls out
- * (bench/ only: it measures what polling costs).
+ * a poll or a native call the innermost frame (t->frame) and its ip and sp are saved, so the
+ * collector and other threads see a consistent stack.  Building with -DGILVM_NO_POLL
+ * compiles the polls out (bench/ only: it measures what polling costs).
  *
  * Calls: CALL links the thread's next frame record over the arguments, which become the
  * callee's first locals in place (vm/frame.h, docs/architecture.md), and RETURN stores the
- * result in the callee's slot, the caller's sp.  The current frame is t->frame, not a
- * register.  A frame's ip and sp in its record are written only when it calls, polls or
- * leaves; until then a frame just entered has a stale sp, which nothing reads (the
- * collector runs only at a poll, other threads only while this one is detached).
+ * result in the callee's slot, the caller's sp.  The innermost frame is a register; it and
+ * a frame's ip and sp are written to memory only when the frame calls, polls or leaves;
+ * until then t->frame and a frame just entered's sp are stale, and nothing reads them (the
+ * collector runs only at a poll, other threads only while this one is detached).  CALL
+ * takes what it needs from the function its site called last when that is the callee
+ * (vm_xinstr.aux), so the callee's ip does not wait for the loads that produced it.
+ *
+ * Values are copied field by field (SETV), and the loop's registers are few on purpose:
+ * docs/architecture.md ("The eval loop") tells which stalls each rule avoids.
  *
  * Errors: every failing path sets t->exc and jumps to `error`, which records a traceback
  * entry and unwinds through the exception table, frame by frame (RERAISE of an exception
@@ -113,8 +118,7 @@ int vm_eval(vm_thread *t, value *result)
 #define JUMP_BY(off) (ip = (const vm_xinstr *)((const char *)ip + (int32_t)(off)))
 /* Values are copied field by field, never as one 16-byte block: a block load of a value that
  * was stored as two fields (V_INT and the like) cannot take its data from the store buffer
- * and waits for the stores to reach the cache, ~15 cycles on the loop-carried path of every
- * local written then read (docs/performance.md, "Value copies"). */
+ * and waits for the stores to reach the cache. */
 #define SETV(dst, v) do { value v_ = (v); (dst).tag = v_.tag; (dst).u = v_.u; } while (0)
 #define PUSH(v) do { SETV(sp[0], v); sp++; } while (0)
 #define POP() (*--sp)
@@ -345,9 +349,11 @@ dispatch:
         goto do_call;           /* the next line; GLOBAL_LOCAL_CALL comes in there too */
     }
     do_call: {
-        /* ip is past the CALL (ip[-1]); args and fv are set.  The function this site called last (ip[-1].aux) is the guess: when it is the one
-         * called, everything the call reads comes from it, so the callee's ip and frame do
-         * not wait for the loads that produced fv (docs/architecture.md). */
+        /* ip is past the CALL (ip[-1]); args and fv are set.  The function this site called
+         * last (ip[-1].aux) is the guess: when it is the one called, everything the call
+         * reads comes from it, so the callee's ip and frame do not wait for the loads that
+         * produced fv.  A miss replaces the guess; reading through the function actually
+         * called makes a stale guess harmless. */
         vm_func *fn = ip[-1].aux;
         if (UNLIKELY((fv.tag != T_FUNC) | (fv.u.o != (vm_obj *)fn))) {
             if (fv.tag != T_FUNC)
@@ -601,7 +607,7 @@ dispatch:
          * code, with the function still in a register.  For a CALL of more than one
          * argument the global is not the callee: LOAD_GLOBAL alone, as off the fast path. */
         value v = *(value *)ip[-1].aux, w = locals[NEXT_ARG()];
-        if (UNLIKELY((v.tag == T_UNDEF) | (w.tag == T_UNDEF) | (ip[1].arg != 1)))
+        if (UNLIKELY(v.tag == T_UNDEF || w.tag == T_UNDEF || ip[1].arg != 1))
             goto L_LOAD_GLOBAL;
         SETV(sp[0], v);
         SETV(sp[1], w);

@@ -30,9 +30,10 @@ static inline vm_frame *vm_frame_next(vm_thread *t, vm_frame *caller)
 }
 
 /* Starts record `f` running `code` with its `nlocals` locals at `locals`, whose first `argc`
- * values (the arguments) are in place; the other locals start unbound.  The caller has checked the
- * recursion limit and that the frame fits below t->stack_limit, and makes `f` the innermost
- * frame (t->frame, or the eval loop's register).  Its ip and sp are set when first saved. */
+ * values (the arguments) are in place; the other locals start unbound.  The caller has
+ * checked the recursion limit and that the frame fits below t->stack_limit, and makes `f`
+ * the innermost frame (t->frame, or the eval loop's register).  Its ip and sp are set when
+ * first saved. */
 static inline void vm_frame_init(vm_frame *f, vm_code *code, value *locals, uint32_t argc,
                                  uint32_t nlocals, uint32_t flags)
 {
@@ -43,8 +44,8 @@ static inline void vm_frame_init(vm_frame *f, vm_code *code, value *locals, uint
         locals[i] = V_UNDEF;
 }
 
-/* Pops the innermost frame: restores what its
- * flags say (handled exception, stack chunk) and makes the caller innermost. */
+/* Pops the innermost frame: restores what its flags say (handled exception, stack chunk)
+ * and makes the caller innermost. */
 static inline void vm_frame_unlink(vm_thread *t, vm_frame *f)
 {
     if (VM_UNLIKELY(f->flags)) {

@@ -25,7 +25,8 @@ typedef enum {
 
 #define T_FIRST_OBJ T_STR
 
-/* A value: 16 bytes, passed by value. */
+/* A value: 16 bytes, passed by value.  The tag is 8 bytes wide so that a value is two 8-byte
+ * words, stored and loaded as such (docs/architecture.md, "The eval loop"). */
 typedef struct {
     uint64_t tag;
     union {
@@ -109,7 +110,7 @@ typedef struct {
  *   LOAD_GLOBAL, STORE_GLOBAL (and supers starting with them): the global's cell;
  *   CALL: the function this call site called last (a guess, checked at every call, and the
  *         one field the eval loop writes; NULL at first).
- * docs/architecture.md ("Execution copies") tells why. */
+ * docs/architecture.md ("The instruction set", "The eval loop") tells why. */
 typedef struct {
     const void *handler;
     uint32_t op;

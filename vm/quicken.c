@@ -35,7 +35,8 @@ static int32_t operand(instr w, uint32_t p)
 {
     switch (op_kind_of(INSTR_OP(w))) {
     case OPK_IMM: return INSTR_IMM(w);
-    case OPK_JUMP: return ((int32_t)INSTR_ARG(w) - (int32_t)(p + 1)) * (int32_t)sizeof(vm_xinstr);
+    case OPK_JUMP:
+        return ((int32_t)INSTR_ARG(w) - (int32_t)(p + 1)) * (int32_t)sizeof(vm_xinstr);
     default: return (int32_t)INSTR_ARG(w);
     }
 }
@@ -53,11 +54,12 @@ void vm_quicken(vm_code *c)
         int super = handlers ? super_at(c, p) : -1;   /* switch dispatch: no supers */
         uint32_t op = super >= 0 ? (uint32_t)super : INSTR_OP(w);
         uint32_t first = INSTR_OP(w);
+        int global = first == OP_LOAD_GLOBAL || first == OP_STORE_GLOBAL;
         c->exec[p] = (vm_xinstr){
             .handler = handlers ? handlers[op] : NULL,
             .op = op,
             .arg = operand(w, p),
-            .aux = first == OP_LOAD_GLOBAL || first == OP_STORE_GLOBAL ? c->gcells[INSTR_ARG(w)] : NULL,
+            .aux = global ? c->gcells[INSTR_ARG(w)] : NULL,   /* CALL's guess: none yet */
         };
     }
     c->framesize = c->nlocals + c->maxstack;

@@ -209,8 +209,9 @@ static void check_exec(const vm_code *c)
         unsigned op = c->exec[p].op;
         instr w = c->code[p];
         op_kind k = op_kind_of(INSTR_OP(w));
+        int32_t rel = (int32_t)INSTR_ARG(w) - (int32_t)(p + 1);   /* jumps: from the next */
         int32_t arg = k == OPK_IMM    ? INSTR_IMM(w)
-                      : k == OPK_JUMP ? ((int32_t)INSTR_ARG(w) - (int32_t)(p + 1)) * (int32_t)sizeof(vm_xinstr)
+                      : k == OPK_JUMP ? rel * (int32_t)sizeof(vm_xinstr)
                                       : (int32_t)INSTR_ARG(w);
         ck_assert_int_eq(c->exec[p].arg, arg);
         unsigned first = INSTR_OP(w);
