@@ -121,6 +121,9 @@ int vm_eval(vm_thread *t, value *result)
  * and waits for the stores to reach the cache. */
 #define SETV(dst, v) do { value v_ = (v); (dst).tag = v_.tag; (dst).u = v_.u; } while (0)
 #define PUSH(v) do { SETV(sp[0], v); sp++; } while (0)
+/* A local, by its operand: local operands in the execution copy are byte offsets
+ * (vm/quicken.c), so reaching one is an add, no scaling. */
+#define LOCAL(off) (*(value *)((char *)locals + (uint32_t)(off)))
 #define POP() (*--sp)
 #define TOP() (sp[-1])
 #define SECOND() (sp[-2])
@@ -204,14 +207,14 @@ dispatch:
     TARGET(LOAD_NONE) { PUSH(V_NONE); DISPATCH(); }
 
     TARGET(LOAD_LOCAL) {
-        value v = locals[ARG];
+        value v = LOCAL(ARG);
         if (UNLIKELY(v.tag == T_UNDEF))
             RAISE(IN->exc.name_error, "local variable '%s' referenced before assignment",
-                  CO->localnames[ARG]->data);
+                  CO->localnames[ARG / sizeof(value)]->data);
         PUSH(v);
         DISPATCH();
     }
-    TARGET(STORE_LOCAL) { sp--; SETV(locals[ARG], *sp); DISPATCH(); }
+    TARGET(STORE_LOCAL) { sp--; SETV(LOCAL(ARG), *sp); DISPATCH(); }
 
     TARGET(LOAD_GLOBAL) {
         value v = *(value *)ip[-1].aux;     /* the global's cell */
@@ -533,7 +536,7 @@ dispatch:
 #define NEXT_ARG() ((uint32_t)ip[0].arg)
 #define LOCALS_CMP_JUMP(name, cop, second) \
     TARGET(name) { \
-        value a = locals[ARG], b = second; \
+        value a = LOCAL(ARG), b = second; \
         if (UNLIKELY(a.tag != T_INT || b.tag != T_INT)) \
             goto L_LOAD_LOCAL; \
         ip += 3; \
@@ -541,7 +544,7 @@ dispatch:
             JUMP_BY(ip[-1].arg); \
         DISPATCH(); \
     }
-#define LL_SECOND locals[NEXT_ARG()]
+#define LL_SECOND LOCAL(NEXT_ARG())
 #define LI_SECOND V_INT(ip[0].arg)
     LOCALS_CMP_JUMP(LL_LT_JUMP_IF_FALSE, <, LL_SECOND)
     LOCALS_CMP_JUMP(LL_LE_JUMP_IF_FALSE, <=, LL_SECOND)
@@ -552,17 +555,17 @@ dispatch:
     LOCALS_CMP_JUMP(LI_GT_JUMP_IF_FALSE, >, LI_SECOND)
     LOCALS_CMP_JUMP(LI_GE_JUMP_IF_FALSE, >=, LI_SECOND)
     TARGET(LOCAL_ADD_INT_STORE) {
-        value a = locals[ARG];
+        value a = LOCAL(ARG);
         int64_t r;
         if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)ip[0].arg, &r)))
             goto L_LOAD_LOCAL;
-        locals[ip[2].arg] = V_INT(r);
+        LOCAL(ip[2].arg) = V_INT(r);
         ip += 3;
         DISPATCH();
     }
 #define LOCAL_INT_ARITH(name, builtin) \
     TARGET(name) { \
-        value a = locals[ARG]; \
+        value a = LOCAL(ARG); \
         int64_t r; \
         if (UNLIKELY(a.tag != T_INT || builtin(a.u.i, (int64_t)ip[0].arg, &r))) \
             goto L_LOAD_LOCAL; \
@@ -573,7 +576,7 @@ dispatch:
     LOCAL_INT_ARITH(LOCAL_ADD_INT, __builtin_add_overflow)
     LOCAL_INT_ARITH(LOCAL_SUB_INT, __builtin_sub_overflow)
     TARGET(LOAD_LOCAL2) {
-        value v = locals[ARG], w = locals[NEXT_ARG()];
+        value v = LOCAL(ARG), w = LOCAL(NEXT_ARG());
         if (UNLIKELY(v.tag == T_UNDEF || w.tag == T_UNDEF))
             goto L_LOAD_LOCAL;
         SETV(sp[0], v);
@@ -583,7 +586,7 @@ dispatch:
         DISPATCH();
     }
     TARGET(LOAD_LOCAL_INT) {
-        value v = locals[ARG];
+        value v = LOCAL(ARG);
         if (UNLIKELY(v.tag == T_UNDEF))
             goto L_LOAD_LOCAL;
         SETV(sp[0], v);
@@ -593,7 +596,7 @@ dispatch:
         DISPATCH();
     }
     TARGET(LOAD_GLOBAL_LOCAL) {
-        value v = *(value *)ip[-1].aux, w = locals[NEXT_ARG()];
+        value v = *(value *)ip[-1].aux, w = LOCAL(NEXT_ARG());
         if (UNLIKELY(v.tag == T_UNDEF || w.tag == T_UNDEF))
             goto L_LOAD_GLOBAL;
         SETV(sp[0], v);
@@ -606,7 +609,7 @@ dispatch:
         /* g(x): the function and its argument go on the stack and straight into CALL's
          * code, with the function still in a register.  For a CALL of more than one
          * argument the global is not the callee: LOAD_GLOBAL alone, as off the fast path. */
-        value v = *(value *)ip[-1].aux, w = locals[NEXT_ARG()];
+        value v = *(value *)ip[-1].aux, w = LOCAL(NEXT_ARG());
         if (UNLIKELY(v.tag == T_UNDEF || w.tag == T_UNDEF || ip[1].arg != 1))
             goto L_LOAD_GLOBAL;
         SETV(sp[0], v);
@@ -618,8 +621,8 @@ dispatch:
         goto do_call;
     }
     TARGET(STORE_LOAD_LOCAL) {
-        SETV(locals[ARG], sp[-1]);
-        value w = locals[NEXT_ARG()];
+        SETV(LOCAL(ARG), sp[-1]);
+        value w = LOCAL(NEXT_ARG());
         if (UNLIKELY(w.tag == T_UNDEF)) {
             sp--;
             DISPATCH();
@@ -645,7 +648,7 @@ dispatch:
         int64_t r;
         if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)ip[-1].arg, &r)))
             goto L_LOAD_INT;
-        locals[ip[1].arg] = V_INT(r);
+        LOCAL(ip[1].arg) = V_INT(r);
         sp--;
         ip += 2;
         DISPATCH();
@@ -655,13 +658,13 @@ dispatch:
         int64_t r;
         if (UNLIKELY(a.tag != T_INT || b.tag != T_INT || __builtin_add_overflow(a.u.i, b.u.i, &r)))
             goto L_ADD;
-        locals[NEXT_ARG()] = V_INT(r);
+        LOCAL(NEXT_ARG()) = V_INT(r);
         sp -= 2;
         ip++;
         DISPATCH();
     }
     TARGET(RETURN_LOCAL) {
-        rv = locals[ARG];
+        rv = LOCAL(ARG);
         if (UNLIKELY(rv.tag == T_UNDEF))
             goto L_LOAD_LOCAL;
         ip++;
