@@ -121,9 +121,6 @@ int vm_eval(vm_thread *t, value *result)
  * and waits for the stores to reach the cache. */
 #define SETV(dst, v) do { value v_ = (v); (dst).tag = v_.tag; (dst).u = v_.u; } while (0)
 #define PUSH(v) do { SETV(sp[0], v); sp++; } while (0)
-/* A local, by its operand: local operands in the execution copy are byte offsets
- * (vm/quicken.c), so reaching one is an add, no scaling. */
-#define LOCAL(off) (*(value *)((char *)locals + (uint32_t)(off)))
 #define POP() (*--sp)
 #define TOP() (sp[-1])
 #define SECOND() (sp[-2])
@@ -207,14 +204,14 @@ dispatch:
     TARGET(LOAD_NONE) { PUSH(V_NONE); DISPATCH(); }
 
     TARGET(LOAD_LOCAL) {
-        value v = LOCAL(ARG);
+        value v = locals[ARG];
         if (UNLIKELY(v.tag == T_UNDEF))
             RAISE(IN->exc.name_error, "local variable '%s' referenced before assignment",
-                  CO->localnames[ARG / sizeof(value)]->data);
+                  CO->localnames[ARG]->data);
         PUSH(v);
         DISPATCH();
     }
-    TARGET(STORE_LOCAL) { sp--; SETV(LOCAL(ARG), *sp); DISPATCH(); }
+    TARGET(STORE_LOCAL) { sp--; SETV(locals[ARG], *sp); DISPATCH(); }
 
     TARGET(LOAD_GLOBAL) {
         value v = *(value *)ip[-1].aux;     /* the global's cell */
@@ -536,7 +533,7 @@ dispatch:
 #define NEXT_ARG() ((uint32_t)ip[0].arg)
 #define LOCALS_CMP_JUMP(name, cop, second) \
     TARGET(name) { \
-        value a = LOCAL(ARG), b = second; \
+        value a = locals[ARG], b = second; \
         if (UNLIKELY(a.tag != T_INT || b.tag != T_INT)) \
             goto L_LOAD_LOCAL; \
         ip += 3; \
@@ -544,7 +541,7 @@ dispatch:
             JUMP_BY(ip[-1].arg); \
         DISPATCH(); \
     }
-#define LL_SECOND LOCAL(NEXT_ARG())
+#define LL_SECOND locals[NEXT_ARG()]
 #define LI_SECOND V_INT(ip[0].arg)
     LOCALS_CMP_JUMP(LL_LT_JUMP_IF_FALSE, <, LL_SECOND)
     LOCALS_CMP_JUMP(LL_LE_JUMP_IF_FALSE, <=, LL_SECOND)
@@ -555,17 +552,17 @@ dispatch:
     LOCALS_CMP_JUMP(LI_GT_JUMP_IF_FALSE, >, LI_SECOND)
     LOCALS_CMP_JUMP(LI_GE_JUMP_IF_FALSE, >=, LI_SECOND)
     TARGET(LOCAL_ADD_INT_STORE) {
-        value a = LOCAL(ARG);
+        value a = locals[ARG];
         int64_t r;
         if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)ip[0].arg, &r)))
             goto L_LOAD_LOCAL;
-        LOCAL(ip[2].arg) = V_INT(r);
+        locals[ip[2].arg] = V_INT(r);
         ip += 3;
         DISPATCH();
     }
 #define LOCAL_INT_ARITH(name, builtin) \
     TARGET(name) { \
-        value a = LOCAL(ARG); \
+        value a = locals[ARG]; \
         int64_t r; \
         if (UNLIKELY(a.tag != T_INT || builtin(a.u.i, (int64_t)ip[0].arg, &r))) \
             goto L_LOAD_LOCAL; \
@@ -576,7 +573,7 @@ dispatch:
     LOCAL_INT_ARITH(LOCAL_ADD_INT, __builtin_add_overflow)
     LOCAL_INT_ARITH(LOCAL_SUB_INT, __builtin_sub_overflow)
     TARGET(LOAD_LOCAL2) {
-        value v = LOCAL(ARG), w = LOCAL(NEXT_ARG());
+        value v = locals[ARG], w = locals[NEXT_ARG()];
         if (UNLIKELY(v.tag == T_UNDEF || w.tag == T_UNDEF))
             goto L_LOAD_LOCAL;
         SETV(sp[0], v);
@@ -586,7 +583,7 @@ dispatch:
         DISPATCH();
     }
     TARGET(LOAD_LOCAL_INT) {
-        value v = LOCAL(ARG);
+        value v = locals[ARG];
         if (UNLIKELY(v.tag == T_UNDEF))
             goto L_LOAD_LOCAL;
         SETV(sp[0], v);
@@ -596,7 +593,7 @@ dispatch:
         DISPATCH();
     }
     TARGET(LOAD_GLOBAL_LOCAL) {
-        value v = *(value *)ip[-1].aux, w = LOCAL(NEXT_ARG());
+        value v = *(value *)ip[-1].aux, w = locals[NEXT_ARG()];
         if (UNLIKELY(v.tag == T_UNDEF || w.tag == T_UNDEF))
             goto L_LOAD_GLOBAL;
         SETV(sp[0], v);
@@ -609,7 +606,7 @@ dispatch:
         /* g(x): the function and its argument go on the stack and straight into CALL's
          * code, with the function still in a register.  For a CALL of more than one
          * argument the global is not the callee: LOAD_GLOBAL alone, as off the fast path. */
-        value v = *(value *)ip[-1].aux, w = LOCAL(NEXT_ARG());
+        value v = *(value *)ip[-1].aux, w = locals[NEXT_ARG()];
         if (UNLIKELY(v.tag == T_UNDEF || w.tag == T_UNDEF || ip[1].arg != 1))
             goto L_LOAD_GLOBAL;
         SETV(sp[0], v);
@@ -621,8 +618,8 @@ dispatch:
         goto do_call;
     }
     TARGET(STORE_LOAD_LOCAL) {
-        SETV(LOCAL(ARG), sp[-1]);
-        value w = LOCAL(NEXT_ARG());
+        SETV(locals[ARG], sp[-1]);
+        value w = locals[NEXT_ARG()];
         if (UNLIKELY(w.tag == T_UNDEF)) {
             sp--;
             DISPATCH();
@@ -648,7 +645,7 @@ dispatch:
         int64_t r;
         if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)ip[-1].arg, &r)))
             goto L_LOAD_INT;
-        LOCAL(ip[1].arg) = V_INT(r);
+        locals[ip[1].arg] = V_INT(r);
         sp--;
         ip += 2;
         DISPATCH();
@@ -658,13 +655,13 @@ dispatch:
         int64_t r;
         if (UNLIKELY(a.tag != T_INT || b.tag != T_INT || __builtin_add_overflow(a.u.i, b.u.i, &r)))
             goto L_ADD;
-        LOCAL(NEXT_ARG()) = V_INT(r);
+        locals[NEXT_ARG()] = V_INT(r);
         sp -= 2;
         ip++;
         DISPATCH();
     }
     TARGET(RETURN_LOCAL) {
-        rv = LOCAL(ARG);
+        rv = locals[ARG];
         if (UNLIKELY(rv.tag == T_UNDEF))
             goto L_LOAD_LOCAL;
         ip++;

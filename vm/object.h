@@ -105,8 +105,7 @@ typedef struct {
 /* One instruction of a code object's execution copy (quicken.c): the address of its handler
  * in the eval loop (direct threading; NULL in a build without computed goto), its opcode (a
  * superinstruction's where one was fused), its operand (sign-extended for kind IMM, a byte
- * offset from the next instruction for kind JUMP, from the first local for kind LOCAL) and
- * a pointer the loop can reach from the
+ * offset from the next instruction for kind JUMP) and a pointer the loop can reach from the
  * instruction alone, without waiting for the values it works on:
  *   LOAD_GLOBAL, STORE_GLOBAL (and supers starting with them): the global's cell;
  *   CALL: the function this call site called last (a guess, checked at every call, and the

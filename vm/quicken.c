@@ -29,16 +29,14 @@ static int super_at(const vm_code *c, uint32_t p)
     return -1;
 }
 
-/* The decoded operand: signed for immediates; for jumps a byte offset from the next
- * instruction, for locals a byte offset from the first local (the eval loop adds either to
- * its pointer as it is). */
+/* The decoded operand: signed for immediates, for jumps a byte offset from the next
+ * instruction (the eval loop adds it to its ip as it is). */
 static int32_t operand(instr w, uint32_t p)
 {
     switch (op_kind_of(INSTR_OP(w))) {
     case OPK_IMM: return INSTR_IMM(w);
     case OPK_JUMP:
         return ((int32_t)INSTR_ARG(w) - (int32_t)(p + 1)) * (int32_t)sizeof(vm_xinstr);
-    case OPK_LOCAL: return (int32_t)(INSTR_ARG(w) * sizeof(value));
     default: return (int32_t)INSTR_ARG(w);
     }
 }

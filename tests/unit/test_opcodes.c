@@ -199,7 +199,7 @@ static void teardown(void) { gilvm_runtime_finalize(0); }
 /* Checks code->exec against code->code: same length; every slot either the verified
  * instruction or a superinstruction (with the first instruction's operand) whose row
  * matches the verified code there, the longest matching row; the operand decoded (a jump's
- * a byte offset from the next instruction, a local's from the first local); the handler the eval loop's for that opcode;
+ * a byte offset from the next instruction); the handler the eval loop's for that opcode;
  * aux the global's cell for LOAD_GLOBAL and STORE_GLOBAL, else NULL (CALL's cache is empty
  * until the code runs). */
 static void check_exec(const vm_code *c)
@@ -210,10 +210,9 @@ static void check_exec(const vm_code *c)
         instr w = c->code[p];
         op_kind k = op_kind_of(INSTR_OP(w));
         int32_t rel = (int32_t)INSTR_ARG(w) - (int32_t)(p + 1);   /* jumps: from the next */
-        int32_t arg = k == OPK_IMM     ? INSTR_IMM(w)
-                      : k == OPK_JUMP  ? rel * (int32_t)sizeof(vm_xinstr)
-                      : k == OPK_LOCAL ? (int32_t)(INSTR_ARG(w) * sizeof(value))
-                                       : (int32_t)INSTR_ARG(w);
+        int32_t arg = k == OPK_IMM    ? INSTR_IMM(w)
+                      : k == OPK_JUMP ? rel * (int32_t)sizeof(vm_xinstr)
+                                      : (int32_t)INSTR_ARG(w);
         ck_assert_int_eq(c->exec[p].arg, arg);
         unsigned first = INSTR_OP(w);
         ck_assert_ptr_eq(c->exec[p].aux, first == OP_LOAD_GLOBAL || first == OP_STORE_GLOBAL
