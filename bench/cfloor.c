@@ -3,11 +3,15 @@
  *   pingpong  two threads hand a turn back and forth through one mutex and two condition
  *             variables: µs per round trip (what a GIL-free handoff between two threads costs)
  *   thread    pthread_create + pthread_join of a thread that does nothing: µs per thread
- * Prints "name value" lines.  Usage: cfloor [ROUND_TRIPS [THREADS]] (0 skips that part) */
+ *   clock     (cfloor clock) the core's clock, from a chain of dependent adds (one a cycle;
+ *             x86-64 only): a shared host moves it, and every time in bench/run with it
+ * Prints "name value" lines.  Usage: cfloor [ROUND_TRIPS [THREADS]] (0 skips that part),
+ * or cfloor clock */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -41,8 +45,24 @@ static void *nothing(void *arg)
     return arg;
 }
 
+/* GHz: 4e8 adds, each waiting for the one before (an add takes one cycle). */
+static int clock_ghz(void)
+{
+#if defined(__x86_64__)
+    unsigned long x = 0, n = 100000000;
+    double t0 = now_s();
+    for (unsigned long i = 0; i < n; i++)
+        __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(x));
+    double t1 = now_s();
+    printf("clock_ghz %.2f\n", 4.0 * (double)n / (t1 - t0) / 1e9);
+#endif
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "clock") == 0)
+        return clock_ghz();
     long n = argc > 1 ? atol(argv[1]) : 20000;
     long nthreads = argc > 2 ? atol(argv[2]) : 2000;
     pthread_t t;
