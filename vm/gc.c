@@ -141,7 +141,6 @@ void vm_obj_free(vm_interp *in, vm_obj *o)
         free(c->names);
         free(c->localnames);
         free(c->exc);
-        free(c->gcells);
         break;
     }
     case T_EXC: free(((vm_exc *)o)->tb); break;

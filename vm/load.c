@@ -1,4 +1,5 @@
-/* Linking a loaded module into an interpreter: global cells for every name operand, and one
+/* Linking a loaded module into an interpreter: each code object quickened against the
+ * interpreter's globals (vm/quicken.c puts each global's cell in its instructions), and one
  * function object per .func bound to a global of its name. */
 #include <stdlib.h>
 
@@ -15,14 +16,7 @@ int vm_module_link(vm_thread *t, vm_module *m)
 {
     vm_interp *in = VM_INTERP(t);
     for (uint32_t i = 0; i < m->ncodes; i++) {
-        vm_code *c = m->codes[i];
-        free(c->gcells);
-        c->gcells = malloc((c->nnames ? c->nnames : 1) * sizeof *c->gcells);
-        if (!c->gcells)
-            RT_FATAL("out of memory");
-        for (uint32_t k = 0; k < c->nnames; k++)
-            c->gcells[k] = vm_global_cell(in, c->names[k]);
-        vm_quicken(c);
+        vm_quicken(in, m->codes[i]);
     }
     for (uint32_t i = 1; i < m->ncodes; i++) {
         vm_func *f = (vm_func *)vm_alloc(t, T_FUNC, sizeof(vm_func));

@@ -130,7 +130,6 @@ typedef struct {                /* T_CODE: a function body or module body */
     vm_str **names;             /* global names used by NAME operands */
     vm_str **localnames;        /* nlocals names (params first) */
     vm_exc_entry *exc;
-    value **gcells;             /* names[i] -> its interpreter global's cell, filled when linked */
     uint32_t flags;             /* CO_MODULE: a module body (may HALT, has no params) */
     uint32_t entry_depth;       /* module bodies start with this many values on the stack (REPL) */
     uint32_t framesize;         /* nlocals + maxstack: values a frame of this code uses (quicken.c) */

@@ -41,7 +41,7 @@ static int32_t operand(instr w, uint32_t p)
     }
 }
 
-void vm_quicken(vm_code *c)
+void vm_quicken(vm_interp *in, vm_code *c)
 {
     const void *const *handlers = vm_eval_handlers();
     if (!c->exec) {     /* kept when quickened again: functions point into it (vm_func.entry) */
@@ -59,7 +59,7 @@ void vm_quicken(vm_code *c)
             .handler = handlers ? handlers[op] : NULL,
             .op = op,
             .arg = operand(w, p),
-            .aux = global ? c->gcells[INSTR_ARG(w)] : NULL,   /* CALL's guess: none yet */
+            .aux = global ? vm_global_cell(in, c->names[INSTR_ARG(w)]) : NULL,  /* CALL: none yet */
         };
     }
     c->framesize = c->nlocals + c->maxstack;

@@ -172,8 +172,9 @@ extern vm_pending_fn vm_pending_hooks[VM_PENDING_MAX_HOOKS];
  * 0, or -1 with an exception set. */
 int vm_handle_pending(vm_thread *t);
 
-/* Builds code->exec, the execution copy with superinstructions (quicken.c). */
-void vm_quicken(vm_code *c);
+/* Builds code->exec, the execution copy with superinstructions, its globals resolved to
+ * `in`'s cells (quicken.c). */
+void vm_quicken(vm_interp *in, vm_code *c);
 
 /* ---- interpreter setup (interp.c) ---- */
 

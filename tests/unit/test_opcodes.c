@@ -216,7 +216,8 @@ static void check_exec(const vm_code *c)
         ck_assert_int_eq(c->exec[p].arg, arg);
         unsigned first = INSTR_OP(w);
         ck_assert_ptr_eq(c->exec[p].aux, first == OP_LOAD_GLOBAL || first == OP_STORE_GLOBAL
-                                             ? (void *)c->gcells[INSTR_ARG(w)]
+                                             ? (void *)vm_global_cell(VM_INTERP(vm_main_tstate),
+                                                                      c->names[INSTR_ARG(w)])
                                              : NULL);
         ck_assert_ptr_eq(c->exec[p].handler, vm_eval_handlers() ? vm_eval_handlers()[op] : NULL);
         int want = -1;                  /* the row quicken must pick here, by table order */
@@ -281,7 +282,7 @@ START_TEST(quicken_execution_copy)
     vm_xinstr again[64];
     const vm_xinstr *exec = f->exec;
     memcpy(again, f->exec, f->ncode * sizeof *f->exec);
-    vm_quicken(f);
+    vm_quicken(VM_INTERP(vm_main_tstate), f);
     ck_assert_ptr_eq(f->exec, exec);        /* in place: functions point into it */
     ck_assert_int_eq(memcmp(again, f->exec, f->ncode * sizeof *f->exec), 0);
     vm_module_free(&m);
