@@ -488,10 +488,6 @@ int vm_thread_start(vm_thread *t, value func, value args, int daemon, value *out
     vm_os_thread *os = calloc(1, sizeof *os);
     if (!os)
         RT_FATAL("out of memory");
-    pthread_mutex_lock(&os_mu);
-    os->next = os_threads;
-    os_threads = os;
-    pthread_mutex_unlock(&os_mu);
     th->os = os;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -503,13 +499,6 @@ int vm_thread_start(vm_thread *t, value func, value args, int daemon, value *out
     if (rc) {
         atomic_fetch_sub(&nstarting, 1);
         th->os = NULL;
-        pthread_mutex_lock(&os_mu);
-        for (vm_os_thread **link = &os_threads; *link; link = &(*link)->next)
-            if (*link == os) {
-                *link = os->next;
-                break;
-            }
-        pthread_mutex_unlock(&os_mu);
         free(os);
         th->state = TH_FINISHED;
         th->ts = NULL;
@@ -517,6 +506,12 @@ int vm_thread_start(vm_thread *t, value func, value args, int daemon, value *out
         rt_thread_delete(&nt->base);
         return vm_raise(t, EXC(t)->runtime_error, "can't start new thread");
     }
+    /* Listed once started (it may have finished already: it marks its record under os_mu);
+     * we hold the GIL, so no fork or finalization reaps in between. */
+    pthread_mutex_lock(&os_mu);
+    os->next = os_threads;
+    os_threads = os;
+    pthread_mutex_unlock(&os_mu);
     *out = V_OBJ(T_THREAD, th);
     return 0;
 }
