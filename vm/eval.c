@@ -380,9 +380,7 @@ dispatch:
             args = base;
             flags = FR_NEW_CHUNK;
         }
-        vm_frame *f = frame->next;
-        if (UNLIKELY(!f))
-            f = vm_frame_record_new(t, frame);
+        vm_frame *f = vm_frame_next(t, frame);
         vm_frame_init(f, fn->code, args, ARG, fn->nlocals, flags);
         frame = f;
         locals = args;
