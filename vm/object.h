@@ -107,7 +107,8 @@ typedef struct {
  * superinstruction's where one was fused), its operand (sign-extended for kind IMM, a byte
  * offset from the next instruction for kind JUMP) and a pointer the loop can reach from the
  * instruction alone, without waiting for the values it works on:
- *   LOAD_GLOBAL, STORE_GLOBAL (and supers starting with them): the global's cell;
+ *   operand kind NAME (LOAD_GLOBAL, STORE_GLOBAL, supers starting with them): the global's
+ *   cell;
  *   CALL: the function this call site called last (a guess, checked at every call, and the
  *         one field the eval loop writes; NULL at first).
  * docs/architecture.md ("The instruction set", "The eval loop") tells why. */

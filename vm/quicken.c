@@ -53,8 +53,7 @@ void vm_quicken(vm_interp *in, vm_code *c)
         instr w = c->code[p];
         int super = handlers ? super_at(c, p) : -1;   /* switch dispatch: no supers */
         uint32_t op = super >= 0 ? (uint32_t)super : INSTR_OP(w);
-        uint32_t first = INSTR_OP(w);
-        int global = first == OP_LOAD_GLOBAL || first == OP_STORE_GLOBAL;
+        int global = op_kind_of(INSTR_OP(w)) == OPK_NAME;   /* names are globals' */
         c->exec[p] = (vm_xinstr){
             .handler = handlers ? handlers[op] : NULL,
             .op = op,

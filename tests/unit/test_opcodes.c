@@ -200,7 +200,7 @@ static void teardown(void) { gilvm_runtime_finalize(0); }
  * instruction or a superinstruction (with the first instruction's operand) whose row
  * matches the verified code there, the longest matching row; the operand decoded (a jump's
  * a byte offset from the next instruction); the handler the eval loop's for that opcode;
- * aux the global's cell for LOAD_GLOBAL and STORE_GLOBAL, else NULL (CALL's cache is empty
+ * aux the global's cell for operand kind NAME, else NULL (CALL's cache is empty
  * until the code runs). */
 static void check_exec(const vm_code *c)
 {
@@ -214,8 +214,7 @@ static void check_exec(const vm_code *c)
                       : k == OPK_JUMP ? rel * (int32_t)sizeof(vm_xinstr)
                                       : (int32_t)INSTR_ARG(w);
         ck_assert_int_eq(c->exec[p].arg, arg);
-        unsigned first = INSTR_OP(w);
-        ck_assert_ptr_eq(c->exec[p].aux, first == OP_LOAD_GLOBAL || first == OP_STORE_GLOBAL
+        ck_assert_ptr_eq(c->exec[p].aux, k == OPK_NAME
                                              ? (void *)vm_global_cell(VM_INTERP(vm_main_tstate),
                                                                       c->names[INSTR_ARG(w)])
                                              : NULL);
