@@ -36,7 +36,9 @@ CFLAGS   += $(BASE) $(OPT_$(VARIANT))
 LDFLAGS  += -pthread $(filter -fsanitize=%,$(OPT_$(VARIANT)))
 LDLIBS   += $(PKG_LIBS) -lm
 
-LIB_SRC  := $(wildcard opcodes/*.c runtime/*.c) $(filter-out vm/main.c,$(wildcard vm/*.c))
+LIB_SRC  := $(wildcard opcodes/*.c runtime/*.c vm/core/*.c vm/toolchain/*.c vm/lib/*.c vm/api/*.c)
+CLI_SRC  := $(wildcard vm/cli/*.c)
+CLI_OBJ  := $(CLI_SRC:%.c=$(B)/%.o)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/%.o)
@@ -49,13 +51,13 @@ $(B)/%.o: %.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # The dispatch loop: keep each handler's own indirect jump (no tail merging), as CPython.
-$(B)/vm/eval.o: CFLAGS += $(if $(filter clang,$(notdir $(CC))),,-fno-gcse -fno-crossjumping)
+$(B)/vm/core/eval.o: CFLAGS += $(if $(filter clang,$(notdir $(CC))),,-fno-gcse -fno-crossjumping)
 
 $(B)/libgilvm.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(B)/gilvm: $(B)/vm/main.o $(B)/libgilvm.a
+$(B)/gilvm: $(CLI_OBJ) $(B)/libgilvm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/unit/%.o: tests/unit/%.c
@@ -109,11 +111,11 @@ install: $(B)/gilvm $(B)/libgilvm.a
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(B)/gilvm $(DESTDIR)$(PREFIX)/bin/gilvm
 	install -m 644 $(B)/libgilvm.a $(DESTDIR)$(PREFIX)/lib/libgilvm.a
-	install -m 644 vm/gilvm.h $(DESTDIR)$(PREFIX)/include/gilvm.h
+	install -m 644 vm/api/gilvm.h $(DESTDIR)$(PREFIX)/include/gilvm.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' gilvm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gilvm.pc
 
 clean:
 	rm -rf build
 
 .PHONY: all test test-core test-asan test-tsan test-switch test-all memcheck deps-check bench install clean
--include $(LIB_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(B)/vm/main.d
+-include $(LIB_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

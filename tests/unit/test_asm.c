@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vm/api.h"
-#include "vm/gilvm.h"
-#include "vm/module.h"
+#include "vm/api/api.h"
+#include "vm/api/gilvm.h"
+#include "vm/toolchain/module.h"
 
 static vm_thread *T;
 static char err[512];

@@ -16,8 +16,8 @@
 
 #include "runtime/internal.h"
 #include "runtime/runtime.h"
-#include "vm/async.h"
-#include "vm/gilvm.h"
+#include "vm/lib/async.h"
+#include "vm/api/gilvm.h"
 
 /* Under TSan, a child forked from a multi-threaded test may start threads (tests of fork). */
 const char *__tsan_default_options(void);

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vm/api.h"
-#include "vm/gilvm.h"
-#include "vm/module.h"
-#include "vm/ops.h"
+#include "vm/api/api.h"
+#include "vm/api/gilvm.h"
+#include "vm/toolchain/module.h"
+#include "vm/core/ops.h"
 
 static vm_thread *T;
 #define IN VM_INTERP(T)

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "vm/api.h"
-#include "vm/gilvm.h"
-#include "vm/module.h"
+#include "vm/api/api.h"
+#include "vm/api/gilvm.h"
+#include "vm/toolchain/module.h"
 
 #define CAP 8                           /* table capacity of hand-built code objects */
 #define I(op, a) INSTR(OP_##op, (a))

@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "opcodes/opcodes.h"
-#include "vm/api.h"
-#include "vm/gilvm.h"
-#include "vm/module.h"
+#include "vm/api/api.h"
+#include "vm/api/gilvm.h"
+#include "vm/toolchain/module.h"
 
 /* The SUPER rows, read the way quicken.c reads them. */
 static const struct {

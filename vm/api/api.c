@@ -1,0 +1,215 @@
+/* The embedding API (gilvm.h) and the load-and-run path the CLI and REPL share. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vm/api/api.h"
+#include "vm/lib/async.h"
+#include "vm/api/gilvm.h"
+#include "vm/api/instruments.h"
+#include "vm/toolchain/module.h"
+#include "vm/lib/threads.h"
+
+int vm_read_file(const char *path, char **data, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return -1;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    for (;;) {
+        if (!buf)
+            RT_FATAL("out of memory");
+        size_t got = fread(buf + n, 1, cap - n, fp);
+        n += got;
+        if (n < cap) {
+            if (ferror(fp)) {
+                int e = errno;
+                free(buf);
+                fclose(fp);
+                errno = e ? e : EIO;
+                return -1;
+            }
+            break;
+        }
+        cap *= 2;
+        buf = realloc(buf, cap + 1);
+    }
+    fclose(fp);
+    buf[n] = 0;
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
+int vm_load_source(vm_thread *t, const char *name, const char *data, size_t len, vm_module *m,
+                   char *err, size_t errlen)
+{
+    if (len >= 8 && memcmp(data, "GILVMBC", 8) == 0)
+        return vm_bc_read(t, name, (const uint8_t *)data, len, m, err, errlen) ? -1 : 0;
+    if (asm_assemble(t, name, data, len, 0, m, err, errlen))
+        return -1;
+    return vm_module_verify(m, name, err, errlen);
+}
+
+int vm_module_verify(vm_module *m, const char *name, char *err, size_t errlen)
+{
+    for (uint32_t i = 0; i < m->ncodes; i++) {
+        char why[512];
+        if (vm_verify_code(m->codes[i], why, sizeof why)) {
+            snprintf(err, errlen, "%s: %s", name, why);
+            vm_module_free(m);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int vm_load_file(vm_thread *t, const char *path, vm_module *m, char *err, size_t errlen)
+{
+    char *data;
+    size_t len;
+    if (vm_read_file(path, &data, &len)) {
+        snprintf(err, errlen, "can't open file '%s': %s", path, strerror(errno));
+        return GILVM_EXIT_USAGE;
+    }
+    int rc = vm_load_source(t, path, data, len, m, err, errlen);
+    free(data);
+    return rc ? GILVM_EXIT_DATAERR : 0;
+}
+
+int vm_exit_status(vm_thread *t)
+{
+    value e = t->exc;
+    t->exc = V_UNDEF;
+    if (e.tag != T_EXC)
+        return GILVM_EXIT_OK;
+    vm_interp *in = VM_INTERP(t);
+    vm_exc *x = AS_EXC(e);
+    fflush(stdout);
+    if (vm_class_is(x->cls, in->exc.system_exit)) {
+        value code = x->arg;
+        if (code.tag == T_NONE)
+            return 0;
+        if (code.tag == T_INT || code.tag == T_BOOL)
+            return (int)(code.u.i & 0xff);
+        value s = vm_to_str(t, code);
+        fprintf(stderr, "%s\n", AS_STR(s)->data);
+        return 1;
+    }
+    vm_print_traceback(t, e);
+    if (vm_class_is(x->cls, in->exc.keyboard_interrupt))
+        return GILVM_EXIT_SIGINT;
+    return GILVM_EXIT_EXCEPTION;
+}
+
+int vm_run_module(vm_thread *t, vm_module *m)
+{
+    vm_module_link(t, m);
+    vm_code *body = m->codes[0];
+    vm_module_free(m);
+    return vm_run_code(t, body, NULL, NULL, 0) ? vm_exit_status(t) : GILVM_EXIT_OK;
+}
+
+/* ---- public API ---- */
+
+vm_thread *vm_main_tstate;
+
+int gilvm_runtime_init(const gilvm_config *config)
+{
+    rt_status st = rt_runtime_init(sizeof(vm_interp), sizeof(vm_thread), &vm_rt_hooks);
+    if (st.failed) {
+        fprintf(stderr, "gilvm: %s: %s\n", st.func ? st.func : "init", st.msg ? st.msg : "failed");
+        return -1;
+    }
+    vm_thread *t = (vm_thread *)rt_thread_current();
+    vm_main_tstate = t;
+    if (config && config->switch_interval_us)
+        rt_interp_set_switch_interval(t->base.interp, config->switch_interval_us);
+    if (config && config->recursion_limit > 0) {
+        t->base.interp->recursion_limit = config->recursion_limit;
+        t->base.recursion_limit = config->recursion_limit;
+    }
+    vm_interp_setup(t);
+    if (!config || !config->no_signal_handlers)
+        vm_signals_install_default(t);
+    return 0;
+}
+
+void gilvm_set_argv(int argc, char **argv)
+{
+    vm_thread *t = vm_main_tstate;
+    value l = vm_list_new(t, (size_t)argc);
+    for (int i = 0; i < argc; i++)
+        vm_list_append(t, AS_LIST(l), vm_str_c(t, argv[i]));
+    VM_INTERP(t)->argv = l;
+}
+
+/* The calling thread's attached state (a GILState thread's, say), else the main one. */
+static vm_thread *caller(void)
+{
+    rt_thread *cur = rt_thread_current();
+    return cur ? (vm_thread *)cur : vm_main_tstate;
+}
+
+int gilvm_run_file(const char *path)
+{
+    vm_thread *t = caller();
+    vm_module m;
+    char err[1024];
+    int rc = vm_load_file(t, path, &m, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "gilvm: %s\n", err);
+        return rc;
+    }
+    return vm_run_module(t, &m);
+}
+
+int gilvm_run_string(const char *name, const char *source)
+{
+    vm_thread *t = caller();
+    vm_module m;
+    char err[1024];
+    if (vm_load_source(t, name, source, strlen(source), &m, err, sizeof err)) {
+        fprintf(stderr, "gilvm: %s\n", err);
+        return GILVM_EXIT_DATAERR;
+    }
+    return vm_run_module(t, &m);
+}
+
+/* Joins the non-daemon threads; an exception while waiting (a signal handler raised) is
+ * reported and ends the wait [wait_for_thread_shutdown]. */
+static int join_threads(vm_thread *t, int status)
+{
+    if (vm_threads_join_all(t) == 0)
+        return status;
+    value e = t->exc;
+    int sigint = e.tag == T_EXC && vm_class_is(AS_EXC(e)->cls, VM_INTERP(t)->exc.keyboard_interrupt);
+    t->exc = V_UNDEF;
+    fflush(stdout);
+    fprintf(stderr, "Exception ignored on threading shutdown:\n");
+    vm_print_traceback(t, e);
+    return sigint ? GILVM_EXIT_SIGINT : status;
+}
+
+int gilvm_runtime_finalize(int status)
+{
+    /* CPython's Py_FinalizeEx order.  No new thread from here on (interp->finalizing). */
+    vm_thread *t = vm_main_tstate;
+    if (t == NULL)
+        return status;
+    atomic_store(&t->base.interp->finalizing, 1);
+    status = join_threads(t, status);
+    vm_pending_finish(t);
+    vm_atexit_run(t);
+    fflush(stdout);
+    vm_instruments_finish(t);
+    /* Daemon threads never run bytecode again: they end at their next GIL take or wait slice. */
+    rt_runtime_set_finalizing(&t->base);
+    vm_async_fini(t);
+    rt_runtime_finalize();
+    vm_main_tstate = NULL;
+    return status;
+}

@@ -1,0 +1,26 @@
+/* Instruments: --stats at exit (text or JSON) over the runtime's per-thread counters, and
+ * --trace, a Chrome Trace Event file of GIL activity. */
+#ifndef VM_INSTRUMENTS_H
+#define VM_INSTRUMENTS_H
+
+#include "vm/core/state.h"
+
+enum { VM_STATS_OFF = 0, VM_STATS_TEXT, VM_STATS_JSON };
+
+typedef struct {
+    int stats;                  /* VM_STATS_* */
+    const char *trace_path;     /* --trace=FILE, or NULL */
+} vm_instruments_config;
+
+/* Records what to report at exit; 0, or -1 with a message on stderr. */
+int vm_instruments_start(const vm_instruments_config *cfg);
+
+/* Adds an instant event (a signal, a pending call, a collection) of `t` to the trace, if
+ * one is being written. */
+void vm_trace_instant(vm_thread *t, const char *name);
+
+/* Closes the trace and prints the statistics (if asked) to stderr; called by finalization while the runtime's
+ * interpreters and retired thread statistics still exist. */
+void vm_instruments_finish(vm_thread *t);
+
+#endif

@@ -1,0 +1,222 @@
+/* The gilvm command line: run, asm, dis, repl; options; exit statuses (docs/cli.md). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vm/api/api.h"
+#include "vm/api/gilvm.h"
+#include "vm/api/instruments.h"
+#include "vm/cli/repl.h"
+
+static const char usage_text[] =
+    "usage: gilvm [OPTIONS] FILE [ARGS...]   run a .gasm or .gbc file (same as: gilvm run FILE)\n"
+    "       gilvm [OPTIONS]                  interactive REPL (also: gilvm repl, gilvm -i FILE)\n"
+    "       gilvm asm IN.gasm [-o OUT.gbc]   assemble to a bytecode file\n"
+    "       gilvm dis FILE                   disassemble a .gbc or .gasm file\n"
+    "\n"
+    "options:\n"
+    "  -i                     enter the REPL after running FILE\n"
+    "  --switch-interval=T    GIL switch interval, e.g. 5ms, 200us, 0.01s (default 5ms)\n"
+    "  --stats[=json]         print GIL and thread statistics to stderr at exit\n"
+    "  --trace=FILE.json      write a Chrome Trace Event file of GIL activity (Perfetto)\n"
+    "  --recursion-limit=N    maximum bytecode recursion depth (default 1000)\n"
+    "  --version              print the version and exit\n"
+    "  -h, --help             print this help and exit\n"
+    "\n"
+    "exit status: 0 ok, 1 uncaught exception, 2 usage error, 65 malformed or rejected input,\n"
+    "130 uncaught KeyboardInterrupt (SIGINT), or the code given to SystemExit\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "gilvm: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry 'gilvm --help' for more information.\n");
+    return GILVM_EXIT_USAGE;
+}
+
+/* Parses "5ms", "200us", "0.01s", "0.005" (seconds) into microseconds; 0 if invalid. */
+static unsigned long parse_interval(const char *s, int *bad)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    double scale = 1e6;
+    if (end == s || errno)
+        return *bad = 1, 0;
+    if (!strcmp(end, "ms"))
+        scale = 1e3;
+    else if (!strcmp(end, "us"))
+        scale = 1;
+    else if (strcmp(end, "s") && *end)
+        return *bad = 1, 0;
+    double us = v * scale;
+    if (!(us > 0) || us > 1e12)
+        return *bad = 1, 0;
+    return us < 1 ? 1 : (unsigned long)(us + 0.5);
+}
+
+static int cmd_asm(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-o")) {
+            if (++i >= argc)
+                return usage_error("%s", "option -o needs a file name");
+            out = argv[i];
+        } else if (!strncmp(argv[i], "-o", 2))
+            out = argv[i] + 2;
+        else if (argv[i][0] == '-' && argv[i][1])
+            return usage_error("asm: unknown option '%s'", argv[i]);
+        else if (in)
+            return usage_error("asm: unexpected argument '%s'", argv[i]);
+        else
+            in = argv[i];
+    }
+    if (!in)
+        return usage_error("%s", "asm: missing input file");
+    char *derived = NULL;
+    if (!out) {
+        size_t n = strlen(in);
+        derived = malloc(n + 5);
+        if (!derived)
+            return GILVM_EXIT_EXCEPTION;
+        memcpy(derived, in, n + 1);
+        if (n > 5 && !strcmp(in + n - 5, ".gasm"))
+            derived[n - 5] = 0;
+        strcat(derived, ".gbc");
+        out = derived;
+    }
+    if (gilvm_runtime_init(NULL))
+        return GILVM_EXIT_EXCEPTION;
+    vm_module m;
+    char err[1024];
+    int rc = vm_load_file(vm_main_tstate, in, &m, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "gilvm: %s\n", err);
+    else {
+        size_t len;
+        uint8_t *img = vm_bc_write(&m, &len);
+        vm_module_free(&m);
+        FILE *fp = img ? fopen(out, "wb") : NULL;
+        if (!fp || fwrite(img, 1, len, fp) != len || fclose(fp) != 0) {
+            fprintf(stderr, "gilvm: can't write '%s': %s\n", out, strerror(errno));
+            if (fp)
+                remove(out);
+            rc = GILVM_EXIT_EXCEPTION;
+        }
+        free(img);
+    }
+    free(derived);
+    return gilvm_runtime_finalize(rc);
+}
+
+static int cmd_dis(int argc, char **argv)
+{
+    if (argc != 1)
+        return usage_error("%s", "dis: expected exactly one file");
+    if (gilvm_runtime_init(NULL))
+        return GILVM_EXIT_EXCEPTION;
+    vm_module m;
+    char err[1024];
+    int rc = vm_load_file(vm_main_tstate, argv[0], &m, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "gilvm: %s\n", err);
+    else {
+        if (dis_module(stdout, &m) || fflush(stdout)) {
+            fprintf(stderr, "gilvm: dis: write error: %s\n", strerror(errno));
+            rc = GILVM_EXIT_EXCEPTION;
+        }
+        vm_module_free(&m);
+    }
+    return gilvm_runtime_finalize(rc);
+}
+
+int main(int argc, char **argv)
+{
+    gilvm_config cfg = {0};
+    vm_instruments_config icfg = {0};
+    int interactive = 0, i = 1;
+
+    if (argc > 1 && !strcmp(argv[1], "asm"))
+        return cmd_asm(argc - 2, argv + 2);
+    if (argc > 1 && !strcmp(argv[1], "dis"))
+        return cmd_dis(argc - 2, argv + 2);
+
+    for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            i++;
+            break;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage_text, stdout);
+            return 0;
+        } else if (!strcmp(a, "--version")) {
+            printf("gilvm %s\n", GILVM_VERSION);
+            return 0;
+        } else if (!strcmp(a, "-i"))
+            interactive = 1;
+        else if (!strncmp(a, "--switch-interval=", 18)) {
+            int bad = 0;
+            cfg.switch_interval_us = parse_interval(a + 18, &bad);
+            if (bad)
+                return usage_error("invalid --switch-interval '%s' (use e.g. 5ms, 200us, 0.01s)",
+                                   a + 18);
+        } else if (!strcmp(a, "--stats"))
+            icfg.stats = VM_STATS_TEXT;
+        else if (!strcmp(a, "--stats=json"))
+            icfg.stats = VM_STATS_JSON;
+        else if (!strncmp(a, "--stats=", 8))
+            return usage_error("invalid --stats format '%s' (use --stats or --stats=json)", a + 8);
+        else if (!strncmp(a, "--trace=", 8) && a[8])
+            icfg.trace_path = a + 8;
+        else if (!strncmp(a, "--recursion-limit=", 18)) {
+            char *end;
+            long n = strtol(a + 18, &end, 10);
+            if (end == a + 18 || *end || n < 1 || n > 10000000)
+                return usage_error("invalid --recursion-limit '%s' (1 to 10000000)", a + 18);
+            cfg.recursion_limit = (int)n;
+        } else
+            return usage_error("unknown option '%s'", a);
+    }
+
+    int repl = 0;
+    if (i < argc && !strcmp(argv[i], "run")) {
+        if (++i >= argc)
+            return usage_error("%s", "run: missing file");
+    } else if (i < argc && !strcmp(argv[i], "repl")) {
+        if (i + 1 < argc)
+            return usage_error("repl: unexpected argument '%s'", argv[i + 1]);
+        repl = 1;
+        i++;
+    }
+    const char *file = i < argc ? argv[i] : NULL;
+    if (!file)
+        repl = 1;
+    if (interactive)
+        repl = 1;
+
+    if (gilvm_runtime_init(&cfg))
+        return GILVM_EXIT_EXCEPTION;
+    if (vm_instruments_start(&icfg)) {
+        gilvm_runtime_finalize(0);
+        return GILVM_EXIT_USAGE;
+    }
+    int rc = 0;
+    if (file) {
+        gilvm_set_argv(argc - i, argv + i);
+        rc = gilvm_run_file(file);
+    } else
+        gilvm_set_argv(1, (char *[]){""});
+    if (repl && (!file || rc == 0 || rc == GILVM_EXIT_EXCEPTION))
+        rc = vm_repl_main(vm_main_tstate);
+    rc = gilvm_runtime_finalize(rc);
+    if (rc == GILVM_EXIT_SIGINT) {
+        fflush(NULL);
+        signal(SIGINT, SIG_DFL);
+        raise(SIGINT);
+    }
+    return rc;
+}

@@ -1,0 +1,111 @@
+/* Dicts: insertion-ordered entries plus an open-addressing index, as CPython's compact dict.
+ * Deleted entries leave a hole (key T_UNDEF) until the next resize. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vm/core/state.h"
+
+value vm_dict_new(vm_thread *t)
+{
+    vm_dict *d = (vm_dict *)vm_alloc(t, T_DICT, sizeof(vm_dict));
+    return V_OBJ(T_DICT, d);
+}
+
+/* Index slot holding `key`, or the slot where it would go (index value -1). */
+static size_t probe(vm_dict *d, value key, uint64_t h)
+{
+    size_t i = h & d->mask, tomb = SIZE_MAX;
+    for (size_t perturb = h;; perturb >>= 5) {
+        int32_t ix = d->index[i];
+        if (ix == -1)
+            return tomb != SIZE_MAX ? tomb : i;
+        if (ix == -2) {
+            if (tomb == SIZE_MAX)
+                tomb = i;
+        } else if (d->entries[ix].hash == h && vm_equal(d->entries[ix].key, key))
+            return i;
+        i = (i * 5 + perturb + 1) & d->mask;
+    }
+}
+
+static void resize(vm_thread *t, vm_dict *d, size_t need)
+{
+    size_t cap = 8;
+    while (cap < need * 2)
+        cap *= 2;
+    vm_dict_entry *ents = malloc(cap * sizeof *ents);
+    int32_t *index = malloc(cap * 2 * sizeof *index);
+    if (!ents || !index)
+        RT_FATAL("out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < d->used; i++)
+        if (d->entries[i].key.tag != T_UNDEF)
+            ents[n++] = d->entries[i];
+    if (t)
+        VM_INTERP(t)->allocated += (cap - d->cap) * (sizeof *ents + 2 * sizeof *index);
+    free(d->entries);
+    free(d->index);
+    d->entries = ents;
+    d->index = index;
+    d->cap = cap;
+    d->mask = cap * 2 - 1;
+    d->used = d->len = n;
+    memset(index, 0xff, cap * 2 * sizeof *index);
+    for (size_t i = 0; i < n; i++) {
+        size_t j = ents[i].hash & d->mask;
+        for (size_t perturb = ents[i].hash; index[j] != -1; perturb >>= 5)
+            j = (j * 5 + perturb + 1) & d->mask;
+        index[j] = (int32_t)i;
+    }
+}
+
+int vm_dict_get(vm_thread *t, vm_dict *d, value key, value *out)
+{
+    uint64_t h;
+    if (vm_hash(t, key, &h))
+        return -1;
+    if (!d->len)
+        return 0;
+    int32_t ix = d->index[probe(d, key, h)];
+    if (ix < 0)
+        return 0;
+    *out = d->entries[ix].val;
+    return 1;
+}
+
+int vm_dict_set(vm_thread *t, vm_dict *d, value key, value val)
+{
+    uint64_t h;
+    if (vm_hash(t, key, &h))
+        return -1;
+    if (d->used + 1 > d->cap)
+        resize(t, d, d->len + 1);
+    size_t i = probe(d, key, h);
+    int32_t ix = d->index[i];
+    if (ix >= 0) {
+        d->entries[ix].val = val;
+        return 0;
+    }
+    d->entries[d->used] = (vm_dict_entry){key, val, h};
+    d->index[i] = (int32_t)d->used++;
+    d->len++;
+    return 0;
+}
+
+int vm_dict_del(vm_thread *t, vm_dict *d, value key)
+{
+    uint64_t h;
+    if (vm_hash(t, key, &h))
+        return -1;
+    if (!d->len)
+        return 0;
+    size_t i = probe(d, key, h);
+    int32_t ix = d->index[i];
+    if (ix < 0)
+        return 0;
+    d->entries[ix].key = V_UNDEF;
+    d->entries[ix].val = V_NONE;
+    d->index[i] = -2;
+    d->len--;
+    return 1;
+}

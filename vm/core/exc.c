@@ -1,0 +1,151 @@
+/* Exceptions: creating and raising them, class matching, tracebacks. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "vm/core/state.h"
+
+value vm_exc_new(vm_thread *t, vm_class *cls, value arg)
+{
+    vm_exc *e = (vm_exc *)vm_alloc(t, T_EXC, sizeof(vm_exc));
+    e->cls = cls;
+    e->arg = arg;
+    e->context = V_NONE;
+    return V_OBJ(T_EXC, e);
+}
+
+bool vm_class_is(vm_class *c, vm_class *base)
+{
+    for (; c; c = c->base)
+        if (c == base)
+            return true;
+    return false;
+}
+
+int vm_raise_value(vm_thread *t, value exc)
+{
+    if (exc.tag == T_CLASS)
+        exc = vm_exc_new(t, AS_CLASS(exc), V_NONE);
+    if (exc.tag != T_EXC)
+        return vm_raise(t, VM_INTERP(t)->exc.type_error,
+                        "exceptions must derive from BaseException, not '%s'", vm_type_name(exc));
+    if (AS_EXC(exc)->context.tag == T_NONE && t->handled.tag == T_EXC &&
+        t->handled.u.o != exc.u.o)
+        AS_EXC(exc)->context = t->handled;
+    t->exc = exc;
+    return -1;
+}
+
+int vm_raise(vm_thread *t, vm_class *cls, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return vm_raise_value(t, vm_exc_new(t, cls, vm_str_c(t, buf)));
+}
+
+void vm_exc_add_tb(vm_thread *t, vm_exc *e, vm_code *code, uint32_t pc)
+{
+    if (e->ntb == e->captb) {
+        uint32_t cap = e->captb ? e->captb * 2 : 8;
+        vm_tb_entry *tb = realloc(e->tb, cap * sizeof *tb);
+        if (!tb)
+            RT_FATAL("out of memory");
+        e->tb = tb;
+        e->captb = cap;
+    }
+    e->tb[e->ntb++] = (vm_tb_entry){code, pc};
+}
+
+value vm_exc_format(vm_thread *t, value exc)
+{
+    vm_exc *e = AS_EXC(exc);
+    value msg = e->arg.tag == T_NONE ? V_UNDEF : vm_to_str(t, e->arg);
+    size_t nlen = e->cls->name->len, mlen = msg.tag == T_STR ? AS_STR(msg)->len : 0;
+    char *buf = malloc(nlen + mlen + 3);
+    if (!buf)
+        RT_FATAL("out of memory");
+    memcpy(buf, e->cls->name->data, nlen);
+    size_t n = nlen;
+    if (mlen) {
+        memcpy(buf + n, ": ", 2);
+        memcpy(buf + n + 2, AS_STR(msg)->data, mlen);
+        n += 2 + mlen;
+    }
+    value s = vm_str_new(t, buf, n);
+    free(buf);
+    return s;
+}
+
+/* Prints line `lineno` of `file`, stripped, as the traceback's source line (linecache). */
+static void print_source_line(const char *file, uint32_t lineno)
+{
+    struct stat st;
+    if (stat(file, &st) || !S_ISREG(st.st_mode))   /* a .gbc may name a FIFO: never block */
+        return;
+    FILE *fp = fopen(file, "r");
+    if (!fp)
+        return;
+    char line[1024];
+    uint32_t n = 0;
+    while (fgets(line, sizeof line, fp)) {
+        size_t len = strlen(line);
+        int whole = len && line[len - 1] == '\n';
+        if (++n == lineno) {
+            char *s = line;
+            while (*s == ' ' || *s == '\t')
+                s++;
+            size_t l = strlen(s);
+            while (l && (s[l - 1] == '\n' || s[l - 1] == '\r' || s[l - 1] == ' '))
+                s[--l] = 0;
+            if (l)
+                fprintf(stderr, "    %s\n", s);
+            break;
+        }
+        while (!whole && fgets(line, sizeof line, fp)) {    /* rest of a long line */
+            len = strlen(line);
+            whole = len && line[len - 1] == '\n';
+        }
+    }
+    fclose(fp);
+}
+
+static void print_one(vm_thread *t, value exc)
+{
+    vm_exc *e = AS_EXC(exc);
+    fprintf(stderr, "Traceback (most recent call last):\n");
+    for (uint32_t i = e->ntb; i-- > 0;) {
+        vm_code *c = e->tb[i].code;
+        uint32_t line = c->lines && e->tb[i].pc < c->ncode ? c->lines[e->tb[i].pc] : 0;
+        fprintf(stderr, "  File \"%s\", line %u, in %s\n", c->file ? c->file->data : "?", line,
+                c->name->data);
+        if (c->file && line)
+            print_source_line(c->file->data, line);
+    }
+    value s = vm_exc_format(t, exc);
+    fprintf(stderr, "%s\n", AS_STR(s)->data);
+}
+
+void vm_print_traceback(vm_thread *t, value exc)
+{
+    if (exc.tag != T_EXC)
+        return;
+    /* The context chain, oldest printed first; walked in a loop (a chain can be as long as
+     * bytecode makes it) and cut at 1000 links, which also ends any cycle. */
+    enum { MAX_CHAIN = 1000 };
+    vm_exc *chain[MAX_CHAIN];
+    int n = 0;
+    for (vm_exc *e = AS_EXC(exc); e && n < MAX_CHAIN; ) {
+        chain[n++] = e;
+        e = e->context.tag == T_EXC ? AS_EXC(e->context) : NULL;
+    }
+    for (int i = n; i-- > 0;) {
+        print_one(t, V_OBJ(T_EXC, chain[i]));
+        if (i)
+            fprintf(stderr, "\nDuring handling of the above exception, another exception occurred:\n\n");
+    }
+}

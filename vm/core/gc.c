@@ -1,0 +1,221 @@
+/* The interpreter's precise mark-and-sweep collector.  Allocation only counts bytes and, past
+ * the threshold, sets RT_GC_SCHEDULED on the allocating thread; the collection itself runs
+ * at an eval-loop poll, holding the GIL, when every thread of the interpreter is at a safe
+ * point (at a poll, or detached in a native call whose values sit on its value stack).  So C
+ * code between polls never sees an object move or vanish.  Roots: every thread's frames
+ * (locals and live stack), raised and handled exceptions, globals, the exception classes,
+ * argv, and whatever the vm_gc_root hooks add. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vm/api/instruments.h"
+
+#define GC_MIN_THRESHOLD (4u << 20)
+
+vm_obj *vm_alloc(vm_thread *t, vm_tag tag, size_t size)
+{
+    vm_interp *in = VM_INTERP(t);
+    vm_obj *o = calloc(1, size);
+    if (!o)
+        RT_FATAL("out of memory");
+    o->tag = (uint8_t)tag;
+    o->size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
+    o->next = in->heap;
+    in->heap = o;
+    in->allocated += size;
+    if (in->allocated > in->threshold)
+        rt_breaker_set(&t->base.eval_breaker, RT_GC_SCHEDULED);
+    return o;
+}
+
+typedef struct {
+    vm_obj **items;
+    size_t len, cap;
+} gray_stack;
+
+static void gray(gray_stack *g, vm_obj *o)
+{
+    if (!o || o->marked)
+        return;
+    o->marked = 1;
+    if (g->len == g->cap) {
+        g->cap = g->cap ? g->cap * 2 : 256;
+        g->items = realloc(g->items, g->cap * sizeof *g->items);
+        if (!g->items)
+            RT_FATAL("out of memory");
+    }
+    g->items[g->len++] = o;
+}
+
+static void mark_value(gray_stack *g, value v)
+{
+    if (IS_OBJ(v))
+        gray(g, v.u.o);
+}
+
+static void mark_values(gray_stack *g, const value *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        mark_value(g, v[i]);
+}
+
+static void mark_cb(void *g, value v) { mark_value(g, v); }
+
+static size_t payload_size(vm_obj *o)
+{
+    switch (o->tag) {
+    case T_LIST: return ((vm_list *)o)->cap * sizeof(value);
+    case T_DICT: return ((vm_dict *)o)->cap * (sizeof(vm_dict_entry) + 2 * sizeof(int32_t));
+    case T_CODE: {
+        vm_code *c = (vm_code *)o;
+        return c->ncode * 8 + c->nconsts * sizeof(value) + (c->nnames + c->nlocals) * 12;
+    }
+    case T_EXC: return ((vm_exc *)o)->captb * sizeof(vm_tb_entry);
+    default: return 0;
+    }
+}
+
+static void blacken(gray_stack *g, vm_obj *o)
+{
+    switch (o->tag) {
+    case T_LIST: mark_values(g, ((vm_list *)o)->items, ((vm_list *)o)->len); break;
+    case T_TUPLE: mark_values(g, ((vm_tuple *)o)->items, ((vm_tuple *)o)->len); break;
+    case T_DICT: {
+        vm_dict *d = (vm_dict *)o;
+        for (size_t i = 0; i < d->used; i++) {
+            mark_value(g, d->entries[i].key);
+            mark_value(g, d->entries[i].val);
+        }
+        break;
+    }
+    case T_FUNC: gray(g, &((vm_func *)o)->code->h); break;
+    case T_CODE: {
+        vm_code *c = (vm_code *)o;
+        gray(g, c->name ? &c->name->h : NULL);
+        gray(g, c->file ? &c->file->h : NULL);
+        mark_values(g, c->consts, c->nconsts);
+        for (uint32_t i = 0; i < c->nnames; i++)
+            gray(g, c->names ? &c->names[i]->h : NULL);
+        for (uint32_t i = 0; c->localnames && i < c->nlocals; i++)
+            gray(g, c->localnames[i] ? &c->localnames[i]->h : NULL);
+        break;
+    }
+    case T_CLASS: {
+        vm_class *k = (vm_class *)o;
+        gray(g, &k->name->h);
+        gray(g, k->base ? &k->base->h : NULL);
+        break;
+    }
+    case T_EXC: {
+        vm_exc *e = (vm_exc *)o;
+        gray(g, &e->cls->h);
+        mark_value(g, e->arg);
+        mark_value(g, e->context);
+        for (uint32_t i = 0; i < e->ntb; i++)
+            gray(g, &e->tb[i].code->h);
+        break;
+    }
+    case T_ITER: mark_value(g, ((vm_iter *)o)->seq); break;
+    default:
+        if (o->tag < T__COUNT && vm_gc_blacken_hooks[o->tag])
+            vm_gc_blacken_hooks[o->tag](o, mark_cb, g);
+        break;
+    }
+}
+
+vm_gc_blacken_fn vm_gc_blacken_hooks[T__COUNT];
+vm_gc_free_fn vm_gc_free_hooks[T__COUNT];
+vm_gc_root_fn vm_gc_root_hooks[VM_GC_MAX_ROOT_HOOKS];
+
+void vm_obj_free(vm_interp *in, vm_obj *o)
+{
+    switch (o->tag) {
+    case T_LIST: free(((vm_list *)o)->items); break;
+    case T_DICT: free(((vm_dict *)o)->entries); free(((vm_dict *)o)->index); break;
+    case T_CODE: {
+        vm_code *c = (vm_code *)o;
+        free(c->code);
+        free(c->exec);
+        free(c->lines);
+        free(c->consts);
+        free(c->names);
+        free(c->localnames);
+        free(c->exc);
+        break;
+    }
+    case T_EXC: free(((vm_exc *)o)->tb); break;
+    default:
+        if (o->tag < T__COUNT && vm_gc_free_hooks[o->tag])
+            vm_gc_free_hooks[o->tag](o);
+        break;
+    }
+    free(o);
+}
+
+static void mark_thread(gray_stack *g, vm_thread *t)
+{
+    mark_value(g, t->exc);
+    mark_value(g, t->handled);
+    mark_value(g, t->self);
+    mark_values(g, t->roots, (size_t)t->nroots);
+    for (vm_frame *f = t->frame; f; f = f->prev) {
+        gray(g, &f->code->h);
+        if (f->flags & FR_EXC_INFO)
+            mark_value(g, f->saved_exc);
+        mark_values(g, f->locals, f->code->nlocals);
+        mark_values(g, FRAME_STACK(f), (size_t)(f->sp - FRAME_STACK(f)));
+    }
+}
+
+void vm_gc_collect(vm_thread *t)
+{
+    vm_interp *in = VM_INTERP(t);
+    gray_stack g = {0};
+    for (rt_thread *rt = in->base.threads; rt; rt = rt->next)
+        mark_thread(&g, (vm_thread *)rt);
+    for (uint32_t i = 0; i < in->globals.n; i++) {
+        gray(&g, &in->globals.names[i]->h);
+        mark_value(&g, *in->globals.cells[i]);
+    }
+#define X(field, name, base) gray(&g, &in->exc.field->h);
+    VM_EXC_CLASSES(X)
+#undef X
+    mark_value(&g, in->argv);
+    for (int i = 0; i < VM_GC_MAX_ROOT_HOOKS; i++)
+        if (vm_gc_root_hooks[i])
+            vm_gc_root_hooks[i](in, mark_cb, &g);
+    while (g.len)
+        blacken(&g, g.items[--g.len]);
+    free(g.items);
+
+    size_t live = 0;
+    vm_obj **link = &in->heap;
+    while (*link) {
+        vm_obj *o = *link;
+        if (o->marked) {
+            o->marked = 0;
+            live += o->size + payload_size(o);
+            link = &o->next;
+        } else {
+            *link = o->next;
+            vm_obj_free(in, o);
+        }
+    }
+    in->allocated = live;
+    in->threshold = in->allocated * 2 > GC_MIN_THRESHOLD ? in->allocated * 2 : GC_MIN_THRESHOLD;
+    in->ncollections++;
+    t->base.stats.gc_runs++;
+    vm_trace_instant(t, "gc");
+}
+
+void vm_heap_free(vm_interp *in)
+{
+    vm_obj *o = in->heap;
+    while (o) {
+        vm_obj *next = o->next;
+        vm_obj_free(in, o);
+        o = next;
+    }
+    in->heap = NULL;
+    in->allocated = 0;
+}
