@@ -14,6 +14,10 @@ enum {
     RT_ASYNC_EXCEPTION    = 1u << 3,
     RT_GC_SCHEDULED       = 1u << 4,
     RT_EVAL_PLEASE_STOP   = 1u << 5,
+    /* Beyond CPython (whose bits 6 and 7 are its explicit-merge and JIT bits): the holder
+     * has wake-ups deferred to its release of the GIL (rt_gil_defer), to run at a poll once
+     * due if it keeps the GIL that long (runtime/gil.c, "Beyond CPython 4"). */
+    RT_GIL_DEFERRED       = 1u << 8,
 };
 
 /* The word itself; lives in rt_thread.eval_breaker.  Any thread may set or clear bits. */

@@ -47,8 +47,8 @@
    - locked => last_holder is the holder, which is attached, so it cannot be freed;
    - only the queue head takes the GIL once someone queues; the queue is urgent-first,
      FIFO within each class; nwaiting == length of queue;
-   - the drop-request bit is cleared by its owner when it takes or drops the GIL, or runs
-     its deferred calls at a poll; drop_asked is set by request_drop and cleared by a take.
+   - the drop-request bit is cleared by its owner when it takes or drops the GIL; a
+     request is counted by the waiter that set the bit, not by those that found it set.
    Lock order: mutex, then switch_mutex.  A dropper waits on switch_cond while
    last_holder == itself and nwaiting > 0; takes (which change last_holder) and waiters that
    leave the queue to exit (which change nwaiting) broadcast switch_cond under
@@ -94,12 +94,11 @@
    rt_gil_defer (to a small thread-local list of the holder's) and rt_gil_drop runs them
    right after the release, after unlocking `mutex` (a thread woken under it would block on
    it at once): the consumer finds the GIL free.  A producer that keeps the GIL instead is
-   reminded by its own RT_GIL_DROP_REQUEST bit: rt_gil_yield then drops nothing but checks
-   the clock, and the first poll RT_GIL_DEFER_US (50 us, at most one interval) after the
-   first deferral runs the calls, holding the GIL; the consumer then asks for a drop as any
-   urgent waiter.  A real request is told from the reminder by drop_asked (set before the
-   bit: the holder clears the reminder, then looks at drop_asked again) or by a tripped
-   signal.  The calls run without the GIL, so what they touch (a queue's condvar) could be
+   reminded by its own RT_GIL_DEFERRED bit: at each poll rt_gil_defer_poll checks the clock,
+   and the first poll RT_GIL_DEFER_US (50 us, at most one interval) after the first
+   deferral runs the calls, holding the GIL; the consumer then asks for a drop as any
+   urgent waiter.  A drop (asked for or not) runs them at the release and clears the bit.
+   The calls run without the GIL, so what they touch (a queue's condvar) could be
    freed by the next holder meanwhile: the dropper counts itself in `nflushing` before the
    release, and rt_gil_defer_barrier, called before such a free, waits until it is zero.
    Measured alternatives (docs/performance.md): a short timed grace before an urgent waiter
@@ -143,15 +142,6 @@ static int is_locked(rt_gil *gil)
     return atomic_load_explicit(&gil->locked, memory_order_relaxed);
 }
 
-void rt_cond_init(pthread_cond_t *c)
-{
-    pthread_condattr_t attr;
-    RT_MUST(pthread_condattr_init(&attr));
-    RT_MUST(pthread_condattr_setclock(&attr, CLOCK_MONOTONIC));
-    RT_MUST(pthread_cond_init(c, &attr));
-    RT_MUST(pthread_condattr_destroy(&attr));
-}
-
 void rt_gil_init(rt_gil *gil)
 {
     RT_MUST(pthread_mutex_init(&gil->mutex, NULL));
@@ -166,7 +156,6 @@ void rt_gil_init(rt_gil *gil)
     gil->queue = NULL;
     gil->closing = 0;
     gil->nswitching = 0;
-    atomic_init(&gil->drop_asked, 0);
     gil->initialized = 1;
 }
 
@@ -278,10 +267,9 @@ static void request_drop(rt_gil *gil, uint64_t *nreq, uint64_t *first_ns)
     rt_thread *holder = atomic_load_explicit(&gil->last_holder, memory_order_relaxed);
     if (holder == NULL)
         return;
-    /* Before the bit, which a holder with deferred calls may be clearing (defer_poll). */
-    int asked = atomic_exchange(&gil->drop_asked, 1);
-    atomic_fetch_or_explicit(&holder->eval_breaker, RT_GIL_DROP_REQUEST, memory_order_release);
-    if (!asked) {
+    uint32_t old = atomic_fetch_or_explicit(&holder->eval_breaker, RT_GIL_DROP_REQUEST,
+                                            memory_order_release);
+    if (!(old & RT_GIL_DROP_REQUEST)) {
         if (*nreq == 0)
             *first_ns = rt_now_ns();
         ++*nreq;
@@ -292,20 +280,6 @@ static void run_deferred(const struct rt_deferred *d, int n)
 {
     for (int i = 0; i < n; i++)
         d[i].fn(d[i].arg);
-}
-
-/* Returns 1 if the wait timed out. */
-static int timed_wait(pthread_cond_t *c, pthread_mutex_t *m, uint64_t us)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + (us % 1000000) * 1000;
-    ts.tv_sec += (time_t)(us / 1000000 + ns / 1000000000);
-    ts.tv_nsec = (long)(ns % 1000000000);
-    int r = pthread_cond_timedwait(c, m, &ts);
-    if (r != 0 && r != ETIMEDOUT)
-        RT_FATAL("pthread_cond_timedwait failed");
-    return r == ETIMEDOUT;
 }
 
 /* Leaves the queue and ends the calling OS thread without touching its thread state. */
@@ -344,7 +318,7 @@ static void wait_turn(rt_gil *gil, rt_thread *t, int urgent, uint64_t *nreq,
         }
         uint64_t saved = atomic_load_explicit(&gil->switch_number, memory_order_relaxed);
         uint64_t interval = atomic_load_explicit(&gil->interval_us, memory_order_relaxed);
-        int timed_out = timed_wait(&w.cond, &gil->mutex, interval);
+        int timed_out = rt_cond_wait_until(&w.cond, &gil->mutex, rt_now_ns() + interval * 1000);
         /* If we timed out and no switch occurred meanwhile, ask the holder to drop. */
         if (timed_out && is_locked(gil) && gil->queue == &w &&
             atomic_load_explicit(&gil->switch_number, memory_order_relaxed) == saved)
@@ -388,7 +362,6 @@ void rt_gil_take(rt_thread *t, int urgent)
     RT_MUST(pthread_cond_broadcast(&gil->switch_cond));
     RT_MUST(pthread_mutex_unlock(&gil->switch_mutex));
     rt_breaker_clear(&t->eval_breaker, RT_GIL_DROP_REQUEST);
-    atomic_store_explicit(&gil->drop_asked, 0, memory_order_relaxed);
     if (signalled_waiter(gil))
         rt_breaker_set(&t->eval_breaker, RT_GIL_DROP_REQUEST);
     RT_MUST(pthread_mutex_unlock(&gil->mutex));
@@ -420,7 +393,7 @@ int rt_gil_drop(rt_thread *t, int asked)
     t->detach_ns = now;
     if (rt_main_runtime.hooks.gil_event)
         rt_main_runtime.hooks.gil_event(t, RT_GIL_EV_HOLD, t->hold_start_ns, now);
-    rt_breaker_clear(&t->eval_breaker, RT_GIL_DROP_REQUEST);
+    rt_breaker_clear(&t->eval_breaker, RT_GIL_DROP_REQUEST | RT_GIL_DEFERRED);
     struct rt_deferred calls[RT_GIL_DEFER_MAX];
     int ndeferred = deferred.n;
     memcpy(calls, deferred.calls, (size_t)ndeferred * sizeof *calls);
@@ -464,11 +437,6 @@ int rt_gil_drop(rt_thread *t, int asked)
     return 1;
 }
 
-static int asked_to_drop(rt_gil *gil)
-{
-    return atomic_load(&gil->drop_asked) || rt_signals_tripped();
-}
-
 /* Runs the calling thread's deferred calls now. */
 static void run_deferred_now(void)
 {
@@ -489,7 +457,7 @@ void rt_gil_defer(rt_thread *t, void (*fn)(void *), void *arg)
     }
     deferred.calls[deferred.n].fn = fn;
     deferred.calls[deferred.n++].arg = arg;
-    rt_breaker_set(&t->eval_breaker, RT_GIL_DROP_REQUEST);     /* the reminder */
+    rt_breaker_set(&t->eval_breaker, RT_GIL_DEFERRED);         /* the reminder */
 }
 
 int rt_gil_deferred_count(void)
@@ -497,20 +465,12 @@ int rt_gil_deferred_count(void)
     return deferred.n;
 }
 
-int rt_gil_defer_poll(rt_thread *t)
+void rt_gil_defer_poll(rt_thread *t)
 {
-    if (deferred.n == 0 || rt_thread_must_exit(t) || asked_to_drop(t->interp->gil))
-        return 0;
-    if (rt_now_ns() < deferred.due_ns)
-        return 1;
-    /* Clear the reminder, then look again: a request that set the bit just before the
-     * clear set drop_asked before it (request_drop), so we see it here. */
-    atomic_fetch_and_explicit(&t->eval_breaker, ~(uint32_t)RT_GIL_DROP_REQUEST,
-                              memory_order_acquire);
-    if (asked_to_drop(t->interp->gil))
-        return 0;
+    if (deferred.n > 0 && rt_now_ns() < deferred.due_ns)
+        return;
+    rt_breaker_clear(&t->eval_breaker, RT_GIL_DEFERRED);
     run_deferred_now();
-    return 1;
 }
 
 void rt_gil_defer_barrier(void)

@@ -13,8 +13,6 @@
 void rt_head_lock(void);
 void rt_head_unlock(void);
 
-/* Initialises a condition variable on CLOCK_MONOTONIC. */
-void rt_cond_init(pthread_cond_t *c);
 
 /* Creates an interpreter without checking that the runtime is initialised (used by init). */
 rt_interp *rt_interp_create(const rt_interp_config *config, size_t interp_size,
@@ -42,11 +40,6 @@ void rt_gil_take(rt_thread *t, int urgent);
 /* Releases t's GIL; if `asked` and a thread was waiting, waits until another thread took it
  * and returns 1 (a forced switch), else returns 0. */
 int rt_gil_drop(rt_thread *t, int asked);
-
-/* At a poll with RT_GIL_DROP_REQUEST (rt_gil_yield): returns 1 if the bit was only t's
- * reminder of its deferred calls, which it runs once due (the GIL stays held), or 0 if `t`
- * must drop the GIL (a waiter or a signal asked, or the runtime ends it). */
-int rt_gil_defer_poll(rt_thread *t);
 
 /* Returns how many deferred calls (rt_gil_defer) the calling thread has waiting. */
 int rt_gil_deferred_count(void);

@@ -15,13 +15,6 @@ _Noreturn void rt_fatal(const char *func, const char *msg)
     abort();
 }
 
-uint64_t rt_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void rt_head_lock(void)
 {
     RT_MUST(pthread_mutex_lock(&rt_main_runtime.mutex));

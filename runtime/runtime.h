@@ -134,7 +134,6 @@ struct rt_gil {
     _Atomic uint32_t nwaiting;      /* length of queue; written under mutex */
     int closing;                    /* being torn down: releases and leavers signal cond */
     int nswitching;                 /* droppers in the forced-switch wait; under mutex */
-    _Atomic int drop_asked;         /* a waiter asked the holder to drop (request_drop) */
 };
 
 /* ---- interpreter state [PyInterpreterState] ---- */
@@ -165,6 +164,8 @@ enum rt_gil_event {
 enum rt_async_event {
     RT_EV_PENDING_CALL,       /* the thread runs a pending call */
     RT_EV_SIGNAL,             /* the main thread runs the handler of signal `arg` */
+    RT_EV_GC,                 /* the embedder collected the interpreter's heap (reported by
+                               * the embedder itself, after the collection) */
 };
 
 /* Callbacks from the runtime into the layer that embeds it (the VM). */
@@ -333,14 +334,18 @@ int rt_thread_set_async_exc(rt_interp *in, uint64_t id, void *exc, void **old);
 
 /* Handles RT_GIL_DROP_REQUEST at a poll: clears the bit, drops the GIL, waits until another
  * thread took it (forced switching), then re-attaches at the back of the queue.  Called by
- * the eval loop with `t` attached; without waiters it just drops and re-takes.  A bit that
- * only reminds `t` of its deferred calls (rt_gil_defer) drops nothing: it runs them once
- * they are due and leaves the bit set until then. */
+ * the eval loop with `t` attached; without waiters it just drops and re-takes (running
+ * t's deferred calls at the release). */
 void rt_gil_yield(rt_thread *t);
+
+/* Handles RT_GIL_DEFERRED at a poll, `t` holding its GIL: runs t's deferred calls if they
+ * are due (clearing the bit), else leaves them and the bit for a later poll. */
+void rt_gil_defer_poll(rt_thread *t);
 
 /* Runs fn(arg) right after `t`, which holds its GIL, releases it (without the GIL, before
  * the release returns), or, if `t` keeps the GIL that long, at its first poll
- * RT_GIL_DEFER_US after its first deferred call (holding the GIL).  For waking a thread
+ * RT_GIL_DEFER_US after its first deferred call (holding the GIL; it sets RT_GIL_DEFERRED
+ * so that the polls call rt_gil_defer_poll).  For waking a thread
  * that will need the GIL at once (a queue's consumer): woken earlier it would only find the
  * GIL held and wait again, or ask for a drop (gil.c Notes, "Beyond CPython 4").  `fn` must
  * not take the GIL nor touch `t`; what it touches must outlive rt_gil_defer_barrier. */
@@ -356,8 +361,18 @@ void rt_gil_defer(rt_thread *t, void (*fn)(void *), void *arg);
  * a deferred call may touch.  From any thread, with or without a GIL. */
 void rt_gil_defer_barrier(void);
 
+/* ---- the clock and timed waits (clock.c) ---- */
+
 /* Monotonic clock in nanoseconds. */
 uint64_t rt_now_ns(void);
+
+/* Initialises a condition variable whose timed waits use the monotonic clock. */
+void rt_cond_init(pthread_cond_t *c);
+
+/* Waits on `c` (whose mutex `m` the caller holds) until signalled or until the monotonic
+ * time `deadline_ns`; returns 1 if the deadline has passed, else 0 (a wake-up, perhaps
+ * spurious). */
+int rt_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, uint64_t deadline_ns);
 
 /* ---- pending calls (pending.c) ---- */
 

@@ -209,8 +209,6 @@ rt_thread *rt_thread_swap(rt_thread *t)
 
 void rt_gil_yield(rt_thread *t)
 {
-    if (rt_gil_defer_poll(t))
-        return;
     uint64_t dropped_ns = rt_now_ns();
     int forced = detach(t, 1);
     attach(t, 0);

@@ -18,7 +18,7 @@ static vm_module M;
 static void setup(void)
 {
     ck_assert_int_eq(gilvm_runtime_init(NULL), 0);
-    T = vm_main_tstate;
+    T = vm_main_thread();
     memset(&M, 0, sizeof M);
 }
 

@@ -16,7 +16,7 @@
 
 #include "runtime/internal.h"
 #include "runtime/runtime.h"
-#include "vm/lib/async.h"
+#include "vm/lib/lib.h"
 #include "vm/api/gilvm.h"
 
 /* Under TSan, a child forked from a multi-threaded test may start threads (tests of fork). */

@@ -11,15 +11,15 @@
 #include "vm/api/gilvm.h"
 #include "vm/toolchain/module.h"
 #include "vm/core/ops.h"
+#include "vm/lib/native.h"
 
 static vm_thread *T;
 #define IN VM_INTERP(T)
-#define EXC (&VM_INTERP(T)->exc)
 
 static void setup(void)
 {
     ck_assert_int_eq(gilvm_runtime_init(NULL), 0);
-    T = vm_main_tstate;
+    T = vm_main_thread();
 }
 
 static void teardown(void) { gilvm_runtime_finalize(0); }
@@ -74,7 +74,7 @@ START_TEST(unreachable_objects_are_freed)
     ptrs[1] = vm_list_new(T, 100).u.o;
     ptrs[2] = vm_tuple_new(T, 1, (value[]){S("in a tuple")}).u.o;
     ptrs[3] = vm_dict_new(T).u.o;
-    ptrs[4] = vm_exc_new(T, EXC->value_error, S("msg")).u.o;
+    ptrs[4] = vm_exc_new(T, EXC(T)->value_error, S("msg")).u.o;
     ptrs[5] = vm_bytes_new(T, "b", 1).u.o;
     vm_dict_set(T, (vm_dict *)ptrs[3], S("k"), S("v"));
     for (int i = 0; i < 1000; i++)
@@ -103,7 +103,7 @@ START_TEST(cycles_are_collected)
     value a = vm_list_new(T, 0), b = vm_dict_new(T);
     vm_list_append(T, AS_LIST(a), b);                     /* a = [b], b = {"a": a} */
     vm_dict_set(T, AS_DICT(b), S("a"), a);
-    value e1 = vm_exc_new(T, EXC->value_error, V_NONE), e2 = vm_exc_new(T, EXC->type_error, e1);
+    value e1 = vm_exc_new(T, EXC(T)->value_error, V_NONE), e2 = vm_exc_new(T, EXC(T)->type_error, e1);
     AS_EXC(e1)->context = e2;                             /* exceptions in a context cycle */
     vm_gc_collect(T);
     ck_assert(!on_heap(l.u.o));
@@ -122,8 +122,8 @@ START_TEST(reachable_from_globals_survive)
     value tup = vm_tuple_new(T, 2, (value[]){leaf_s, V_INT(1)});
     value it;
     ck_assert_int_eq(vm_get_iter(T, leaf_b, &it), 0);     /* an iterator keeps its sequence */
-    value ctx = vm_exc_new(T, EXC->key_error, S("ctx msg"));
-    value exc = vm_exc_new(T, EXC->value_error, S("arg msg"));
+    value ctx = vm_exc_new(T, EXC(T)->key_error, S("ctx msg"));
+    value exc = vm_exc_new(T, EXC(T)->value_error, S("arg msg"));
     AS_EXC(exc)->context = ctx;
     value l = vm_list_new(T, 0);
     vm_list_append(T, AS_LIST(l), tup);
@@ -157,8 +157,8 @@ END_TEST
 
 START_TEST(thread_exceptions_and_roots_survive)
 {
-    value raised = vm_exc_new(T, EXC->value_error, S("raised"));
-    value handled = vm_exc_new(T, EXC->type_error, S("handled"));
+    value raised = vm_exc_new(T, EXC(T)->value_error, S("raised"));
+    value handled = vm_exc_new(T, EXC(T)->type_error, S("handled"));
     value rooted = vm_list_new(T, 0);
     T->exc = raised;
     T->handled = handled;
@@ -248,9 +248,10 @@ static value run_global(const char *src, const char *name)
 
 START_TEST(running_frames_are_roots)
 {
-    vm_def_native(T, "collect_now", 0, bi_collect_now);
-    vm_def_native(T, "watch", 1, bi_watch);
-    vm_def_native(T, "alive", 0, bi_alive);
+    static const vm_native_def natives[] = {
+        {"collect_now", 0, bi_collect_now}, {"watch", 1, bi_watch}, {"alive", 0, bi_alive},
+    };
+    VM_DEF_NATIVES(T, natives);
     /* A list held only by a local of a running frame, and one only on its operand stack,
      * both survive a collection made by a native it calls; after the frame returns and
      * drops them, the next collection frees them. */
@@ -351,7 +352,7 @@ START_TEST(tracebacks_keep_code_alive)
     ck_assert_ptr_nonnull(freopen("/dev/null", "w", stderr));
     vm_print_traceback(T, e);
     /* A new exception whose context is the old one keeps it (and the code) alive too. */
-    value e2 = vm_exc_new(T, EXC->runtime_error, S("later"));
+    value e2 = vm_exc_new(T, EXC(T)->runtime_error, S("later"));
     AS_EXC(e2)->context = e;
     vm_global_set(T, "err", e2);
     vm_gc_collect(T);

@@ -20,14 +20,14 @@
 static void setup(void) { ck_assert_int_eq(gilvm_runtime_init(NULL), 0); }
 static void teardown(void) { gilvm_runtime_finalize(0); }
 
-static vm_str *str(const char *s) { return AS_STR(vm_str_c(vm_main_tstate, s)); }
+static vm_str *str(const char *s) { return AS_STR(vm_str_c(vm_main_thread(), s)); }
 
 /* A code object on the heap: consts {None, 5}, names {"x"}, CAP local names, no exception
  * entries; tables have room for CAP entries so tests can change the counts. */
 static vm_code *mk(uint32_t flags, uint32_t nlocals, uint32_t maxstack, uint32_t n,
                    const instr *code)
 {
-    vm_code *c = vm_code_new(vm_main_tstate);
+    vm_code *c = vm_code_new(vm_main_thread());
     c->flags = flags;
     c->name = str(flags & CO_MODULE ? "<module>" : "f");
     c->file = str("t.gasm");
@@ -440,7 +440,7 @@ START_TEST(test_verify_long_name_one_line)
     char name[300];
     memset(name, 'a', sizeof name);
     name[10] = '\n';
-    c->name = AS_STR(vm_str_new(vm_main_tstate, name, sizeof name));
+    c->name = AS_STR(vm_str_new(vm_main_thread(), name, sizeof name));
     char err[512];
     ck_assert_int_eq(vm_verify_code(c, err, sizeof err), -1);
     ck_assert_ptr_null(strchr(err, '\n'));
@@ -589,7 +589,7 @@ static void small_module(bb *b)
 static int read_img(const uint8_t *img, size_t len, vm_module *m, char *err, size_t errlen)
 {
     err[0] = 0;
-    return vm_bc_read(vm_main_tstate, "t.gbc", img, len, m, err, errlen);
+    return vm_bc_read(vm_main_thread(), "t.gbc", img, len, m, err, errlen);
 }
 
 static void read_ok(const uint8_t *img, size_t len, vm_module *m)
@@ -996,7 +996,7 @@ static void codes_equal(const vm_code *a, const vm_code *b)
 
 START_TEST(test_round_trip)
 {
-    vm_thread *t = vm_main_tstate;
+    vm_thread *t = vm_main_thread();
     /* Body: try: g(1, 2) except: pass; with constants of every kind. */
     vm_code *body = MOD(3, I(LOAD_GLOBAL, 0), I(LOAD_INT, -3), I(LOAD_CONST, 2), I(CALL, 2),
                         I(POP, 0), I(HALT, 0), I(POP, 0), I(HALT, 0));
@@ -1071,7 +1071,7 @@ END_TEST
 
 START_TEST(test_write_refuses_unserialisable)
 {
-    vm_thread *t = vm_main_tstate;
+    vm_thread *t = vm_main_thread();
     vm_code *body = MOD(1, I(LOAD_CONST, 0), I(HALT, 0));
     body->consts[0] = vm_list_new(t, 0);
     vm_code *codes[] = {body};

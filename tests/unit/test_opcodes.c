@@ -215,7 +215,7 @@ static void check_exec(const vm_code *c)
                                       : (int32_t)INSTR_ARG(w);
         ck_assert_int_eq(c->exec[p].arg, arg);
         ck_assert_ptr_eq(c->exec[p].aux, k == OPK_NAME
-                                             ? (void *)vm_global_cell(VM_INTERP(vm_main_tstate),
+                                             ? (void *)vm_global_cell(VM_INTERP(vm_main_thread()),
                                                                       c->names[INSTR_ARG(w)])
                                              : NULL);
         ck_assert_ptr_eq(c->exec[p].handler, vm_eval_handlers() ? vm_eval_handlers()[op] : NULL);
@@ -253,7 +253,7 @@ START_TEST(quicken_execution_copy)
         "    LOAD_GLOBAL f\n     LOAD_INT 1\n      LOAD_INT 2\n  CALL 2\n  POP\n";
     vm_module m;
     char err[512] = "";
-    vm_thread *t = vm_main_tstate;
+    vm_thread *t = vm_main_thread();
     ck_assert_msg(asm_assemble(t, "q.gasm", src, sizeof src - 1, 0, &m, err, sizeof err) == 0,
                   "%s", err);
     ck_assert_int_eq(vm_module_verify(&m, "q.gasm", err, sizeof err), 0);
@@ -281,7 +281,7 @@ START_TEST(quicken_execution_copy)
     vm_xinstr again[64];
     const vm_xinstr *exec = f->exec;
     memcpy(again, f->exec, f->ncode * sizeof *f->exec);
-    vm_quicken(VM_INTERP(vm_main_tstate), f);
+    vm_quicken(VM_INTERP(vm_main_thread()), f);
     ck_assert_ptr_eq(f->exec, exec);        /* in place: functions point into it */
     ck_assert_int_eq(memcmp(again, f->exec, f->ncode * sizeof *f->exec), 0);
     vm_module_free(&m);

@@ -662,7 +662,7 @@ START_TEST(test_defer_runs_at_release)
     for (int i = 0; i < RT_GIL_DEFER_MAX; i++)
         rt_gil_defer(t1, note_deferred, m->gil);
     ck_assert_int_eq(deferred_runs, 0);
-    ck_assert(rt_breaker_load(&t1->eval_breaker) & RT_GIL_DROP_REQUEST);   /* the reminder */
+    ck_assert_int_eq(rt_breaker_load(&t1->eval_breaker), RT_GIL_DEFERRED);   /* the reminder */
     rt_gil_defer(t1, note_deferred, m->gil);            /* one too many: runs at once */
     ck_assert_int_eq(deferred_runs, 1);
     ck_assert_int_eq(deferred_saw_gil, 1);
@@ -690,14 +690,14 @@ START_TEST(test_defer_reminder_keeps_the_gil)
     rt_gil_defer(t1, note_deferred, m->gil);
     uint64_t due = rt_now_ns() + RT_GIL_DEFER_US * 1000;  /* due by then at the latest */
     /* A poll right away: not due (still deferred, reminder set) or due (run, cleared). */
-    rt_gil_yield(t1);
+    rt_gil_defer_poll(t1);
     ck_assert_int_eq(deferred_runs == 0,
-                     (rt_breaker_load(&t1->eval_breaker) & RT_GIL_DROP_REQUEST) != 0);
+                     (rt_breaker_load(&t1->eval_breaker) & RT_GIL_DEFERRED) != 0);
     if (deferred_runs == 0) {
         ck_assert_int_eq(rt_gil_deferred_count(), 1);
         while (rt_now_ns() < due)
             ;
-        rt_gil_yield(t1);                               /* due: runs it, holding the GIL */
+        rt_gil_defer_poll(t1);                          /* due: runs it, holding the GIL */
     }
     ck_assert_int_eq(deferred_runs, 1);
     ck_assert_int_eq(deferred_saw_gil, 1);
@@ -723,8 +723,9 @@ START_TEST(test_defer_then_request_drops)
     once_arg b;
     spawn_once(&th, &b, m, 'B', 0);
     uint64_t end = rt_now_ns() + DEADLINE_NS;
-    while (!atomic_load(&m->gil->drop_asked))           /* B's request, after an interval */
+    while (!(rt_breaker_load(&t1->eval_breaker) & RT_GIL_DROP_REQUEST))  /* B's, after an interval */
         ck_assert_msg(rt_now_ns() < end, "no drop request");
+    ck_assert(rt_breaker_load(&t1->eval_breaker) & RT_GIL_DEFERRED);
     rt_gil_yield(t1);                                   /* a real request: drop, B runs */
     ck_assert_int_eq(order_len, 1);
     ck_assert_int_eq(deferred_runs, 1);

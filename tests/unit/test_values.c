@@ -19,7 +19,7 @@ static vm_thread *T;
 static void setup(void)
 {
     ck_assert_int_eq(gilvm_runtime_init(NULL), 0);
-    T = vm_main_tstate;
+    T = vm_main_thread();
 }
 
 static void teardown(void) { gilvm_runtime_finalize(0); }

@@ -6,11 +6,10 @@
 #include <string.h>
 
 #include "vm/api/api.h"
-#include "vm/lib/async.h"
 #include "vm/api/gilvm.h"
 #include "vm/api/instruments.h"
+#include "vm/lib/lib.h"
 #include "vm/toolchain/module.h"
-#include "vm/lib/threads.h"
 
 int vm_read_file(const char *path, char **data, size_t *len)
 {
@@ -115,7 +114,18 @@ int vm_run_module(vm_thread *t, vm_module *m)
 
 /* ---- public API ---- */
 
-vm_thread *vm_main_tstate;
+/* The end of a thread that fork() made the child's main thread: the child exits as a
+ * program whose main thread returned, with the same status rules. */
+static void forked_main_exit(vm_thread *t, int failed)
+{
+    int status = gilvm_runtime_finalize(failed ? vm_exit_status(t) : GILVM_EXIT_OK);
+    if (status == GILVM_EXIT_SIGINT) {
+        fflush(NULL);
+        signal(SIGINT, SIG_DFL);
+        raise(SIGINT);
+    }
+    exit(status);
+}
 
 int gilvm_runtime_init(const gilvm_config *config)
 {
@@ -125,7 +135,7 @@ int gilvm_runtime_init(const gilvm_config *config)
         return -1;
     }
     vm_thread *t = (vm_thread *)rt_thread_current();
-    vm_main_tstate = t;
+    vm_lib_set_forked_main_exit(forked_main_exit);
     if (config && config->switch_interval_us)
         rt_interp_set_switch_interval(t->base.interp, config->switch_interval_us);
     if (config && config->recursion_limit > 0) {
@@ -140,7 +150,7 @@ int gilvm_runtime_init(const gilvm_config *config)
 
 void gilvm_set_argv(int argc, char **argv)
 {
-    vm_thread *t = vm_main_tstate;
+    vm_thread *t = vm_main_thread();
     value l = vm_list_new(t, (size_t)argc);
     for (int i = 0; i < argc; i++)
         vm_list_append(t, AS_LIST(l), vm_str_c(t, argv[i]));
@@ -151,7 +161,7 @@ void gilvm_set_argv(int argc, char **argv)
 static vm_thread *caller(void)
 {
     rt_thread *cur = rt_thread_current();
-    return cur ? (vm_thread *)cur : vm_main_tstate;
+    return cur ? (vm_thread *)cur : vm_main_thread();
 }
 
 int gilvm_run_file(const char *path)
@@ -197,7 +207,7 @@ static int join_threads(vm_thread *t, int status)
 int gilvm_runtime_finalize(int status)
 {
     /* CPython's Py_FinalizeEx order.  No new thread from here on (interp->finalizing). */
-    vm_thread *t = vm_main_tstate;
+    vm_thread *t = vm_main_thread();
     if (t == NULL)
         return status;
     atomic_store(&t->base.interp->finalizing, 1);
@@ -208,8 +218,7 @@ int gilvm_runtime_finalize(int status)
     vm_instruments_finish(t);
     /* Daemon threads never run bytecode again: they end at their next GIL take or wait slice. */
     rt_runtime_set_finalizing(&t->base);
-    vm_async_fini(t);
+    vm_lib_fini(t);
     rt_runtime_finalize();
-    vm_main_tstate = NULL;
     return status;
 }

@@ -4,9 +4,6 @@
 
 #include "vm/toolchain/module.h"
 
-/* The main thread's state, set by gilvm_runtime_init. */
-extern vm_thread *vm_main_tstate;
-
 /* Reads a whole file into a malloc'd, NUL-terminated buffer; -1 with errno on failure. */
 int vm_read_file(const char *path, char **data, size_t *len);
 

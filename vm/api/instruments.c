@@ -57,15 +57,7 @@ static void async_event(rt_thread *t, int event, int arg)
         snprintf(args, sizeof args, "{\"signum\": %d}", arg);
         trace_write(t, "signal", 'i', now, now, args);
     } else
-        trace_write(t, "pending call", 'i', now, now, NULL);
-}
-
-void vm_trace_instant(vm_thread *t, const char *name)
-{
-    if (trace_fp) {
-        uint64_t now = rt_now_ns();
-        trace_write(&t->base, name, 'i', now, now, NULL);
-    }
+        trace_write(t, event == RT_EV_GC ? "gc" : "pending call", 'i', now, now, NULL);
 }
 
 int vm_instruments_start(const vm_instruments_config *cfg)

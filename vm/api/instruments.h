@@ -15,10 +15,6 @@ typedef struct {
 /* Records what to report at exit; 0, or -1 with a message on stderr. */
 int vm_instruments_start(const vm_instruments_config *cfg);
 
-/* Adds an instant event (a signal, a pending call, a collection) of `t` to the trace, if
- * one is being written. */
-void vm_trace_instant(vm_thread *t, const char *name);
-
 /* Closes the trace and prints the statistics (if asked) to stderr; called by finalization while the runtime's
  * interpreters and retired thread statistics still exist. */
 void vm_instruments_finish(vm_thread *t);

@@ -93,7 +93,7 @@ static int cmd_asm(int argc, char **argv)
         return GILVM_EXIT_EXCEPTION;
     vm_module m;
     char err[1024];
-    int rc = vm_load_file(vm_main_tstate, in, &m, err, sizeof err);
+    int rc = vm_load_file(vm_main_thread(), in, &m, err, sizeof err);
     if (rc)
         fprintf(stderr, "gilvm: %s\n", err);
     else {
@@ -121,7 +121,7 @@ static int cmd_dis(int argc, char **argv)
         return GILVM_EXIT_EXCEPTION;
     vm_module m;
     char err[1024];
-    int rc = vm_load_file(vm_main_tstate, argv[0], &m, err, sizeof err);
+    int rc = vm_load_file(vm_main_thread(), argv[0], &m, err, sizeof err);
     if (rc)
         fprintf(stderr, "gilvm: %s\n", err);
     else {
@@ -211,7 +211,7 @@ int main(int argc, char **argv)
     } else
         gilvm_set_argv(1, (char *[]){""});
     if (repl && (!file || rc == 0 || rc == GILVM_EXIT_EXCEPTION))
-        rc = vm_repl_main(vm_main_tstate);
+        rc = vm_repl_main(vm_main_thread());
     rc = gilvm_runtime_finalize(rc);
     if (rc == GILVM_EXIT_SIGINT) {
         fflush(NULL);

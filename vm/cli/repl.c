@@ -7,7 +7,7 @@
  * Each input (one line, or a block) is assembled as a module of its own whose body starts with
  * the session's stack (asm_assemble's entry_depth), linked, and run by vm_run_code, which hands
  * back the stack left at HALT.  Between inputs the stack lives in a malloc'd array that a GC root
- * hook (vm_gc_root_hooks) marks.  vm_run_code writes that array only on success, so while an
+ * hook (vm_gc_add_root_hook) marks.  vm_run_code writes that array only on success, so while an
  * input runs the array still holds the values it started with: a failed input leaves the
  * stack as it was, and no value the input popped is collected under it.
  *
@@ -61,7 +61,6 @@ typedef struct {
     vm_code *last;              /* body of the last input, for :dis without a name (GC root) */
     value *snap;                /* global values at session start, for :reset (GC root) */
     uint32_t nsnap;
-    int hook;                   /* our slot in vm_gc_root_hooks */
     unsigned ninput;            /* inputs assembled; input N is named "<input-N>" */
     int quit, status;           /* leave the REPL with this exit status */
     char *histfile;             /* NULL: history is not saved */
@@ -1017,7 +1016,7 @@ int vm_repl_main(vm_thread *t)
     if (!isatty(STDIN_FILENO))
         return run_script(t);
 
-    repl r = {.t = t, .hook = -1};
+    repl r = {.t = t};
     if (pipe_open()) {
         fprintf(stderr, "gilvm: repl: %s\n", strerror(errno));
         return GILVM_EXIT_EXCEPTION;
@@ -1028,13 +1027,7 @@ int vm_repl_main(vm_thread *t)
     for (uint32_t i = 0; i < g->n; i++)
         r.snap[i] = *g->cells[i];
     the_repl = &r;
-    for (int i = 0; i < VM_GC_MAX_ROOT_HOOKS && r.hook < 0; i++)
-        if (!vm_gc_root_hooks[i]) {
-            vm_gc_root_hooks[i] = mark_roots;
-            r.hook = i;
-        }
-    if (r.hook < 0)
-        RT_FATAL("no free GC root hook for the REPL's stack");
+    vm_gc_add_root_hook(mark_roots);
 
     rl_readline_name = "gilvm";
     rl_catch_signals = 0;                       /* SIGINT and SIGWINCH: see read_line */
@@ -1074,7 +1067,7 @@ int vm_repl_main(vm_thread *t)
 
     tty_cooked();
     history_finish(&r);
-    vm_gc_root_hooks[r.hook] = NULL;
+    vm_gc_remove_root_hook(mark_roots);
     the_repl = NULL;
     cands_clear();
     free(cands);

@@ -1,5 +1,5 @@
-/* Entering bytecode from C (vm_call, vm_run_code) and handling the eval breaker's bits at a
- * poll (vm_handle_pending), in the order of CPython's _Py_HandlePending. */
+/* Entering bytecode from C: calling a callable (vm_call) and running a module body
+ * (vm_run_code).  Called by natives, the poll handler, threads and the embedding API. */
 #include <string.h>
 
 #include "vm/core/ops.h"
@@ -56,41 +56,5 @@ int vm_run_code(vm_thread *t, vm_code *code, value *stack_io, uint32_t *depth_io
         vm_frame_pop(t);
     } else if (depth_io)
         *depth_io = 0;
-    return 0;
-}
-
-/* Delivers an exception another thread queued with vm_thread_set_async_exc. */
-static int take_async_exc(vm_thread *t)
-{
-    void *p = atomic_exchange(&t->base.async_exc, NULL);
-    if (!p)
-        return 0;
-    return vm_raise_value(t, V_OBJ(T_EXC, p));
-}
-
-vm_pending_fn vm_pending_hooks[VM_PENDING_MAX_HOOKS];
-
-int vm_handle_pending(vm_thread *t)
-{
-    rt_breaker *b = &t->base.eval_breaker;
-    uint32_t bits = rt_breaker_load(b);
-    /* Stop requests, signals and pending calls are handled by registered hooks, in bit
-     * order (EVAL_PLEASE_STOP, SIGNALS_PENDING, CALLS_TO_DO), as _Py_HandlePending. */
-    if ((bits & RT_EVAL_PLEASE_STOP) && rt_thread_must_exit(&t->base))
-        rt_gil_yield(&t->base);     /* another thread finalizes: the re-take ends this thread */
-    for (int i = 0; i < VM_PENDING_MAX_HOOKS; i++)
-        if (vm_pending_hooks[i] && vm_pending_hooks[i](t, bits))
-            return -1;
-    if (bits & RT_GC_SCHEDULED) {
-        rt_breaker_clear(b, RT_GC_SCHEDULED);
-        vm_gc_collect(t);
-    }
-    if (bits & RT_GIL_DROP_REQUEST)
-        rt_gil_yield(&t->base);
-    if (bits & RT_ASYNC_EXCEPTION) {
-        rt_breaker_clear(b, RT_ASYNC_EXCEPTION);
-        if (take_async_exc(t))
-            return -1;
-    }
     return 0;
 }

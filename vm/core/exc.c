@@ -149,3 +149,15 @@ void vm_print_traceback(vm_thread *t, value exc)
             fprintf(stderr, "\nDuring handling of the above exception, another exception occurred:\n\n");
     }
 }
+
+void vm_report_ignored(vm_thread *t, const char *what, value func)
+{
+    value e = t->exc;
+    t->exc = V_UNDEF;
+    fflush(stdout);
+    if (func.tag != T_UNDEF)
+        fprintf(stderr, "Exception ignored in %s: %s\n", what, AS_STR(vm_repr(t, func))->data);
+    else
+        fprintf(stderr, "Exception ignored in %s:\n", what);
+    vm_print_traceback(t, e);
+}

@@ -3,12 +3,12 @@
  * at an eval-loop poll, holding the GIL, when every thread of the interpreter is at a safe
  * point (at a poll, or detached in a native call whose values sit on its value stack).  So C
  * code between polls never sees an object move or vanish.  Roots: every thread's frames
- * (locals and live stack), raised and handled exceptions, globals, the exception classes,
- * argv, and whatever the vm_gc_root hooks add. */
+ * (locals and live stack), raised, handled and queued exceptions, globals, the exception
+ * classes, argv, atexit functions, signal handlers, and whatever the vm_gc_root hooks add. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "vm/api/instruments.h"
+#include "vm/core/state.h"
 
 #define GC_MIN_THRESHOLD (4u << 20)
 
@@ -125,7 +125,27 @@ static void blacken(gray_stack *g, vm_obj *o)
 
 vm_gc_blacken_fn vm_gc_blacken_hooks[T__COUNT];
 vm_gc_free_fn vm_gc_free_hooks[T__COUNT];
-vm_gc_root_fn vm_gc_root_hooks[VM_GC_MAX_ROOT_HOOKS];
+static vm_gc_root_fn root_hooks[VM_GC_MAX_ROOT_HOOKS];
+
+void vm_gc_add_root_hook(vm_gc_root_fn fn)
+{
+    for (int i = 0; i < VM_GC_MAX_ROOT_HOOKS; i++)
+        if (root_hooks[i] == fn)
+            return;
+    for (int i = 0; i < VM_GC_MAX_ROOT_HOOKS; i++)
+        if (root_hooks[i] == NULL) {
+            root_hooks[i] = fn;
+            return;
+        }
+    RT_FATAL("no free GC root hook");
+}
+
+void vm_gc_remove_root_hook(vm_gc_root_fn fn)
+{
+    for (int i = 0; i < VM_GC_MAX_ROOT_HOOKS; i++)
+        if (root_hooks[i] == fn)
+            root_hooks[i] = NULL;
+}
 
 void vm_obj_free(vm_interp *in, vm_obj *o)
 {
@@ -157,6 +177,9 @@ static void mark_thread(gray_stack *g, vm_thread *t)
     mark_value(g, t->exc);
     mark_value(g, t->handled);
     mark_value(g, t->self);
+    void *async_exc = atomic_load(&t->base.async_exc);     /* queued, not yet raised */
+    if (async_exc)
+        gray(g, async_exc);
     mark_values(g, t->roots, (size_t)t->nroots);
     for (vm_frame *f = t->frame; f; f = f->prev) {
         gray(g, &f->code->h);
@@ -181,9 +204,11 @@ void vm_gc_collect(vm_thread *t)
     VM_EXC_CLASSES(X)
 #undef X
     mark_value(&g, in->argv);
+    mark_value(&g, in->atexit);
+    mark_values(&g, in->signal_handlers, RT_NSIG);
     for (int i = 0; i < VM_GC_MAX_ROOT_HOOKS; i++)
-        if (vm_gc_root_hooks[i])
-            vm_gc_root_hooks[i](in, mark_cb, &g);
+        if (root_hooks[i])
+            root_hooks[i](in, mark_cb, &g);
     while (g.len)
         blacken(&g, g.items[--g.len]);
     free(g.items);
@@ -205,7 +230,8 @@ void vm_gc_collect(vm_thread *t)
     in->threshold = in->allocated * 2 > GC_MIN_THRESHOLD ? in->allocated * 2 : GC_MIN_THRESHOLD;
     in->ncollections++;
     t->base.stats.gc_runs++;
-    vm_trace_instant(t, "gc");
+    if (rt_main_runtime.hooks.async_event)
+        rt_main_runtime.hooks.async_event(&t->base, RT_EV_GC, 0);
 }
 
 void vm_heap_free(vm_interp *in)

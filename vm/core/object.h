@@ -221,6 +221,11 @@ int vm_num_cmp(value a, value b);
 bool vm_equal(value a, value b);
 /* Truthiness as Python's bool(). */
 bool vm_truthy(value v);
+/* True for what CALL can call: a function, a native, a class. */
+static inline bool vm_callable(value v)
+{
+    return v.tag == T_FUNC || v.tag == T_NATIVE || v.tag == T_CLASS;
+}
 /* Type name as Python prints it ("int", "str", ...). */
 const char *vm_type_name(value v);
 /* str(v) as a new string value. */

@@ -2,8 +2,7 @@
  * classes, builtins) and releasing VM memory when the runtime deletes a state. */
 #include <stdlib.h>
 
-#include "vm/lib/async.h"
-#include "vm/lib/threads.h"
+#include "vm/lib/lib.h"
 
 static void thread_clear(rt_thread *rt)
 {
@@ -19,15 +18,6 @@ static void interp_clear(rt_interp *rin)
 }
 
 const rt_hooks vm_rt_hooks = {.thread_clear = thread_clear, .interp_clear = interp_clear};
-
-void vm_def_native(vm_thread *t, const char *name, int arity, vm_native_fn fn)
-{
-    vm_native *n = (vm_native *)vm_alloc(t, T_NATIVE, sizeof(vm_native));
-    n->name = name;
-    n->arity = arity;
-    n->fn = fn;
-    vm_global_set(t, name, V_OBJ(T_NATIVE, n));
-}
 
 static vm_class *new_class(vm_thread *t, const char *name, vm_class *base)
 {
@@ -48,7 +38,5 @@ void vm_interp_setup(vm_thread *t)
     VM_EXC_CLASSES(X)
 #undef X
     in->argv = vm_list_new(t, 0);
-    vm_builtins_install(t);
-    vm_threads_install(t);
-    vm_async_install(t);
+    vm_lib_install(t);
 }

@@ -93,6 +93,10 @@ struct vm_interp {
     vm_globals globals;
     vm_exc_classes exc;
     value argv;                 /* list of program arguments */
+    value atexit;               /* list of (func, args) tuples, run at finalization */
+    /* Bytecode signal handlers (main interpreter only): a callable, V_INT(RT_SIG_DFL or
+     * RT_SIG_IGN), or T_UNDEF (never set: getsignal reports the OS disposition). */
+    value signal_handlers[RT_NSIG];
     int exiting;
 };
 
@@ -113,6 +117,13 @@ struct vm_thread {
 
 #define VM_INTERP(t) ((vm_interp *)(t)->base.interp)
 
+/* The main thread's state (that of the main interpreter), NULL before init and after
+ * finalization. */
+static inline vm_thread *vm_main_thread(void)
+{
+    return (vm_thread *)atomic_load(&rt_main_runtime.main_tstate);
+}
+
 /* ---- raising (exc.c) ---- */
 
 /* Sets the thread's exception to a new instance of `cls` with a formatted message; returns
@@ -131,6 +142,9 @@ void vm_print_traceback(vm_thread *t, value exc);
 void vm_exc_add_tb(vm_thread *t, vm_exc *e, vm_code *code, uint32_t pc);
 /* The exception message line ("ValueError: msg") as a new string. */
 value vm_exc_format(vm_thread *t, value exc);
+/* Consumes t's exception and reports it on stderr as "Exception ignored in WHAT: REPR(func)"
+ * (func T_UNDEF: no repr) with its traceback [PyErr_FormatUnraisable]. */
+void vm_report_ignored(vm_thread *t, const char *what, value func);
 
 /* ---- globals (globals.c) ---- */
 
@@ -143,7 +157,7 @@ value vm_global_get(vm_interp *in, const char *name);
 /* Releases the slot table. */
 void vm_globals_free(vm_globals *g);
 
-/* ---- running code (eval.c, call.c) ---- */
+/* ---- running code (eval.c, call.c, poll.c) ---- */
 
 /* Runs frames from t->frame until the frame entered from C returns; 0 with *result, or -1. */
 int vm_eval(vm_thread *t, value *result);
@@ -162,15 +176,18 @@ void vm_frames_free(vm_thread *t);
 /* Runs a module body code object (linked already) in a new frame; stack results (REPL) are
  * copied to `stack_io` if not NULL (in: initial values, count *depth_io; out likewise). */
 int vm_run_code(vm_thread *t, vm_code *code, value *stack_io, uint32_t *depth_io, uint32_t cap);
-/* A handler for eval-breaker bits owned by another module (signals, pending calls); it
- * clears its bit, runs, and returns -1 with an exception set if its handler raised. */
-typedef int (*vm_pending_fn)(vm_thread *t, uint32_t bits);
-#define VM_PENDING_MAX_HOOKS 4
-/* Registered handlers, run in order before GC, GIL drop and async exceptions. */
-extern vm_pending_fn vm_pending_hooks[VM_PENDING_MAX_HOOKS];
-/* Handles the eval breaker's bits at a poll (stop, signals, calls, GC, GIL, async exc);
- * 0, or -1 with an exception set. */
+/* Handles the eval breaker's bits at a poll, in CPython's order (poll.c: stop, signals,
+ * pending calls, GC, GIL, async exception); 0, or -1 with an exception set. */
 int vm_handle_pending(vm_thread *t);
+/* A blocking wait woke for RT_SIGNALS_PENDING or RT_EVAL_PLEASE_STOP; holding the GIL,
+ * handles those two as a poll would; 0, or -1 if a signal handler raised. */
+int vm_poll_in_wait(vm_thread *t);
+/* Runs the handlers of signals that arrived, if `t` is the main thread; 0, or -1 with the
+ * exception of the handler that raised (the remaining signals run at a later poll). */
+int vm_signals_run(vm_thread *t);
+/* Runs the pending calls left for `t` until none is left [_Py_FinishPendingCalls]; a call
+ * that fails is reported on stderr and the rest still run. */
+void vm_pending_finish(vm_thread *t);
 
 /* Builds code->exec, the execution copy with superinstructions, its globals resolved to
  * `in`'s cells (quicken.c). */
@@ -180,12 +197,9 @@ void vm_quicken(vm_interp *in, vm_code *c);
 
 /* Runtime hooks that release the VM's part of thread and interpreter states. */
 extern const rt_hooks vm_rt_hooks;
-/* Fills a new interpreter's VM state: heap threshold, exception classes, builtins. */
+/* Fills a new interpreter's VM state: heap threshold, exception classes, and the library's
+ * builtins (vm/lib/lib.h). */
 void vm_interp_setup(vm_thread *t);
-/* Registers a native function as a global. */
-void vm_def_native(vm_thread *t, const char *name, int arity, vm_native_fn fn);
-/* Installs the core builtins (builtins.c). */
-void vm_builtins_install(vm_thread *t);
 
 /* ---- GC (gc.c) ---- */
 
@@ -199,8 +213,11 @@ typedef void (*vm_gc_root_fn)(vm_interp *in, vm_gc_mark_fn mark, void *g);
  * the object references, and release what it owns before it is freed. */
 extern vm_gc_blacken_fn vm_gc_blacken_hooks[T__COUNT];
 extern vm_gc_free_fn vm_gc_free_hooks[T__COUNT];
-/* Extra root sets (pending calls, signal handlers); a NULL slot is unused. */
-extern vm_gc_root_fn vm_gc_root_hooks[VM_GC_MAX_ROOT_HOOKS];
+/* Adds a root set (queued calls, the REPL's stack) that every collection of every
+ * interpreter marks; adding one twice adds it once.  At most VM_GC_MAX_ROOT_HOOKS. */
+void vm_gc_add_root_hook(vm_gc_root_fn fn);
+/* Removes a root set added by vm_gc_add_root_hook. */
+void vm_gc_remove_root_hook(vm_gc_root_fn fn);
 
 /* Frees one object and what it owns. */
 void vm_obj_free(vm_interp *in, vm_obj *o);

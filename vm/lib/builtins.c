@@ -1,5 +1,6 @@
-/* Core builtins: output, conversions, containers, strings, recursion limit, program
- * arguments, time.  Threading, signal and interpreter builtins live with their modules. */
+/* The builtins on values: output, conversions, numbers, containers, strings.  The
+ * builtins about the program and the VM itself are in sys.c; threads, time, signals and the
+ * OS have files of their own. */
 #define _GNU_SOURCE 1  /* memmem */
 #include <errno.h>
 #include <inttypes.h>
@@ -10,24 +11,8 @@
 #include <time.h>
 
 #include "vm/core/ops.h"
-#include "vm/core/state.h"
-
-#define EXC(t) (&VM_INTERP(t)->exc)
-#define BUILTIN(name) static int bi_##name(vm_thread *t, int argc, value *argv, value *out)
-
-static int type_err(vm_thread *t, const char *fn, const char *want, value got)
-{
-    return vm_raise(t, EXC(t)->type_error, "%s() argument must be %s, not '%s'", fn, want,
-                    vm_type_name(got));
-}
-
-static int want_int(vm_thread *t, const char *fn, value v, int64_t *out)
-{
-    if (v.tag != T_INT && v.tag != T_BOOL)
-        return type_err(t, fn, "int", v);
-    *out = v.u.i;
-    return 0;
-}
+#include "vm/lib/lib.h"
+#include "vm/lib/native.h"
 
 BUILTIN(print)
 {
@@ -94,7 +79,7 @@ BUILTIN(int)
         return 0;
     }
     default:
-        return type_err(t, "int", "a string or a number", v);
+        return vm_type_err(t, "int", "a string or a number", v);
     }
 }
 
@@ -119,7 +104,7 @@ BUILTIN(float)
         return 0;
     }
     default:
-        return type_err(t, "float", "a string or a number", v);
+        return vm_type_err(t, "float", "a string or a number", v);
     }
 }
 
@@ -176,7 +161,7 @@ BUILTIN(range)
     if (argc < 1 || argc > 3)
         return vm_raise(t, EXC(t)->type_error, "range expected 1 to 3 arguments, got %d", argc);
     for (int i = 0; i < argc; i++)
-        if (want_int(t, "range", argv[i], &a[i]))
+        if (vm_want_int(t, "range", argv[i], &a[i]))
             return -1;
     if (argc == 1) {
         a[1] = a[0];
@@ -233,7 +218,7 @@ BUILTIN(tuple)
 BUILTIN(append)
 {
     if (argv[0].tag != T_LIST)
-        return type_err(t, "append", "list", argv[0]);
+        return vm_type_err(t, "append", "list", argv[0]);
     vm_list_append(t, AS_LIST(argv[0]), argv[1]);
     *out = V_NONE;
     return 0;
@@ -256,13 +241,13 @@ BUILTIN(pop)
         return 0;
     }
     if (argv[0].tag != T_LIST)
-        return type_err(t, "pop", "list or dict", argv[0]);
+        return vm_type_err(t, "pop", "list or dict", argv[0]);
     vm_list *l = AS_LIST(argv[0]);
     if (l->len == 0)
         return vm_raise(t, EXC(t)->index_error, "pop from empty list");
     int64_t i = (int64_t)l->len - 1;
     if (argc == 2) {
-        if (want_int(t, "pop", argv[1], &i))
+        if (vm_want_int(t, "pop", argv[1], &i))
             return -1;
         if (i < 0)
             i += (int64_t)l->len;
@@ -279,8 +264,8 @@ BUILTIN(insert)
 {
     int64_t i = 0;
     if (argv[0].tag != T_LIST)
-        return type_err(t, "insert", "list", argv[0]);
-    if (want_int(t, "insert", argv[1], &i))
+        return vm_type_err(t, "insert", "list", argv[0]);
+    if (vm_want_int(t, "insert", argv[1], &i))
         return -1;
     vm_list *l = AS_LIST(argv[0]);
     if (i < 0)
@@ -299,7 +284,7 @@ BUILTIN(insert)
 static int dict_view(vm_thread *t, value d, int which, value *out, const char *fn)
 {
     if (d.tag != T_DICT)
-        return type_err(t, fn, "dict", d);
+        return vm_type_err(t, fn, "dict", d);
     vm_dict *dd = AS_DICT(d);
     value l = vm_list_new(t, dd->len);
     for (size_t i = 0; i < dd->used; i++) {
@@ -323,7 +308,7 @@ BUILTIN(get)
     if (argc < 2 || argc > 3)
         return vm_raise(t, EXC(t)->type_error, "get expected 2 or 3 arguments, got %d", argc);
     if (argv[0].tag != T_DICT)
-        return type_err(t, "get", "dict", argv[0]);
+        return vm_type_err(t, "get", "dict", argv[0]);
     int r = vm_dict_get(t, AS_DICT(argv[0]), argv[1], out);
     if (r < 0)
         return -1;
@@ -382,7 +367,7 @@ BUILTIN(isinstance)
         *out = V_BOOL(r);
         return 0;
     }
-    return type_err(t, "isinstance", "an exception class", c);
+    return vm_type_err(t, "isinstance", "an exception class", c);
 }
 
 BUILTIN(ord)
@@ -396,7 +381,7 @@ BUILTIN(ord)
 BUILTIN(chr)
 {
     int64_t c = 0;
-    if (want_int(t, "chr", argv[0], &c))
+    if (vm_want_int(t, "chr", argv[0], &c))
         return -1;
     if (c < 0 || c > 0x10ffff)
         return vm_raise(t, EXC(t)->value_error, "chr() arg not in range(0x110000)");
@@ -428,14 +413,14 @@ BUILTIN(slice)
 {
     value s = argv[0];
     int64_t a = 0, b = 0;
-    if (want_int(t, "slice", argv[1], &a) || want_int(t, "slice", argv[2], &b))
+    if (vm_want_int(t, "slice", argv[1], &a) || vm_want_int(t, "slice", argv[2], &b))
         return -1;
     int64_t n = 0;
     switch (s.tag) {
     case T_STR: case T_BYTES: n = (int64_t)AS_STR(s)->len; break;
     case T_LIST: n = (int64_t)AS_LIST(s)->len; break;
     case T_TUPLE: n = (int64_t)AS_TUPLE(s)->len; break;
-    default: return type_err(t, "slice", "a sequence", s);
+    default: return vm_type_err(t, "slice", "a sequence", s);
     }
     if (a < 0) a += n;
     if (b < 0) b += n;
@@ -462,7 +447,7 @@ BUILTIN(join)
 {
     value sep = argv[0], seq = argv[1];
     if (sep.tag != T_STR)
-        return type_err(t, "join", "str", sep);
+        return vm_type_err(t, "join", "str", sep);
     value l;
     if (to_list(t, seq, &l))
         return -1;
@@ -496,7 +481,7 @@ BUILTIN(split)
     if (argc < 1 || argc > 2)
         return vm_raise(t, EXC(t)->type_error, "split expected 1 or 2 arguments, got %d", argc);
     if (argv[0].tag != T_STR)
-        return type_err(t, "split", "str", argv[0]);
+        return vm_type_err(t, "split", "str", argv[0]);
     vm_str *s = AS_STR(argv[0]);
     value l = vm_list_new(t, 0);
     if (argc == 1 || argv[1].tag == T_NONE) {      /* whitespace runs */
@@ -513,7 +498,7 @@ BUILTIN(split)
         }
     } else {
         if (argv[1].tag != T_STR)
-            return type_err(t, "split", "str", argv[1]);
+            return vm_type_err(t, "split", "str", argv[1]);
         vm_str *sep = AS_STR(argv[1]);
         if (sep->len == 0)
             return vm_raise(t, EXC(t)->value_error, "empty separator");
@@ -534,7 +519,7 @@ BUILTIN(split)
 static int str_case(vm_thread *t, value v, value *out, int upper, const char *fn)
 {
     if (v.tag != T_STR)
-        return type_err(t, fn, "str", v);
+        return vm_type_err(t, fn, "str", v);
     *out = vm_str_new(t, AS_STR(v)->data, AS_STR(v)->len);
     for (size_t i = 0; i < AS_STR(*out)->len; i++) {
         char *c = &AS_STR(*out)->data[i];
@@ -552,7 +537,7 @@ BUILTIN(lower) { return str_case(t, argv[0], out, 0, "lower"); }
 BUILTIN(find)
 {
     if (argv[0].tag != argv[1].tag || (argv[0].tag != T_STR && argv[0].tag != T_BYTES))
-        return type_err(t, "find", "two str or two bytes", argv[0].tag == T_STR ? argv[1] : argv[0]);
+        return vm_type_err(t, "find", "two str or two bytes", argv[0].tag == T_STR ? argv[1] : argv[0]);
     vm_str *s = AS_STR(argv[0]), *sub = AS_STR(argv[1]);
     const char *hit = sub->len ? memmem(s->data, s->len, sub->data, sub->len) : s->data;
     *out = V_INT(hit ? (int64_t)(hit - s->data) : -1);
@@ -562,7 +547,7 @@ BUILTIN(find)
 BUILTIN(encode)
 {
     if (argv[0].tag != T_STR)
-        return type_err(t, "encode", "str", argv[0]);
+        return vm_type_err(t, "encode", "str", argv[0]);
     *out = vm_bytes_new(t, AS_STR(argv[0])->data, AS_STR(argv[0])->len);
     return 0;
 }
@@ -570,7 +555,7 @@ BUILTIN(encode)
 BUILTIN(decode)
 {
     if (argv[0].tag != T_BYTES)
-        return type_err(t, "decode", "bytes", argv[0]);
+        return vm_type_err(t, "decode", "bytes", argv[0]);
     *out = vm_str_new(t, AS_STR(argv[0])->data, AS_STR(argv[0])->len);
     return 0;
 }
@@ -609,78 +594,9 @@ BUILTIN(format)
     return rc;
 }
 
-BUILTIN(argv_)
-{
-    value src = VM_INTERP(t)->argv;
-    *out = vm_list_new(t, AS_LIST(src)->len);
-    for (size_t i = 0; i < AS_LIST(src)->len; i++)
-        vm_list_append(t, AS_LIST(*out), AS_LIST(src)->items[i]);
-    return 0;
-}
-
-BUILTIN(exit)
-{
-    value code = argc ? argv[0] : V_NONE;
-    return vm_raise_value(t, vm_exc_new(t, EXC(t)->system_exit, code));
-}
-
-BUILTIN(getrecursionlimit)
-{
-    *out = V_INT(t->base.interp->recursion_limit);
-    return 0;
-}
-
-BUILTIN(setrecursionlimit)
-{
-    int64_t n = 0;
-    if (want_int(t, "setrecursionlimit", argv[0], &n))
-        return -1;
-    if (n < 1)
-        return vm_raise(t, EXC(t)->value_error, "recursion limit must be greater or equal than 1");
-    if (n > 10000000)
-        return vm_raise(t, EXC(t)->value_error, "recursion limit too large");
-    rt_interp *in = t->base.interp;
-    int used = t->frame ? (int)t->frame->depth : 0;
-    if (n <= used)
-        return vm_raise(t, EXC(t)->recursion_error,
-                        "cannot set the recursion limit to %" PRId64 " at the recursion depth %d: "
-                        "the limit is too low", n, used);
-    /* Every thread of the interpreter gets the new limit; a thread already deeper than it
-     * gets RecursionError at its next call, as in CPython. */
-    for (rt_thread *th = in->threads; th; th = th->next)
-        th->recursion_limit = (int)n;
-    in->recursion_limit = (int)n;
-    *out = V_NONE;
-    return 0;
-}
-
-static double now_s(clockid_t clk)
-{
-    struct timespec ts;
-    clock_gettime(clk, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-BUILTIN(time) { *out = V_FLOAT(now_s(CLOCK_REALTIME)); return 0; }
-BUILTIN(perf_counter) { *out = V_FLOAT(now_s(CLOCK_MONOTONIC)); return 0; }
-BUILTIN(monotonic_ns) { *out = V_INT((int64_t)rt_now_ns()); return 0; }
-
-BUILTIN(gc_collect)
-{
-    rt_breaker_set(&t->base.eval_breaker, RT_GC_SCHEDULED);
-    *out = V_NONE;
-    return 0;
-}
-
-BUILTIN(gc_count)
-{
-    *out = V_INT((int64_t)VM_INTERP(t)->ncollections);
-    return 0;
-}
-
 void vm_builtins_install(vm_thread *t)
 {
-    static const struct { const char *name; int arity; vm_native_fn fn; } table[] = {
+    static const vm_native_def natives[] = {
         {"print", -1, bi_print}, {"len", 1, bi_len}, {"str", 1, bi_str}, {"repr", 1, bi_repr},
         {"bool", 1, bi_bool}, {"type", 1, bi_type}, {"int", 1, bi_int}, {"float", 1, bi_float},
         {"abs", 1, bi_abs}, {"min", -1, bi_min}, {"max", -1, bi_max}, {"range", -1, bi_range},
@@ -691,12 +607,7 @@ void vm_builtins_install(vm_thread *t)
         {"chr", 1, bi_chr}, {"hash", 1, bi_hash}, {"slice", 3, bi_slice}, {"join", 2, bi_join},
         {"split", -1, bi_split}, {"upper", 1, bi_upper}, {"lower", 1, bi_lower},
         {"find", 2, bi_find}, {"encode", 1, bi_encode}, {"decode", 1, bi_decode},
-        {"format", -1, bi_format}, {"argv", 0, bi_argv_}, {"exit", -1, bi_exit},
-        {"getrecursionlimit", 0, bi_getrecursionlimit},
-        {"setrecursionlimit", 1, bi_setrecursionlimit}, {"time", 0, bi_time},
-        {"perf_counter", 0, bi_perf_counter}, {"monotonic_ns", 0, bi_monotonic_ns},
-        {"gc_collect", 0, bi_gc_collect}, {"gc_count", 0, bi_gc_count},
+        {"format", -1, bi_format},
     };
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        vm_def_native(t, table[i].name, table[i].arity, table[i].fn);
+    VM_DEF_NATIVES(t, natives);
 }

@@ -1,0 +1,109 @@
+/* The poll handler [_Py_HandlePending]: what the eval loop does when it finds a bit set in
+ * its thread's eval breaker at RESUME or JUMP_BACKWARD, and what a blocking wait does when
+ * it wakes for a signal or a stop request.  Called by eval.c and by vm/lib/wait.c.
+ *
+ * Notes
+ * -----
+ * The breaker's reasons are handled here, in this order, which is CPython 3.14's:
+ *
+ *   1. RT_EVAL_PLEASE_STOP   a thread that must exit (another finalizes the runtime) ends
+ *                            at the re-take of rt_gil_yield; for any other it is cleared;
+ *   2. RT_SIGNALS_PENDING    bytecode signal handlers (main thread of the main interpreter);
+ *   3. RT_CALLS_TO_DO        pending calls (runtime/pending.c: at most 100 per pass);
+ *   4. RT_GC_SCHEDULED       a collection, every thread of the interpreter being at a poll
+ *                            or detached;
+ *   5. RT_GIL_DROP_REQUEST   drop the GIL and take it back (rt_gil_yield), or, without a
+ *      RT_GIL_DEFERRED       request, the holder's deferred wake-ups once due;
+ *   6. RT_ASYNC_EXCEPTION    raise the exception another thread queued for this one.
+ *
+ * Each bit is cleared before its handler runs.  A handler that raises ends the pass with
+ * -1: the eval loop unwinds from the poll's offset, and the reasons after it stay set for
+ * the next poll (a failing pending call re-arms CALLS_TO_DO for the calls left; a signal
+ * handler that raises leaves the other tripped signals pending).  tests/unit/test_poll.c
+ * pins the order. */
+#include "vm/core/state.h"
+
+/* Runs the bytecode handler of signal `signum`, if it is still a callable. */
+static int run_handler(rt_thread *rt, int signum, void *arg)
+{
+    (void)arg;
+    vm_thread *t = (vm_thread *)rt;
+    value h = VM_INTERP(t)->signal_handlers[signum];
+    if (!vm_callable(h))
+        return 0;                   /* reset to SIG_DFL/SIG_IGN after it tripped */
+    value sig = V_INT(signum), result;
+    t->roots[t->nroots++] = h;      /* signal() inside the handler may drop the last ref */
+    int rc = vm_call(t, h, 1, &sig, &result);
+    t->nroots--;
+    return rc;
+}
+
+int vm_signals_run(vm_thread *t)
+{
+    if (!rt_signals_can_handle(&t->base)) {
+        rt_breaker_clear(&t->base.eval_breaker, RT_SIGNALS_PENDING);
+        return 0;
+    }
+    return rt_signals_handle(&t->base, run_handler, NULL);
+}
+
+/* Runs a pass of t's pending calls; -1 with the exception of the first that failed. */
+static int run_pending_calls(vm_thread *t)
+{
+    if (rt_pending_run(&t->base) == 0)
+        return 0;
+    if (t->exc.tag != T_EXC)        /* a C pending call failed without raising */
+        vm_raise(t, VM_INTERP(t)->exc.runtime_error, "pending call failed");
+    return -1;
+}
+
+/* Ends `t` if another thread finalizes the runtime (rt_gil_yield's re-take does it). */
+static void handle_stop(vm_thread *t)
+{
+    rt_breaker_clear(&t->base.eval_breaker, RT_EVAL_PLEASE_STOP);
+    if (rt_thread_must_exit(&t->base))
+        rt_gil_yield(&t->base);
+}
+
+int vm_handle_pending(vm_thread *t)
+{
+    rt_breaker *b = &t->base.eval_breaker;
+    uint32_t bits = rt_breaker_load(b);
+    if (bits & RT_EVAL_PLEASE_STOP)
+        handle_stop(t);
+    if ((bits & RT_SIGNALS_PENDING) && vm_signals_run(t))
+        return -1;
+    if ((bits & RT_CALLS_TO_DO) && run_pending_calls(t))
+        return -1;
+    if (bits & RT_GC_SCHEDULED) {
+        rt_breaker_clear(b, RT_GC_SCHEDULED);
+        vm_gc_collect(t);
+    }
+    if (bits & RT_GIL_DROP_REQUEST)
+        rt_gil_yield(&t->base);     /* clears the bit; the release runs deferred calls */
+    else if (bits & RT_GIL_DEFERRED)
+        rt_gil_defer_poll(&t->base);
+    if (bits & RT_ASYNC_EXCEPTION) {
+        rt_breaker_clear(b, RT_ASYNC_EXCEPTION);
+        void *e = atomic_exchange(&t->base.async_exc, NULL);
+        if (e)
+            return vm_raise_value(t, V_OBJ(T_EXC, e));
+    }
+    return 0;
+}
+
+int vm_poll_in_wait(vm_thread *t)
+{
+    uint32_t bits = rt_breaker_load(&t->base.eval_breaker);
+    if (bits & RT_EVAL_PLEASE_STOP)
+        handle_stop(t);
+    return (bits & RT_SIGNALS_PENDING) ? vm_signals_run(t) : 0;
+}
+
+void vm_pending_finish(vm_thread *t)
+{
+    /* Bounded: a call that queues itself again must not keep the process alive forever. */
+    for (int pass = 0; pass < 10000 && rt_pending_count(&t->base) > 0; pass++)
+        if (run_pending_calls(t))
+            vm_report_ignored(t, "pending call", V_UNDEF);
+}

@@ -1,0 +1,64 @@
+/* The library that bytecode calls (vm/lib/): what the rest of the VM needs of it.
+ * vm/core/setup.c installs it into each new interpreter, the embedding API (vm/api/) runs
+ * its finalization steps; each module's natives are documented in docs/builtins.md. */
+#ifndef VM_LIB_H
+#define VM_LIB_H
+
+#include "vm/core/state.h"
+
+/* Installs every module's natives, constants and collector hooks into t's (new)
+ * interpreter: builtins.c, sys.c, time.c, threading.c, lock.c, queue.c, pcalls.c,
+ * signalmod.c, atexit.c, os.c. */
+void vm_lib_install(vm_thread *t);
+
+/* One install function per module, called by vm_lib_install in that order. */
+void vm_builtins_install(vm_thread *t);
+void vm_sys_install(vm_thread *t);
+void vm_time_install(vm_thread *t);
+void vm_threading_install(vm_thread *t);
+void vm_lock_install(vm_thread *t);
+void vm_queue_install(vm_thread *t);
+void vm_pcalls_install(vm_thread *t);
+void vm_signalmod_install(vm_thread *t);
+void vm_atexit_install(vm_thread *t);
+void vm_os_install(vm_thread *t);
+
+/* Sets the function that finalizes and exits a forked child whose main thread was a VM
+ * thread in the parent (see vm_process.forked_main_exit); the embedding API's. */
+void vm_lib_set_forked_main_exit(void (*fn)(vm_thread *t, int failed));
+
+/* Makes SIGINT raise KeyboardInterrupt in the main thread, unless SIGINT is not at its
+ * default disposition (a process started with it ignored keeps it ignored). */
+void vm_signals_install_default(vm_thread *t);
+
+/* Starts a thread running func(*args); *out is the thread object.  RuntimeError at
+ * shutdown or when the interpreter forbids threads. */
+int vm_thread_start(vm_thread *t, value func, value args, int daemon, value *out);
+
+/* Waits for a thread object to finish (timeout None: forever); 0, or -1 if a signal
+ * handler raised while waiting or the join is refused during finalization. */
+int vm_thread_join(vm_thread *t, value th, value timeout);
+
+/* Joins every non-daemon thread of t's interpreter (finalization, step 1); 0 or -1. */
+int vm_threads_join_all(vm_thread *t);
+
+/* Joins the OS threads of VM threads that have finished (they may still be in libc or
+ * sanitizer teardown); called when a thread starts, before fork and at finalization. */
+void vm_threads_reap(void);
+
+/* Runs t's interpreter's atexit functions, last registered first; one that raises is
+ * reported on stderr ("Exception ignored in atexit callback") and the rest still run. */
+void vm_atexit_run(vm_thread *t);
+
+/* Finalization, after the runtime is marked finalizing: waits until no thread is in a
+ * blocking wait, starting or exiting, then drops what the library keeps for t's
+ * interpreter outside its heap (queued calls; for the main interpreter also the timer and
+ * waker threads and the OS thread records). */
+void vm_lib_fini(vm_thread *t);
+
+/* vm_lib_fini's steps: stops the timer thread (main interpreter) and drops the calls queued
+ * for `in` (pcalls.c); joins the finished VM threads and forgets the rest (threading.c). */
+void vm_pcalls_fini(vm_interp *in);
+void vm_threads_fini(void);
+
+#endif

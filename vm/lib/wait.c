@@ -1,0 +1,224 @@
+/* Blocking waits without the GIL: thread join, lock acquire, queue get and sleep all wait
+ * here (vm_wait), and waitpid and fd reads use the same begin/poll/end bracket.
+ *
+ * Notes
+ * -----
+ * A wait detaches from the GIL, waits on its object's wait queue (mutex + condvar), and
+ * re-attaches with rt_thread_attach_urgent (the convoy fix).  It sleeps in slices of at most
+ * VM_WAIT_SLICE_NS, so that it notices a finalizing runtime, and so that the main thread
+ * can run signal handlers while it waits (vm_poll_in_wait) and give up if one raised.
+ *
+ * Signals: the C handler cannot signal a condvar, so it writes a byte to a pipe
+ * (rt_signal_set_notify_fd) read by the waker thread, which broadcasts the condvar the main
+ * thread waits on (under that wait's mutex, so the wake-up cannot fall between the main
+ * thread's check of the pending bit and its wait).  The waker starts with the main thread's
+ * first wait.
+ *
+ * Finalization: a thread blocked in a wait (vm_blocking_begin .. _end) may belong to a
+ * daemon thread that must never run again.  It checks rt_thread_must_exit after each slice
+ * and ends itself without touching its thread state again.  vm_proc.nblocked counts these
+ * threads (threading.c counts those starting and exiting likewise), so that
+ * vm_wait_quiesce lets finalization wait until none is left before the runtime frees thread
+ * states and the heap (with the objects' condvars). */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "vm/lib/native.h"
+#include "vm/lib/process.h"
+
+void vm_waitq_init(vm_waitq *q)
+{
+    pthread_mutex_init(&q->mu, NULL);
+    rt_cond_init(&q->cv);
+    q->nwaiters = 0;
+}
+
+void vm_waitq_destroy(vm_waitq *q)
+{
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+}
+
+void vm_waitable_free(vm_obj *o)
+{
+    vm_waitq_destroy(&((vm_waitable *)o)->wq);
+}
+
+void vm_blocking_begin(vm_thread *t)
+{
+    vm_process_count(&vm_proc.nblocked, 1);
+    rt_thread_detach(&t->base);
+}
+
+uint32_t vm_blocking_poll(vm_thread *t, pthread_mutex_t *held)
+{
+    if (rt_thread_must_exit(&t->base)) {
+        /* Another thread finalizes: end without touching `t`, which it may free. */
+        if (held)
+            pthread_mutex_unlock(held);
+        vm_process_count(&vm_proc.nblocked, -1);
+        rt_thread_exit();
+    }
+    return rt_breaker_load(&t->base.eval_breaker) & (RT_SIGNALS_PENDING | RT_EVAL_PLEASE_STOP);
+}
+
+void vm_blocking_end(vm_thread *t)
+{
+    vm_process_count(&vm_proc.nblocked, -1);
+    rt_thread_attach_urgent(&t->base);
+}
+
+void vm_wait_quiesce(void)
+{
+    /* Waits are sliced, so this takes one slice; the bound is a safety net. */
+    uint64_t end = rt_now_ns() + 5000000000ull;
+    pthread_mutex_lock(&vm_proc.mu);
+    while ((vm_proc.nblocked || vm_proc.nstarting || vm_proc.nexiting) &&
+           !rt_cond_wait_until(&vm_proc.quiet, &vm_proc.mu, end))
+        ;
+    pthread_mutex_unlock(&vm_proc.mu);
+}
+
+void vm_wait_settled(void)
+{
+    pthread_mutex_lock(&vm_proc.mu);
+    while (vm_proc.nstarting || vm_proc.nexiting)
+        pthread_cond_wait(&vm_proc.quiet, &vm_proc.mu);
+    pthread_mutex_unlock(&vm_proc.mu);
+}
+
+/* ---- the waker: wakes the main thread's waits when a signal arrives ---- */
+
+static void *waker_main(void *arg)
+{
+    (void)arg;
+    char buf[64];
+    for (;;) {
+        ssize_t n = read(vm_proc.waker.fds[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        pthread_mutex_lock(&vm_proc.waker.mu);
+        int stop = vm_proc.waker.stop || n <= 0;
+        if (vm_proc.waker.wait_mu) {
+            pthread_mutex_lock(vm_proc.waker.wait_mu);
+            pthread_cond_broadcast(vm_proc.waker.wait_cv);
+            pthread_mutex_unlock(vm_proc.waker.wait_mu);
+        }
+        pthread_mutex_unlock(&vm_proc.waker.mu);
+        if (stop)
+            return NULL;
+    }
+}
+
+/* Under waker.mu: starts the waker (all signals blocked in it) if it is not running. */
+static void waker_start(void)
+{
+    if (vm_proc.waker.running)
+        return;
+    int *fds = vm_proc.waker.fds;
+    if (fds[0] < 0) {
+        if (pipe(fds) != 0)
+            return;                 /* waits then notice signals within a slice */
+        for (int i = 0; i < 2; i++)
+            fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+        fcntl(fds[1], F_SETFL, O_NONBLOCK);
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    vm_proc.waker.stop = 0;
+    vm_proc.waker.running = pthread_create(&vm_proc.waker.thread, NULL, waker_main, NULL) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (vm_proc.waker.running)
+        rt_signal_set_notify_fd(fds[1]);
+}
+
+/* Makes the waker broadcast `q` (NULL: nothing) when a signal arrives. */
+static void waker_register(vm_waitq *q)
+{
+    pthread_mutex_lock(&vm_proc.waker.mu);
+    if (q)
+        waker_start();
+    vm_proc.waker.wait_mu = q ? &q->mu : NULL;
+    vm_proc.waker.wait_cv = q ? &q->cv : NULL;
+    pthread_mutex_unlock(&vm_proc.waker.mu);
+}
+
+void vm_waker_stop(void)
+{
+    rt_signal_set_notify_fd(-1);    /* no handler writes to the pipe any more */
+    pthread_mutex_lock(&vm_proc.waker.mu);
+    int running = vm_proc.waker.running;
+    vm_proc.waker.stop = 1;
+    vm_proc.waker.running = 0;
+    pthread_mutex_unlock(&vm_proc.waker.mu);
+    if (running) {
+        char byte = 0;
+        ssize_t r = write(vm_proc.waker.fds[1], &byte, 1);
+        (void)r;
+        pthread_join(vm_proc.waker.thread, NULL);
+    }
+    for (int i = 0; i < 2; i++)
+        if (vm_proc.waker.fds[i] >= 0) {
+            close(vm_proc.waker.fds[i]);
+            vm_proc.waker.fds[i] = -1;
+        }
+}
+
+/* ---- waiting ---- */
+
+int vm_wait(vm_thread *t, vm_waitq *q, int (*ready)(void *), void *obj, uint64_t deadline_ns)
+{
+    int is_main = rt_signals_can_handle(&t->base);
+    for (;;) {
+        int r = 0;
+        vm_blocking_begin(t);
+        if (is_main)
+            waker_register(q);
+        pthread_mutex_lock(&q->mu);
+        q->nwaiters++;
+        for (;;) {
+            if (ready(obj)) {
+                r = 1;
+                break;
+            }
+            uint64_t now = rt_now_ns();
+            if (deadline_ns && now >= deadline_ns)
+                break;
+            uint64_t until = now + VM_WAIT_SLICE_NS;
+            rt_cond_wait_until(&q->cv, &q->mu, deadline_ns && deadline_ns < until ? deadline_ns : until);
+            if (vm_blocking_poll(t, &q->mu)) {
+                r = 2;
+                break;
+            }
+        }
+        q->nwaiters--;
+        pthread_mutex_unlock(&q->mu);
+        if (is_main)
+            waker_register(NULL);
+        vm_blocking_end(t);
+        if (r != 2)
+            return r;
+        if (vm_poll_in_wait(t))
+            return -1;
+    }
+}
+
+uint64_t vm_deadline_from(vm_thread *t, value timeout, const char *fn, int *err)
+{
+    double s;
+    if (timeout.tag == T_NONE)
+        return 0;
+    if (vm_want_seconds(t, fn, "timeout", "timeout value must be a non-negative number",
+                        timeout, &s)) {
+        *err = -1;
+        return 0;
+    }
+    if (s > 1e9)
+        return 0;
+    uint64_t d = rt_now_ns() + (uint64_t)(s * 1e9);
+    return d ? d : 1;
+}

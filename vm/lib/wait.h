@@ -1,0 +1,70 @@
+/* Blocking waits without the GIL (wait.c): the wait queues of thread, lock and queue
+ * objects and of sleep, the slices that let the main thread run signal handlers while it
+ * waits, and the bookkeeping that lets finalization and fork wait the waiters out. */
+#ifndef VM_WAIT_H
+#define VM_WAIT_H
+
+#include <pthread.h>
+
+#include "vm/core/state.h"
+
+/* What a thread blocks on: a mutex, a condvar (CLOCK_MONOTONIC) and the number of threads
+ * waiting (under mu). */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int nwaiters;
+} vm_waitq;
+
+/* The head of every heap object a thread can block on (T_THREAD, T_LOCK, T_QUEUE): what
+ * the after-fork reset re-creates and the collector's free hook destroys. */
+typedef struct {
+    vm_obj h;
+    vm_waitq wq;
+} vm_waitable;
+
+/* Initialises (or, after fork, re-creates over the old memory) a wait queue. */
+void vm_waitq_init(vm_waitq *q);
+
+/* Destroys a wait queue nobody waits on. */
+void vm_waitq_destroy(vm_waitq *q);
+
+/* The collector's free hook (vm_gc_free_hooks) of a vm_waitable object: destroys its queue. */
+void vm_waitable_free(vm_obj *o);
+
+/* Waits, the GIL released, until ready(obj) (called under q->mu) or until `deadline_ns`
+ * (monotonic; 0: forever).  Runs signal handlers meanwhile on the main thread.  Returns 1
+ * ready, 0 timed out, -1 a signal handler raised (exception set). */
+int vm_wait(vm_thread *t, vm_waitq *q, int (*ready)(void *), void *obj, uint64_t deadline_ns);
+
+/* The monotonic deadline of a timeout argument of `fn` (None: 0, forever; a non-negative
+ * number of seconds); *err = -1 with TypeError or ValueError set if it is neither. */
+uint64_t vm_deadline_from(vm_thread *t, value timeout, const char *fn, int *err);
+
+/* Detaches `t` for a blocking wait that finalization must be able to wait out: the wait
+ * calls vm_blocking_poll at least every VM_WAIT_SLICE_NS and ends with vm_blocking_end. */
+void vm_blocking_begin(vm_thread *t);
+
+/* In a blocking wait (GIL released): if another thread finalizes, unlocks `held` (if not
+ * NULL) and ends the OS thread; else returns t's eval-breaker bits that should interrupt the
+ * wait (RT_SIGNALS_PENDING, RT_EVAL_PLEASE_STOP), 0 if none. */
+uint32_t vm_blocking_poll(vm_thread *t, pthread_mutex_t *held);
+
+/* Ends a blocking wait: re-attaches `t` (urgently: the convoy fix). */
+void vm_blocking_end(vm_thread *t);
+
+/* The longest a blocking wait sleeps between two vm_blocking_poll calls. */
+#define VM_WAIT_SLICE_NS 20000000ull        /* 20 ms */
+
+/* Finalization, after the runtime is marked finalizing: waits (at most 5 s) until no thread
+ * is inside a blocking wait, starting or exiting (they end themselves within one slice). */
+void vm_wait_quiesce(void);
+
+/* Waits until no thread is starting or exiting outside the GIL (before fork, holding the
+ * GIL: those are the only threads that may be inside the allocator). */
+void vm_wait_settled(void);
+
+/* Stops the waker thread and closes its pipe (finalization of the main interpreter). */
+void vm_waker_stop(void);
+
+#endif
