@@ -29,6 +29,15 @@ typedef enum {
     OP__ALL                         /* plus superinstructions (execution copies only) */
 } opcode;
 
+/* SUPER_LEN_NAME: how many instructions the superinstruction NAME fuses (its row's N). */
+enum {
+#define OP(name, kind, pop, push, jpush, flags)
+#define SUPER(name, n, i1, i2, i3, i4) SUPER_LEN_##name = (n),
+#include "opcodes.def"
+#undef SUPER
+#undef OP
+};
+
 typedef enum { OPK_NONE, OPK_CONST, OPK_LOCAL, OPK_NAME, OPK_JUMP, OPK_COUNT, OPK_IMM } op_kind;
 
 enum { OPF_POLL = 1, OPF_JUMP = 2, OPF_BACK = 4, OPF_END = 8 };

@@ -122,8 +122,6 @@ int vm_eval(vm_thread *t, value *result)
 #define SETV(dst, v) do { value v_ = (v); (dst).tag = v_.tag; (dst).u = v_.u; } while (0)
 #define PUSH(v) do { SETV(sp[0], v); sp++; } while (0)
 #define POP() (*--sp)
-#define TOP() (sp[-1])
-#define SECOND() (sp[-2])
 #define RAISE(...) do { vm_raise(t, __VA_ARGS__); goto error; } while (0)
 
 #ifdef GILVM_NO_POLL
@@ -529,12 +527,14 @@ dispatch:
      * instruction's operand.  Any case off the fast path does only the first instruction's
      * work and dispatches normally to the second, which is still in place. */
 #define NEXT_ARG() ((uint32_t)ip[0].arg)
+/* Past the instructions that superinstruction `name` fused after its first. */
+#define SKIP_FUSED(name) (ip += SUPER_LEN_##name - 1)
 #define LOCALS_CMP_JUMP(name, cop, second) \
     TARGET(name) { \
         value a = locals[ARG], b = second; \
         if (UNLIKELY(a.tag != T_INT || b.tag != T_INT)) \
             goto L_LOAD_LOCAL; \
-        ip += 3; \
+        SKIP_FUSED(name); \
         if (!(a.u.i cop b.u.i)) \
             JUMP_BY(ip[-1].arg); \
         DISPATCH(); \
@@ -555,7 +555,7 @@ dispatch:
         if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)ip[0].arg, &r)))
             goto L_LOAD_LOCAL;
         locals[ip[2].arg] = V_INT(r);
-        ip += 3;
+        SKIP_FUSED(LOCAL_ADD_INT_STORE);
         DISPATCH();
     }
 #define LOCAL_INT_ARITH(name, builtin) \
@@ -565,7 +565,7 @@ dispatch:
         if (UNLIKELY(a.tag != T_INT || builtin(a.u.i, (int64_t)ip[0].arg, &r))) \
             goto L_LOAD_LOCAL; \
         PUSH(V_INT(r)); \
-        ip += 2; \
+        SKIP_FUSED(name); \
         DISPATCH(); \
     }
     LOCAL_INT_ARITH(LOCAL_ADD_INT, __builtin_add_overflow)
@@ -577,7 +577,7 @@ dispatch:
         SETV(sp[0], v);
         SETV(sp[1], w);
         sp += 2;
-        ip++;
+        SKIP_FUSED(LOAD_LOCAL2);
         DISPATCH();
     }
     TARGET(LOAD_LOCAL_INT) {
@@ -587,7 +587,7 @@ dispatch:
         SETV(sp[0], v);
         sp[1] = V_INT(ip[0].arg);
         sp += 2;
-        ip++;
+        SKIP_FUSED(LOAD_LOCAL_INT);
         DISPATCH();
     }
     TARGET(LOAD_GLOBAL_LOCAL) {
@@ -597,7 +597,7 @@ dispatch:
         SETV(sp[0], v);
         SETV(sp[1], w);
         sp += 2;
-        ip++;
+        SKIP_FUSED(LOAD_GLOBAL_LOCAL);
         DISPATCH();
     }
     TARGET(GLOBAL_LOCAL_CALL) {
@@ -610,7 +610,7 @@ dispatch:
         SETV(sp[0], v);
         SETV(sp[1], w);
         sp += 2;
-        ip += 2;
+        SKIP_FUSED(GLOBAL_LOCAL_CALL);
         args = sp - 1;
         fv = v;
         goto do_call;
@@ -623,7 +623,7 @@ dispatch:
             DISPATCH();
         }
         SETV(sp[-1], w);
-        ip++;
+        SKIP_FUSED(STORE_LOAD_LOCAL);
         DISPATCH();
     }
 #define TOS_INT_ARITH(name, builtin) \
@@ -633,7 +633,7 @@ dispatch:
         if (UNLIKELY(a.tag != T_INT || builtin(a.u.i, (int64_t)ip[-1].arg, &r))) \
             goto L_LOAD_INT; \
         sp[-1].u.i = r; \
-        ip++; \
+        SKIP_FUSED(name); \
         DISPATCH(); \
     }
     TOS_INT_ARITH(INT_ADD, __builtin_add_overflow)
@@ -645,7 +645,7 @@ dispatch:
             goto L_LOAD_INT;
         locals[ip[1].arg] = V_INT(r);
         sp--;
-        ip += 2;
+        SKIP_FUSED(INT_ADD_STORE);
         DISPATCH();
     }
     TARGET(ADD_STORE_LOCAL) {
@@ -655,14 +655,14 @@ dispatch:
             goto L_ADD;
         locals[NEXT_ARG()] = V_INT(r);
         sp -= 2;
-        ip++;
+        SKIP_FUSED(ADD_STORE_LOCAL);
         DISPATCH();
     }
     TARGET(RETURN_LOCAL) {
         rv = locals[ARG];
         if (UNLIKELY(rv.tag == T_UNDEF))
             goto L_LOAD_LOCAL;
-        ip++;
+        SKIP_FUSED(RETURN_LOCAL);
         DO_RETURN();
     }
 #define CMP_JUMP(name, first, cop, jump_when) \
@@ -671,7 +671,7 @@ dispatch:
         if (UNLIKELY(a.tag != T_INT || b.tag != T_INT)) \
             goto L_##first; \
         sp -= 2; \
-        ip++; \
+        SKIP_FUSED(name); \
         if ((a.u.i cop b.u.i) == (jump_when)) \
             JUMP_BY(ip[-1].arg); \
         DISPATCH(); \
