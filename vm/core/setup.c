@@ -1,8 +1,8 @@
 /* The VM's part of interpreter and thread states: setting up a fresh interpreter (exception
- * classes, builtins) and releasing VM memory when the runtime deletes a state. */
+ * classes, argv) and releasing VM memory when the runtime deletes a state. */
 #include <stdlib.h>
 
-#include "vm/lib/lib.h"
+#include "vm/core/state.h"
 
 static void thread_clear(rt_thread *rt)
 {
@@ -38,5 +38,4 @@ void vm_interp_setup(vm_thread *t)
     VM_EXC_CLASSES(X)
 #undef X
     in->argv = vm_list_new(t, 0);
-    vm_lib_install(t);
 }

@@ -193,12 +193,12 @@ void vm_pending_finish(vm_thread *t);
  * `in`'s cells (quicken.c). */
 void vm_quicken(vm_interp *in, vm_code *c);
 
-/* ---- interpreter setup (interp.c) ---- */
+/* ---- interpreter setup (setup.c) ---- */
 
 /* Runtime hooks that release the VM's part of thread and interpreter states. */
 extern const rt_hooks vm_rt_hooks;
-/* Fills a new interpreter's VM state: heap threshold, exception classes, and the library's
- * builtins (vm/lib/lib.h). */
+/* Fills a new interpreter's core state: heap threshold, exception classes (as globals),
+ * argv; the library's builtins come next (vm_lib_install, vm/lib/lib.h). */
 void vm_interp_setup(vm_thread *t);
 
 /* ---- GC (gc.c) ---- */

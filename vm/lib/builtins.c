@@ -51,6 +51,17 @@ BUILTIN(type)
     return 0;
 }
 
+/* After strtoll or strtod stopped at `end` in s: true if they read something and only
+ * blanks follow, up to the end of the string (which has no NUL inside). */
+static bool parsed_whole(const vm_str *s, const char *end)
+{
+    if (end == s->data)
+        return false;
+    while (*end == ' ' || *end == '\n' || *end == '\t')
+        end++;
+    return !*end && s->len == strlen(s->data);
+}
+
 BUILTIN(int)
 {
     value v = argv[0];
@@ -69,9 +80,7 @@ BUILTIN(int)
         char *end;
         errno = 0;
         long long n = strtoll(s, &end, 10);
-        while (*end == ' ' || *end == '\n' || *end == '\t')
-            end++;
-        if (end == s || *end || AS_STR(v)->len != strlen(s))
+        if (!parsed_whole(AS_STR(v), end))
             return vm_raise(t, EXC(t)->value_error, "invalid literal for int() with base 10: '%.100s'", s);
         if (errno == ERANGE)
             return vm_raise(t, EXC(t)->overflow_error, "int too large for 64 bits: '%.100s'", s);
@@ -96,9 +105,7 @@ BUILTIN(float)
         double d = 0;
         if (!strpbrk(s, "xXpP"))    /* strtod also reads hex ("0x10"); Python's float() does not */
             d = strtod(s, &end);
-        while (*end == ' ' || *end == '\n' || *end == '\t')
-            end++;
-        if (end == s || *end || AS_STR(v)->len != strlen(s))
+        if (!parsed_whole(AS_STR(v), end))
             return vm_raise(t, EXC(t)->value_error, "could not convert string to float: '%.100s'", s);
         *out = V_FLOAT(d);
         return 0;
