@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vm/api/api.h"
+#include "vm/api/run.h"
 #include "vm/api/gilvm.h"
 #include "vm/toolchain/module.h"
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "vm/api/api.h"
+#include "vm/api/run.h"
 #include "vm/api/gilvm.h"
 #include "vm/toolchain/module.h"
 

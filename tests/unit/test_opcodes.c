@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "opcodes/opcodes.h"
-#include "vm/api/api.h"
+#include "vm/api/run.h"
 #include "vm/api/gilvm.h"
 #include "vm/toolchain/module.h"
 

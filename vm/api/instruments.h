@@ -15,6 +15,12 @@ typedef struct {
 /* Records what to report at exit; 0, or -1 with a message on stderr. */
 int vm_instruments_start(const vm_instruments_config *cfg);
 
+/* Opens the trace file and starts recording into it (trace.c); 0, or -1 with a message. */
+int vm_trace_open(const char *path);
+
+/* Names the trace's processes and threads, then closes the file; nothing if none is open. */
+void vm_trace_close(void);
+
 /* Closes the trace and prints the statistics (if asked) to stderr; called by finalization while the runtime's
  * interpreters and retired thread statistics still exist. */
 void vm_instruments_finish(vm_thread *t);

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vm/api/api.h"
+#include "vm/api/run.h"
 #include "vm/api/gilvm.h"
 #include "vm/api/instruments.h"
 #include "vm/cli/repl.h"

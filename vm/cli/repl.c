@@ -45,7 +45,7 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
-#include "vm/api/api.h"
+#include "vm/api/run.h"
 #include "vm/api/gilvm.h"
 #include "vm/cli/repl.h"
 

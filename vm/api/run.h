@@ -1,6 +1,6 @@
-/* The load-and-run path shared by the CLI, the REPL and the embedding API (api.c). */
-#ifndef VM_API_H
-#define VM_API_H
+/* The load-and-run path shared by the CLI, the REPL and the embedding API (run.c). */
+#ifndef VM_RUN_H
+#define VM_RUN_H
 
 #include "vm/toolchain/module.h"
 
