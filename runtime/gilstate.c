@@ -1,5 +1,5 @@
 /* GILState [pystate.c: PyGILState_Ensure / PyGILState_Release]: lets threads the VM did not
- * create (native threads, FFI callbacks) run code.  Called by the embedding API (vm/embed.c).
+ * create (native threads, FFI callbacks) run code.  Called by the embedding API (vm/api/embed.c).
  *
  * The thread state a thread uses is the one bound to it (rt_thread_bound).  Its
  * gilstate_counter counts ensures not yet released, plus one for a state that ensure did not

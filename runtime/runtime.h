@@ -436,7 +436,7 @@ int rt_signals_tripped(void);
 int rt_signal_set_wakeup_fd(int fd);
 
 /* As rt_signal_set_wakeup_fd, for the embedder's own fd (written after the wakeup fd), so
- * that a thread can wake the main thread's blocking waits (vm/threads.c). */
+ * that a thread can wake the main thread's blocking waits (the VM's waker thread). */
 int rt_signal_set_notify_fd(int fd);
 
 /* ---- GILState (gilstate.c) [PyGILState_Ensure / Release] ---- */

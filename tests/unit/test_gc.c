@@ -1,4 +1,4 @@
-/* Unit tests of the collector (vm/gc.c): what is freed and what survives, found by walking
+/* Unit tests of the collector (vm/core/gc.c): what is freed and what survives, found by walking
  * the interpreter's heap list before and after vm_gc_collect.  Roots covered: globals,
  * frames (locals and operand stack, also while a native runs), thread exceptions, code
  * constants, and the objects tracebacks and exception contexts hold. */

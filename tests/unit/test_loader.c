@@ -1,4 +1,4 @@
-/* Unit tests of the bytecode file format (vm/bcfile.c) and the verifier (vm/verify.c): every
+/* Unit tests of the bytecode file format (vm/toolchain/bcfile.c) and the verifier (vm/toolchain/verify.c): every
  * rejection path with its message, header and body corruption (truncation at every length,
  * huge counts, flipped bytes with the checksum recomputed), and a write -> read round trip.
  * Code objects are built by hand; .gbc images are built by the independent writer below,

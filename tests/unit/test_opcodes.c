@@ -1,5 +1,5 @@
 /* Unit tests of the opcode table (opcodes/opcodes.def, opcodes.c) and of quickening
- * (vm/quicken.c): names, lookups, flags, stack effects, the superinstruction rows, and the
+ * (vm/core/quicken.c): names, lookups, flags, stack effects, the superinstruction rows, and the
  * execution copy they produce.  No runtime needed except for the quickening test. */
 #include <check.h>
 #include <stdio.h>

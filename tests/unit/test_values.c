@@ -1,4 +1,4 @@
-/* Unit tests of values and their operations (vm/object.c, vm/dict.c, vm/ops.c, and the eval
+/* Unit tests of values and their operations (vm/core/object.c, vm/core/dict.c, vm/core/ops.c, and the eval
  * loop's fast paths through small module bodies): equality and hashing, truthiness, str()
  * and repr() formats, dicts and lists under load, and the arithmetic and comparison rules
  * with their exceptions, which follow Python's. */

@@ -8,10 +8,10 @@
  * recursion depth is bounded by the thread's recursion limit, not the C stack; natives that
  * call back into bytecode re-enter vm_eval and are bounded by c_recursion_remaining.
  *
- * Code reaching this loop has passed the verifier (vm/verify.c): operands are in range and
+ * Code reaching this loop has passed the verifier (vm/toolchain/verify.c): operands are in range and
  * every instruction has one known stack depth within maxstack, so the loop does no bounds
  * checks of its own on locals, constants or the value stack.  It runs each code object's
- * execution copy (vm/quicken.c), directly threaded: each instruction carries its handler's
+ * execution copy (vm/core/quicken.c), directly threaded: each instruction carries its handler's
  * address and its decoded operand, so a dispatch is a load and an indirect jump.
  *
  * Polls: RESUME (function entry) and JUMP_BACKWARD read the thread's eval-breaker word with
@@ -24,7 +24,7 @@
  * compiles the polls out (bench/ only: it measures what polling costs).
  *
  * Calls: CALL links the thread's next frame record over the arguments, which become the
- * callee's first locals in place (vm/frame.h, docs/architecture.md), and RETURN stores the
+ * callee's first locals in place (vm/core/frame.h, docs/architecture.md), and RETURN stores the
  * result in the callee's slot, the caller's sp.  The innermost frame is a register; it and
  * a frame's ip and sp are written to memory only when the frame calls, polls or leaves;
  * until then t->frame and a frame just entered's sp are stale, and nothing reads them (the
@@ -114,7 +114,7 @@ int vm_eval(vm_thread *t, value *result)
     do { frame = t->frame; ip = frame->ip; sp = frame->sp; locals = frame->locals; } while (0)
 #define SAVE_FRAME() do { t->frame = frame; frame->ip = ip; frame->sp = sp; } while (0)
 /* Jump operands in the execution copy are byte offsets from the next instruction
- * (vm/quicken.c): one add on the path from a jump's operand to the next dispatch. */
+ * (vm/core/quicken.c): one add on the path from a jump's operand to the next dispatch. */
 #define JUMP_BY(off) (ip = (const vm_xinstr *)((const char *)ip + (int32_t)(off)))
 /* Values are copied field by field, never as one 16-byte block: a block load of a value that
  * was stored as two fields (V_INT and the like) cannot take its data from the store buffer
