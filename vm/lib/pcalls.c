@@ -84,11 +84,9 @@ static void *timer_main(void *arg)
             continue;
         }
         vm_proc.timer.list = p->tnext;
-        vm_proc.timer.current = p;
         pthread_mutex_unlock(&vm_proc.timer.mu);
         int full = rt_pending_add(&p->in->base, run_pcall, p);
         pthread_mutex_lock(&vm_proc.timer.mu);
-        vm_proc.timer.current = NULL;
         if (full) {                 /* the queue is full: try again in a millisecond */
             p->due_ns = rt_now_ns() + 1000000u;
             timer_insert(p);

@@ -40,9 +40,10 @@ void vm_process_after_fork_child(vm_thread *t)
     vm_proc.nblocked = vm_proc.nstarting = vm_proc.nexiting = 0;
     vm_os_thread *os = vm_proc.os_threads;
     vm_proc.os_threads = NULL;
-    /* The timer thread stayed in the parent, and so do its timers. */
+    /* The timer thread stayed in the parent, and so do its timers (one it was queueing
+     * stays on vm_proc.calls, freed with the interpreter's calls at finalization). */
     vm_pcall *timers = vm_proc.timer.list;
-    vm_proc.timer.list = vm_proc.timer.current = NULL;
+    vm_proc.timer.list = NULL;
     vm_proc.timer.running = 0;
     /* The waker stayed in the parent, which still reads its pipe: the child makes its own. */
     rt_signal_set_notify_fd(-1);

@@ -45,7 +45,6 @@ typedef struct {
         pthread_mutex_t mu;
         pthread_cond_t cv;          /* the list's head changed, or stop */
         vm_pcall *list;             /* by due_ns */
-        vm_pcall *current;          /* being queued by the thread, outside mu */
         int running, stop;
         pthread_t thread;
     } timer;
