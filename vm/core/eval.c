@@ -445,8 +445,7 @@ dispatch:
 
     TARGET(BUILD_LIST) {
         value l = vm_list_new(t, ARG);
-        if (ARG)
-            memcpy(AS_LIST(l)->items, sp - ARG, ARG * sizeof(value));
+        vm_values_copy(AS_LIST(l)->items, sp - ARG, ARG);
         AS_LIST(l)->len = ARG;
         sp -= ARG;
         PUSH(l);

@@ -60,8 +60,7 @@ value vm_tuple_new(vm_thread *t, size_t n, const value *items)
 {
     vm_tuple *o = (vm_tuple *)vm_alloc(t, T_TUPLE, sizeof(vm_tuple) + n * sizeof(value));
     o->len = n;
-    if (n)
-        memcpy(o->items, items, n * sizeof(value));
+    vm_values_copy(o->items, items, n);
     return V_OBJ(T_TUPLE, o);
 }
 

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <string.h>
+
 #include "opcodes/opcodes.h"
 
 typedef struct vm_thread vm_thread;
@@ -221,6 +223,14 @@ int vm_num_cmp(value a, value b);
 bool vm_equal(value a, value b);
 /* Truthiness as Python's bool(). */
 bool vm_truthy(value v);
+/* Copies n values; src and dst may be NULL when n is 0 (an empty list has no items array,
+ * and memcpy must not see a NULL pointer even for 0 bytes). */
+static inline void vm_values_copy(value *dst, const value *src, size_t n)
+{
+    if (n)
+        memcpy(dst, src, n * sizeof(value));
+}
+
 /* True for what CALL can call: a function, a native, a class. */
 static inline bool vm_callable(value v)
 {

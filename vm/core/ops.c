@@ -165,8 +165,9 @@ static int float_binop(vm_thread *t, int op, double a, double b, value *out)
     return 0;
 }
 
-static value concat(vm_thread *t, vm_tag tag, const void *a, size_t na, const void *b, size_t nb,
-                    size_t elem)
+/* a + b for two strings or bytes (a, b: their data, na, nb bytes) or two lists or tuples
+ * (a, b: their items, na, nb values). */
+static value concat(vm_thread *t, vm_tag tag, const void *a, size_t na, const void *b, size_t nb)
 {
     if (tag == T_STR || tag == T_BYTES) {
         vm_str *o = (vm_str *)vm_alloc(t, (vm_tag)tag, sizeof(vm_str) + na + nb + 1);
@@ -176,18 +177,21 @@ static value concat(vm_thread *t, vm_tag tag, const void *a, size_t na, const vo
         o->data[na + nb] = 0;
         return V_OBJ(tag, o);
     }
+    value *items;
+    value r;
     if (tag == T_TUPLE) {
-        vm_tuple *o = (vm_tuple *)vm_alloc(t, T_TUPLE, sizeof(vm_tuple) + (na + nb) * elem);
-        memcpy(o->items, a, na * elem);
-        memcpy(o->items + na, b, nb * elem);
+        vm_tuple *o = (vm_tuple *)vm_alloc(t, T_TUPLE, sizeof(vm_tuple) + (na + nb) * sizeof(value));
         o->len = na + nb;
-        return V_OBJ(T_TUPLE, o);
+        items = o->items;
+        r = V_OBJ(T_TUPLE, o);
+    } else {
+        r = vm_list_new(t, na + nb);
+        AS_LIST(r)->len = na + nb;
+        items = AS_LIST(r)->items;
     }
-    value l = vm_list_new(t, na + nb);
-    memcpy(AS_LIST(l)->items, a, na * elem);
-    memcpy(AS_LIST(l)->items + na, b, nb * elem);
-    AS_LIST(l)->len = na + nb;
-    return l;
+    vm_values_copy(items, a, na);       /* a list's items may be NULL: [] + [] */
+    vm_values_copy(items + na, b, nb);
+    return r;
 }
 
 static int repeat(vm_thread *t, value seq, int64_t n, value *out)
@@ -210,7 +214,7 @@ static int repeat(vm_thread *t, value seq, int64_t n, value *out)
     const value *items = seq.tag == T_LIST ? AS_LIST(seq)->items : AS_TUPLE(seq)->items;
     value l = vm_list_new(t, len * (size_t)n);
     for (int64_t i = 0; i < n; i++)
-        memcpy(AS_LIST(l)->items + (size_t)i * len, items, len * sizeof(value));
+        vm_values_copy(AS_LIST(l)->items + (size_t)i * len, items, len);    /* [] * 3 */
     AS_LIST(l)->len = len * (size_t)n;
     if (seq.tag == T_TUPLE)
         l = vm_tuple_new(t, AS_LIST(l)->len, AS_LIST(l)->items);
@@ -275,15 +279,15 @@ int vm_binop(vm_thread *t, int op, value a, value b, value *out)
         case T_STR:
         case T_BYTES:
             *out = concat(t, (vm_tag)a.tag, AS_STR(a)->data, AS_STR(a)->len, AS_STR(b)->data,
-                          AS_STR(b)->len, 1);
+                          AS_STR(b)->len);
             return 0;
         case T_LIST:
             *out = concat(t, T_LIST, AS_LIST(a)->items, AS_LIST(a)->len, AS_LIST(b)->items,
-                          AS_LIST(b)->len, sizeof(value));
+                          AS_LIST(b)->len);
             return 0;
         case T_TUPLE:
             *out = concat(t, T_TUPLE, AS_TUPLE(a)->items, AS_TUPLE(a)->len, AS_TUPLE(b)->items,
-                          AS_TUPLE(b)->len, sizeof(value));
+                          AS_TUPLE(b)->len);
             return 0;
         }
     }
