@@ -18,6 +18,10 @@ enum {
      * has wake-ups deferred to its release of the GIL (rt_gil_defer), to run at a poll once
      * due if it keeps the GIL that long (runtime/gil.c, "Beyond CPython 4"). */
     RT_GIL_DEFERRED       = 1u << 8,
+    /* Beyond CPython: the embedder's limits on the interpreter's program apply (for the VM,
+     * an instruction count, a deadline, a heap size).  A sticky bit (rt_interp_set_breaker):
+     * every thread of the interpreter carries it, and its handler leaves it set. */
+    RT_LIMITS             = 1u << 9,
 };
 
 /* The word itself; lives in rt_thread.eval_breaker.  Any thread may set or clear bits. */

@@ -103,3 +103,21 @@ uint64_t rt_interp_switch_interval(rt_interp *in)
 {
     return atomic_load_explicit(&in->gil->interval_us, memory_order_relaxed);
 }
+
+void rt_interp_set_breaker(rt_interp *in, uint32_t bits)
+{
+    rt_head_lock();                 /* the thread list, and no thread created meanwhile */
+    atomic_fetch_or(&in->sticky_breaker, bits);
+    for (rt_thread *t = in->threads; t; t = t->next)
+        rt_breaker_set(&t->eval_breaker, bits);
+    rt_head_unlock();
+}
+
+void rt_interp_clear_breaker(rt_interp *in, uint32_t bits)
+{
+    rt_head_lock();
+    atomic_fetch_and(&in->sticky_breaker, ~bits);
+    for (rt_thread *t = in->threads; t; t = t->next)
+        rt_breaker_clear(&t->eval_breaker, bits);
+    rt_head_unlock();
+}

@@ -197,6 +197,7 @@ struct rt_interp {
     rt_retired_stats *retired;      /* stats of deleted thread states, oldest first; HEAD_LOCK */
     size_t nretired, retired_cap;
     rt_pending pending;             /* run by any thread of this interpreter */
+    _Atomic uint32_t sticky_breaker;    /* bits every thread carries (rt_interp_set_breaker) */
 };
 
 /* ---- runtime [_PyRuntimeState] ---- */
@@ -269,6 +270,15 @@ int rt_interp_set_switch_interval(rt_interp *in, uint64_t us);
 
 /* Returns the switch interval in microseconds. */
 uint64_t rt_interp_switch_interval(rt_interp *in);
+
+/* Sets `bits` in the eval breaker of every thread of `in`, and makes every thread created in
+ * it from now on start with them (sticky bits, such as RT_LIMITS).  From any thread, with
+ * or without the GIL. */
+void rt_interp_set_breaker(rt_interp *in, uint32_t bits);
+
+/* Undoes rt_interp_set_breaker for `bits`: clears them in every thread of `in` and in new
+ * threads' initial word. */
+void rt_interp_clear_breaker(rt_interp *in, uint32_t bits);
 
 /* ---- thread states ---- */
 

@@ -28,6 +28,7 @@ rt_thread *rt_thread_new(rt_interp *in, int whence)
     t->stats.rng = (uint64_t)(uintptr_t)t * 0x9E3779B97F4A7C15u;
 
     rt_head_lock();
+    atomic_init(&t->eval_breaker, atomic_load(&in->sticky_breaker));
     t->id = ++in->next_thread_id;
     t->next = in->threads;
     if (in->threads)

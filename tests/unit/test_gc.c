@@ -78,7 +78,7 @@ START_TEST(unreachable_objects_are_freed)
     ptrs[5] = vm_bytes_new(T, "b", 1).u.o;
     vm_dict_set(T, (vm_dict *)ptrs[3], S("k"), S("v"));
     for (int i = 0; i < 1000; i++)
-        vm_list_append(T, (vm_list *)ptrs[1], S("item"));
+        ck_assert_int_eq(vm_list_append(T, (vm_list *)ptrs[1], S("item")), 0);
     ck_assert_uint_ge(heap_count(), base + 1000 + 6);
     vm_gc_collect(T);
     ck_assert_uint_eq(heap_count(), base);
@@ -99,9 +99,9 @@ START_TEST(cycles_are_collected)
     vm_gc_collect(T);
     size_t base = heap_count();
     value l = vm_list_new(T, 0);
-    vm_list_append(T, AS_LIST(l), l);                     /* l = [l] */
+    ck_assert_int_eq(vm_list_append(T, AS_LIST(l), l), 0);                     /* l = [l] */
     value a = vm_list_new(T, 0), b = vm_dict_new(T);
-    vm_list_append(T, AS_LIST(a), b);                     /* a = [b], b = {"a": a} */
+    ck_assert_int_eq(vm_list_append(T, AS_LIST(a), b), 0);                     /* a = [b], b = {"a": a} */
     vm_dict_set(T, AS_DICT(b), S("a"), a);
     value e1 = vm_exc_new(T, EXC(T)->value_error, V_NONE), e2 = vm_exc_new(T, EXC(T)->type_error, e1);
     AS_EXC(e1)->context = e2;                             /* exceptions in a context cycle */
@@ -126,9 +126,9 @@ START_TEST(reachable_from_globals_survive)
     value exc = vm_exc_new(T, EXC(T)->value_error, S("arg msg"));
     AS_EXC(exc)->context = ctx;
     value l = vm_list_new(T, 0);
-    vm_list_append(T, AS_LIST(l), tup);
-    vm_list_append(T, AS_LIST(l), it);
-    vm_list_append(T, AS_LIST(l), exc);
+    ck_assert_int_eq(vm_list_append(T, AS_LIST(l), tup), 0);
+    ck_assert_int_eq(vm_list_append(T, AS_LIST(l), it), 0);
+    ck_assert_int_eq(vm_list_append(T, AS_LIST(l), exc), 0);
     value dkey = S("dict key");
     value d = vm_dict_new(T);
     vm_dict_set(T, AS_DICT(d), dkey, l);

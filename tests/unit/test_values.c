@@ -219,11 +219,11 @@ START_TEST(strings_bytes_tuples_equal_and_hash)
     ck_assert_uint_ne(H(TUPLE(V_INT(1), V_INT(2))), H(TUPLE(V_INT(2), V_INT(1))));
     /* A tuple is not a list with the same items. */
     value l = vm_list_new(T, 0);
-    vm_list_append(T, AS_LIST(l), V_INT(1));
+    ck_assert_int_eq(vm_list_append(T, AS_LIST(l), V_INT(1)), 0);
     ck_assert(!vm_equal(TUPLE(V_INT(1)), l));
     ck_assert(!vm_equal(l, TUPLE(V_INT(1))));
     value l2 = vm_list_new(T, 0);
-    vm_list_append(T, AS_LIST(l2), V_FLOAT(1.0));
+    ck_assert_int_eq(vm_list_append(T, AS_LIST(l2), V_FLOAT(1.0)), 0);
     ck_assert(vm_equal(l, l2));
 
     /* Deep nesting: bounded, no crash, equal structures compare equal near the top. */
@@ -287,7 +287,7 @@ START_TEST(truthiness)
     for (size_t i = 0; i < sizeof falsy / sizeof falsy[0]; i++)
         ck_assert_msg(!vm_truthy(falsy[i]), "%zu (%s) is true", i, vm_type_name(falsy[i]));
     value l = vm_list_new(T, 0);
-    vm_list_append(T, AS_LIST(l), V_NONE);
+    ck_assert_int_eq(vm_list_append(T, AS_LIST(l), V_NONE), 0);
     value d = vm_dict_new(T);
     vm_dict_set(T, AS_DICT(d), V_NONE, V_NONE);
     value truthy[] = {V_BOOL(1), V_INT(-1), V_INT(INT64_MIN), V_FLOAT(1e-300), V_FLOAT(NAN),
@@ -393,11 +393,11 @@ START_TEST(repr_containers_and_objects)
 {
     value l = vm_list_new(T, 0);
     REPR_IS(l, "[]");
-    vm_list_append(T, AS_LIST(l), V_INT(1));
-    vm_list_append(T, AS_LIST(l), S("a"));
-    vm_list_append(T, AS_LIST(l), TUPLE(V_INT(2)));
-    vm_list_append(T, AS_LIST(l), V_NONE);
-    vm_list_append(T, AS_LIST(l), V_FLOAT(0.5));
+    ck_assert_int_eq(vm_list_append(T, AS_LIST(l), V_INT(1)), 0);
+    ck_assert_int_eq(vm_list_append(T, AS_LIST(l), S("a")), 0);
+    ck_assert_int_eq(vm_list_append(T, AS_LIST(l), TUPLE(V_INT(2))), 0);
+    ck_assert_int_eq(vm_list_append(T, AS_LIST(l), V_NONE), 0);
+    ck_assert_int_eq(vm_list_append(T, AS_LIST(l), V_FLOAT(0.5)), 0);
     REPR_IS(l, "[1, 'a', (2,), None, 0.5]");
     STR_IS(l, "[1, 'a', (2,), None, 0.5]");                   /* items by repr in str too */
     REPR_IS(TUP(0, NULL), "()");
@@ -414,7 +414,7 @@ START_TEST(repr_containers_and_objects)
 
     /* A list containing itself: bounded output, no crash. */
     value self = vm_list_new(T, 0);
-    vm_list_append(T, AS_LIST(self), self);
+    ck_assert_int_eq(vm_list_append(T, AS_LIST(self), self), 0);
     value r = vm_repr(T, self);
     ck_assert_uint_gt(AS_STR(r)->len, 0);
     ck_assert_uint_lt(AS_STR(r)->len, 100000);
@@ -554,7 +554,7 @@ START_TEST(list_append_growth)
     ck_assert_uint_eq(l->len, 0);
     size_t reallocs = 0, cap = l->cap;
     for (int i = 0; i < 200000; i++) {
-        vm_list_append(T, l, V_INT(i));
+        ck_assert_int_eq(vm_list_append(T, l, V_INT(i)), 0);
         if (l->cap != cap) {
             reallocs++;
             ck_assert_uint_ge(l->cap, cap + cap / 8);     /* geometric growth */
@@ -570,7 +570,7 @@ START_TEST(list_append_growth)
     value m = vm_list_new(T, 10);
     ck_assert_uint_eq(AS_LIST(m)->cap, 10);
     for (int i = 0; i < 10; i++)
-        vm_list_append(T, AS_LIST(m), V_NONE);
+        ck_assert_int_eq(vm_list_append(T, AS_LIST(m), V_NONE), 0);
     ck_assert_uint_eq(AS_LIST(m)->cap, 10);
 }
 END_TEST
@@ -850,8 +850,8 @@ START_TEST(compare_error_names_the_items)
                      -1);
     EXPECT_EXC(type_error, "'<' not supported between instances of 'str' and 'int'");
     value l1 = vm_list_new(T, 0), l2 = vm_list_new(T, 0);
-    vm_list_append(T, AS_LIST(l1), V_NONE);
-    vm_list_append(T, AS_LIST(l2), V_INT(1));
+    ck_assert_int_eq(vm_list_append(T, AS_LIST(l1), V_NONE), 0);
+    ck_assert_int_eq(vm_list_append(T, AS_LIST(l2), V_INT(1)), 0);
     ck_assert_int_eq(vm_compare(T, OP_GT, l1, l2, &r), -1);
     EXPECT_EXC(type_error, "'>' not supported between instances of 'NoneType' and 'int'");
 }
@@ -861,8 +861,8 @@ START_TEST(contains_and_items)
 {
     value r;
     value l = vm_list_new(T, 0);
-    vm_list_append(T, AS_LIST(l), V_INT(1));
-    vm_list_append(T, AS_LIST(l), S("x"));
+    ck_assert_int_eq(vm_list_append(T, AS_LIST(l), V_INT(1)), 0);
+    ck_assert_int_eq(vm_list_append(T, AS_LIST(l), S("x")), 0);
     ck_assert_int_eq(binop(OP_CONTAINS, V_FLOAT(1.0), l, &r), 0);
     ck_assert(r.tag == T_BOOL && r.u.i);
     ck_assert_int_eq(binop(OP_CONTAINS, S("y"), l, &r), 0);

@@ -50,9 +50,9 @@ int gilvm_runtime_init(const gilvm_config *config)
 void gilvm_set_argv(int argc, char **argv)
 {
     vm_thread *t = vm_main_thread();
-    value l = vm_list_new(t, (size_t)argc);
+    value l = vm_list_new(t, (size_t)argc);      /* room for all: appending cannot fail */
     for (int i = 0; i < argc; i++)
-        vm_list_append(t, AS_LIST(l), vm_str_c(t, argv[i]));
+        AS_LIST(l)->items[AS_LIST(l)->len++] = vm_str_c(t, argv[i]);
     VM_INTERP(t)->argv = l;
 }
 
@@ -86,6 +86,19 @@ int gilvm_run_string(const char *name, const char *source)
         return GILVM_EXIT_DATAERR;
     }
     return vm_run_module(t, &m);
+}
+
+int gilvm_set_limits(const gilvm_limits *limits)
+{
+    rt_thread *cur = rt_thread_current();
+    if (!cur || !rt_main_runtime.initialized || cur->interp != rt_interp_main())
+        return -1;
+    vm_thread *t = (vm_thread *)cur;
+    if (vm_limits_set(t, limits->max_instructions, limits->timeout_ms, limits->max_memory)) {
+        t->exc = V_UNDEF;
+        return -1;
+    }
+    return 0;
 }
 
 /* Joins the non-daemon threads; an exception while waiting (a signal handler raised) is

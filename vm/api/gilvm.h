@@ -10,6 +10,7 @@ enum {
     GILVM_EXIT_OK = 0,          /* ran to completion */
     GILVM_EXIT_EXCEPTION = 1,   /* uncaught exception (traceback printed) */
     GILVM_EXIT_USAGE = 2,       /* bad command line, or a file that cannot be opened */
+    GILVM_EXIT_LIMIT = 124,     /* a limit of gilvm_set_limits was exceeded (as timeout(1)) */
     GILVM_EXIT_DATAERR = 65,    /* malformed .gasm or rejected .gbc */
     GILVM_EXIT_SIGINT = 130,    /* uncaught KeyboardInterrupt (the process re-raises SIGINT) */
 };
@@ -32,6 +33,22 @@ int gilvm_run_file(const char *path);
 
 /* Assembles and runs source text as a module named `name`; same statuses as run_file. */
 int gilvm_run_string(const char *name, const char *source);
+
+/* Limits on what the main interpreter's program may use, for running code one does not
+ * trust; 0 means no limit (docs/embedding.md). */
+typedef struct {
+    unsigned long long max_instructions;    /* bytecode instructions run, all threads */
+    unsigned long long timeout_ms;          /* wall-clock milliseconds */
+    unsigned long long max_memory;          /* bytes of the interpreter's heap */
+} gilvm_limits;
+
+/* Applies `limits` from now on, restarting the instruction count and the clock; call it
+ * holding the GIL (from the main thread, or between gilvm_gilstate_ensure and release).
+ * A program that runs past the instruction count or the time gets LimitExceeded at its
+ * next poll (function entry, backward jump), which no `try` catches: the run returns
+ * GILVM_EXIT_LIMIT.  One whose heap would grow past max_memory gets MemoryError, which it
+ * may catch.  Returns 0, or -1 if the runtime is not running or a timer cannot start. */
+int gilvm_set_limits(const gilvm_limits *limits);
 
 /* Joins non-daemon threads, runs exit handlers and tears the runtime down; returns the
  * status to exit with (normally `status` itself). */

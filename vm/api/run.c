@@ -99,6 +99,8 @@ int vm_exit_status(vm_thread *t)
     vm_print_traceback(t, e);
     if (vm_class_is(x->cls, in->exc.keyboard_interrupt))
         return GILVM_EXIT_SIGINT;
+    if (x->cls == in->exc.limit_exceeded)
+        return GILVM_EXIT_LIMIT;
     return GILVM_EXIT_EXCEPTION;
 }
 

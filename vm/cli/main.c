@@ -1,5 +1,6 @@
 /* The gilvm command line: run, asm, dis, repl; options; exit statuses (docs/cli.md). */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +24,15 @@ static const char usage_text[] =
     "  --stats[=json]         print GIL and thread statistics to stderr at exit\n"
     "  --trace=FILE.json      write a Chrome Trace Event file of GIL activity (Perfetto)\n"
     "  --recursion-limit=N    maximum bytecode recursion depth (default 1000)\n"
+    "  --max-instructions=N   stop the program after N instructions (LimitExceeded, 124)\n"
+    "  --timeout=T            stop the program after T, e.g. 10s, 500ms (LimitExceeded, 124)\n"
+    "  --max-memory=SIZE      cap its heap, e.g. 64M, 1G, 4096 (then MemoryError)\n"
     "  --version              print the version and exit\n"
     "  -h, --help             print this help and exit\n"
     "\n"
     "exit status: 0 ok, 1 uncaught exception, 2 usage error, 65 malformed or rejected input,\n"
-    "130 uncaught KeyboardInterrupt (SIGINT), or the code given to SystemExit\n";
+    "124 a limit exceeded, 130 uncaught KeyboardInterrupt (SIGINT), or the code given to\n"
+    "SystemExit\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -56,6 +61,28 @@ static unsigned long parse_interval(const char *s, int *bad)
     if (!(us > 0) || us > 1e12)
         return *bad = 1, 0;
     return us < 1 ? 1 : (unsigned long)(us + 0.5);
+}
+
+/* Parses a count with an optional K, M or G suffix (powers of 1024 if `binary`, else of
+ * 1000); 0 if invalid or 0. */
+static unsigned long long parse_count(const char *s, int binary)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(s, &end, 10);
+    unsigned long long k = binary ? 1024 : 1000, scale = 1;
+    if (end == s || errno || *s == '-')
+        return 0;
+    if (*end && !end[1]) {
+        switch (*end) {
+        case 'k': case 'K': scale = k; break;
+        case 'm': case 'M': scale = k * k; break;
+        case 'g': case 'G': scale = k * k * k; break;
+        default: return 0;
+        }
+    } else if (*end)
+        return 0;
+    return n > ULLONG_MAX / scale ? 0 : n * scale;
 }
 
 static int cmd_asm(int argc, char **argv)
@@ -137,6 +164,7 @@ static int cmd_dis(int argc, char **argv)
 int main(int argc, char **argv)
 {
     gilvm_config cfg = {0};
+    gilvm_limits limits = {0};
     vm_instruments_config icfg = {0};
     int interactive = 0, i = 1;
 
@@ -178,6 +206,20 @@ int main(int argc, char **argv)
             if (end == a + 18 || *end || n < 1 || n > 10000000)
                 return usage_error("invalid --recursion-limit '%s' (1 to 10000000)", a + 18);
             cfg.recursion_limit = (int)n;
+        } else if (!strncmp(a, "--max-instructions=", 19)) {
+            if (!(limits.max_instructions = parse_count(a + 19, 0)))
+                return usage_error("invalid --max-instructions '%s' (a positive count, e.g. "
+                                   "1000000 or 5M)", a + 19);
+        } else if (!strncmp(a, "--timeout=", 10)) {
+            int bad = 0;
+            unsigned long us = parse_interval(a + 10, &bad);
+            if (bad)
+                return usage_error("invalid --timeout '%s' (use e.g. 10s, 500ms)", a + 10);
+            limits.timeout_ms = us < 1000 ? 1 : (us + 500) / 1000;
+        } else if (!strncmp(a, "--max-memory=", 13)) {
+            if (!(limits.max_memory = parse_count(a + 13, 1)))
+                return usage_error("invalid --max-memory '%s' (bytes, e.g. 65536, 64M, 1G)",
+                                   a + 13);
         } else
             return usage_error("unknown option '%s'", a);
     }
@@ -203,6 +245,12 @@ int main(int argc, char **argv)
     if (vm_instruments_start(&icfg)) {
         gilvm_runtime_finalize(0);
         return GILVM_EXIT_USAGE;
+    }
+    if ((limits.max_instructions || limits.timeout_ms || limits.max_memory) &&
+        gilvm_set_limits(&limits)) {
+        fprintf(stderr, "gilvm: can't set the limits\n");
+        gilvm_runtime_finalize(0);
+        return GILVM_EXIT_EXCEPTION;
     }
     int rc = 0;
     if (file) {

@@ -28,21 +28,28 @@ static size_t probe(vm_dict *d, value key, uint64_t h)
     }
 }
 
-static void resize(vm_thread *t, vm_dict *d, size_t need)
+/* Rebuilds d's table for `need` entries; 0, or -1 with MemoryError. */
+static int resize(vm_thread *t, vm_dict *d, size_t need)
 {
     size_t cap = 8;
     while (cap < need * 2)
         cap *= 2;
+    size_t grow = cap > d->cap ? (cap - d->cap) * (sizeof(vm_dict_entry) + 2 * sizeof(int32_t)) : 0;
+    if (vm_heap_reserve(t, grow))
+        return -1;
     vm_dict_entry *ents = malloc(cap * sizeof *ents);
     int32_t *index = malloc(cap * 2 * sizeof *index);
-    if (!ents || !index)
-        RT_FATAL("out of memory");
+    if (!ents || !index) {
+        free(ents);
+        free(index);
+        return vm_raise(t, VM_INTERP(t)->exc.memory_error, "cannot grow a dict to %zu entries",
+                        need);
+    }
     size_t n = 0;
     for (size_t i = 0; i < d->used; i++)
         if (d->entries[i].key.tag != T_UNDEF)
             ents[n++] = d->entries[i];
-    if (t)
-        VM_INTERP(t)->allocated += (cap - d->cap) * (sizeof *ents + 2 * sizeof *index);
+    vm_heap_charge(t, grow);
     free(d->entries);
     free(d->index);
     d->entries = ents;
@@ -57,6 +64,7 @@ static void resize(vm_thread *t, vm_dict *d, size_t need)
             j = (j * 5 + perturb + 1) & d->mask;
         index[j] = (int32_t)i;
     }
+    return 0;
 }
 
 int vm_dict_get(vm_thread *t, vm_dict *d, value key, value *out)
@@ -78,8 +86,8 @@ int vm_dict_set(vm_thread *t, vm_dict *d, value key, value val)
     uint64_t h;
     if (vm_hash(t, key, &h))
         return -1;
-    if (d->used + 1 > d->cap)
-        resize(t, d, d->len + 1);
+    if (d->used + 1 > d->cap && resize(t, d, d->len + 1))
+        return -1;
     size_t i = probe(d, key, h);
     int32_t ix = d->index[i];
     if (ix >= 0) {

@@ -697,7 +697,7 @@ unwind:
     for (;;) {
         vm_code *co = CO;
         const vm_exc_entry *h = find_handler(co, pc_before(co, ip));
-        if (h) {
+        if (h && !vm_exc_uncatchable(t)) {
             sp = FRAME_STACK(frame) + h->depth;
             PUSH(t->exc);
             t->exc = V_UNDEF;

@@ -12,20 +12,76 @@
 
 #define GC_MIN_THRESHOLD (4u << 20)
 
+/* The largest single allocation a program may ask for, limit or not. */
+#define VM_MAX_ALLOC ((size_t)1 << 40)
+
+/* Memory kept for when malloc fails: freed so that the allocation, and raising MemoryError
+ * at the next poll, can still succeed; taken again after a collection.  Process-wide. */
+#define RESERVE_SIZE (1u << 20)
+static void *reserve;
+
+void vm_heap_charge(vm_thread *t, size_t bytes)
+{
+    vm_interp *in = VM_INTERP(t);
+    in->allocated += bytes;
+    size_t max = in->limits.max_memory;
+    if (in->allocated > in->threshold || (max && in->allocated > max))
+        rt_breaker_set(&t->base.eval_breaker, RT_GC_SCHEDULED);
+}
+
+/* How far a heap limit `max` may be overrun by allocations that cannot fail, between a poll
+ * and the next, or while MemoryError is being raised. */
+static size_t headroom(size_t max)
+{
+    return max / 8 + RESERVE_SIZE;
+}
+
+int vm_heap_reserve(vm_thread *t, size_t bytes)
+{
+    vm_interp *in = VM_INTERP(t);
+    size_t max = in->limits.max_memory;
+    if (bytes > VM_MAX_ALLOC)
+        return vm_raise(t, in->exc.memory_error, "cannot allocate %zu bytes", bytes);
+    if (max && in->allocated + bytes > max + headroom(max))
+        return vm_raise(t, in->exc.memory_error, "heap limit of %zu bytes exceeded", max);
+    return 0;
+}
+
 vm_obj *vm_alloc(vm_thread *t, vm_tag tag, size_t size)
 {
     vm_interp *in = VM_INTERP(t);
     vm_obj *o = calloc(1, size);
+    if (!o && reserve) {
+        free(reserve);
+        reserve = NULL;
+        in->out_of_memory = 1;      /* the poll raises MemoryError after collecting */
+        o = calloc(1, size);
+    }
     if (!o)
         RT_FATAL("out of memory");
     o->tag = (uint8_t)tag;
     o->size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
     o->next = in->heap;
     in->heap = o;
-    in->allocated += size;
-    if (in->allocated > in->threshold)
+    vm_heap_charge(t, size);
+    if (in->out_of_memory)
         rt_breaker_set(&t->base.eval_breaker, RT_GC_SCHEDULED);
     return o;
+}
+
+int vm_heap_check(vm_thread *t)
+{
+    vm_interp *in = VM_INTERP(t);
+    int oom = in->out_of_memory;
+    in->out_of_memory = 0;
+    if (!reserve)
+        reserve = malloc(RESERVE_SIZE);
+    if (oom)
+        return vm_raise(t, in->exc.memory_error, "out of memory");
+    size_t max = in->limits.max_memory;
+    if (max && in->allocated > max)
+        return vm_raise(t, in->exc.memory_error, "heap limit of %zu bytes exceeded", max);
+    return 0;
 }
 
 typedef struct {

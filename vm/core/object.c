@@ -41,19 +41,26 @@ value vm_list_new(vm_thread *t, size_t cap)
     vm_list *l = (vm_list *)vm_alloc(t, T_LIST, sizeof(vm_list));
     l->cap = cap;
     l->items = cap ? xrealloc(NULL, cap * sizeof(value)) : NULL;
-    VM_INTERP(t)->allocated += cap * sizeof(value);
+    vm_heap_charge(t, cap * sizeof(value));
     return V_OBJ(T_LIST, l);
 }
 
-void vm_list_append(vm_thread *t, vm_list *l, value v)
+int vm_list_append(vm_thread *t, vm_list *l, value v)
 {
     if (l->len == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 4;
-        l->items = xrealloc(l->items, cap * sizeof(value));
-        VM_INTERP(t)->allocated += (cap - l->cap) * sizeof(value);
+        if (vm_heap_reserve(t, (cap - l->cap) * sizeof(value)))
+            return -1;
+        value *items = realloc(l->items, cap * sizeof(value));
+        if (!items)
+            return vm_raise(t, VM_INTERP(t)->exc.memory_error, "cannot grow a list to %zu items",
+                            cap);
+        l->items = items;
+        vm_heap_charge(t, (cap - l->cap) * sizeof(value));
         l->cap = cap;
     }
     l->items[l->len++] = v;
+    return 0;
 }
 
 value vm_tuple_new(vm_thread *t, size_t n, const value *items)

@@ -185,8 +185,20 @@ typedef struct {                /* T_ITER */
 /* ---- allocation (gc.c) ---- */
 
 /* Allocates a zeroed heap object of `size` bytes with `tag` in t's interpreter heap; may
- * schedule a collection (RT_GC_SCHEDULED) but never collects.  Aborts on out of memory. */
+ * schedule a collection (RT_GC_SCHEDULED) but never collects, and never fails: when malloc
+ * fails it frees the collector's reserve and retries, and the next poll raises MemoryError.
+ * A size a program chooses must pass vm_heap_reserve first. */
 vm_obj *vm_alloc(vm_thread *t, vm_tag tag, size_t size);
+
+/* Checks that `bytes` more may be allocated in t's interpreter's heap: -1 with MemoryError
+ * if that is beyond what any allocation may take, or would take the heap past its limit
+ * (gilvm_limits.max_memory) by more than the headroom the limit leaves for allocations that
+ * cannot fail.  For every allocation whose size a program chooses. */
+int vm_heap_reserve(vm_thread *t, size_t bytes) __attribute__((warn_unused_result));
+
+/* Counts `bytes` of payload (list items, dict tables) allocated outside vm_alloc into the
+ * heap's size, scheduling a collection as vm_alloc does. */
+void vm_heap_charge(vm_thread *t, size_t bytes);
 
 /* ---- constructors and operations (object.c) ---- */
 
@@ -202,8 +214,8 @@ value vm_str_c(vm_thread *t, const char *s);
 value vm_bytes_new(vm_thread *t, const char *s, size_t len);
 /* New empty list with room for `cap` items. */
 value vm_list_new(vm_thread *t, size_t cap);
-/* Appends `v` to list `l`. */
-void vm_list_append(vm_thread *t, vm_list *l, value v);
+/* Appends `v` to list `l`; 0, or -1 with MemoryError if its items cannot grow. */
+int vm_list_append(vm_thread *t, vm_list *l, value v) __attribute__((warn_unused_result));
 /* New tuple of `n` items copied from `items`. */
 value vm_tuple_new(vm_thread *t, size_t n, const value *items);
 /* New empty dict. */

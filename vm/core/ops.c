@@ -165,33 +165,37 @@ static int float_binop(vm_thread *t, int op, double a, double b, value *out)
     return 0;
 }
 
-/* a + b for two strings or bytes (a, b: their data, na, nb bytes) or two lists or tuples
- * (a, b: their items, na, nb values). */
-static value concat(vm_thread *t, vm_tag tag, const void *a, size_t na, const void *b, size_t nb)
+/* *out = a + b for two strings or bytes (a, b: their data, na, nb bytes) or two lists or
+ * tuples (a, b: their items, na, nb values); -1 with MemoryError if too large. */
+static int concat(vm_thread *t, vm_tag tag, const void *a, size_t na, const void *b, size_t nb,
+                  value *out)
 {
-    if (tag == T_STR || tag == T_BYTES) {
-        vm_str *o = (vm_str *)vm_alloc(t, (vm_tag)tag, sizeof(vm_str) + na + nb + 1);
+    int bytes = tag == T_STR || tag == T_BYTES;
+    if (vm_heap_reserve(t, (na + nb) * (bytes ? 1 : sizeof(value))))
+        return -1;
+    if (bytes) {
+        vm_str *o = (vm_str *)vm_alloc(t, tag, sizeof(vm_str) + na + nb + 1);
         memcpy(o->data, a, na);
         memcpy(o->data + na, b, nb);
         o->len = na + nb;
         o->data[na + nb] = 0;
-        return V_OBJ(tag, o);
+        *out = V_OBJ(tag, o);
+        return 0;
     }
     value *items;
-    value r;
     if (tag == T_TUPLE) {
         vm_tuple *o = (vm_tuple *)vm_alloc(t, T_TUPLE, sizeof(vm_tuple) + (na + nb) * sizeof(value));
         o->len = na + nb;
         items = o->items;
-        r = V_OBJ(T_TUPLE, o);
+        *out = V_OBJ(T_TUPLE, o);
     } else {
-        r = vm_list_new(t, na + nb);
-        AS_LIST(r)->len = na + nb;
-        items = AS_LIST(r)->items;
+        *out = vm_list_new(t, na + nb);
+        AS_LIST(*out)->len = na + nb;
+        items = AS_LIST(*out)->items;
     }
     vm_values_copy(items, a, na);       /* a list's items may be NULL: [] + [] */
     vm_values_copy(items + na, b, nb);
-    return r;
+    return 0;
 }
 
 static int repeat(vm_thread *t, value seq, int64_t n, value *out)
@@ -200,8 +204,11 @@ static int repeat(vm_thread *t, value seq, int64_t n, value *out)
         n = 0;
     size_t len = seq.tag == T_LIST ? AS_LIST(seq)->len
                : seq.tag == T_TUPLE ? AS_TUPLE(seq)->len : AS_STR(seq)->len;
-    if (len && (uint64_t)n > (1u << 30) / len)
+    size_t elem = seq.tag == T_STR || seq.tag == T_BYTES ? 1 : sizeof(value);
+    if (len && (uint64_t)n > ((size_t)1 << 40) / (len * elem))
         return vm_raise(t, EXC(t)->memory_error, "repeated sequence is too long");
+    if (vm_heap_reserve(t, len * (size_t)n * elem))
+        return -1;
     if (seq.tag == T_STR || seq.tag == T_BYTES) {
         vm_str *o = (vm_str *)vm_alloc(t, (vm_tag)seq.tag, sizeof(vm_str) + len * (size_t)n + 1);
         for (int64_t i = 0; i < n; i++)
@@ -278,17 +285,14 @@ int vm_binop(vm_thread *t, int op, value a, value b, value *out)
         switch (a.tag) {
         case T_STR:
         case T_BYTES:
-            *out = concat(t, (vm_tag)a.tag, AS_STR(a)->data, AS_STR(a)->len, AS_STR(b)->data,
-                          AS_STR(b)->len);
-            return 0;
+            return concat(t, (vm_tag)a.tag, AS_STR(a)->data, AS_STR(a)->len, AS_STR(b)->data,
+                          AS_STR(b)->len, out);
         case T_LIST:
-            *out = concat(t, T_LIST, AS_LIST(a)->items, AS_LIST(a)->len, AS_LIST(b)->items,
-                          AS_LIST(b)->len);
-            return 0;
+            return concat(t, T_LIST, AS_LIST(a)->items, AS_LIST(a)->len, AS_LIST(b)->items,
+                          AS_LIST(b)->len, out);
         case T_TUPLE:
-            *out = concat(t, T_TUPLE, AS_TUPLE(a)->items, AS_TUPLE(a)->len, AS_TUPLE(b)->items,
-                          AS_TUPLE(b)->len);
-            return 0;
+            return concat(t, T_TUPLE, AS_TUPLE(a)->items, AS_TUPLE(a)->len, AS_TUPLE(b)->items,
+                          AS_TUPLE(b)->len, out);
         }
     }
     if (op == OP_MUL) {

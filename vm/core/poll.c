@@ -8,10 +8,15 @@
  *
  *   1. RT_EVAL_PLEASE_STOP   a thread that must exit (another finalizes the runtime) ends
  *                            at the re-take of rt_gil_yield; for any other it is cleared;
+ *      RT_LIMITS             (beyond CPython; sticky: never cleared here) counts the
+ *                            instructions run toward the embedder's limit and raises
+ *                            LimitExceeded, which no handler catches, once a limit is
+ *                            exceeded, at this and every later poll of every thread;
  *   2. RT_SIGNALS_PENDING    bytecode signal handlers (main thread of the main interpreter);
  *   3. RT_CALLS_TO_DO        pending calls (runtime/pending.c: at most 100 per pass);
  *   4. RT_GC_SCHEDULED       a collection, every thread of the interpreter being at a poll
- *                            or detached;
+ *                            or detached; then MemoryError if the heap is still over its
+ *                            limit, or malloc failed since the last collection;
  *   5. RT_GIL_DROP_REQUEST   drop the GIL and take it back (rt_gil_yield), or, without a
  *      RT_GIL_DEFERRED       request, the holder's deferred wake-ups once due;
  *   6. RT_ASYNC_EXCEPTION    raise the exception another thread queued for this one.
@@ -21,6 +26,8 @@
  * the next poll (a failing pending call re-arms CALLS_TO_DO for the calls left; a signal
  * handler that raises leaves the other tripped signals pending).  tests/unit/test_poll.c
  * pins the order. */
+#include <inttypes.h>
+
 #include "vm/core/state.h"
 
 /* Runs the bytecode handler of signal `signum`, if it is still a callable. */
@@ -65,12 +72,37 @@ static void handle_stop(vm_thread *t)
         rt_gil_yield(&t->base);
 }
 
+/* Counts what `t` ran since its last count toward its interpreter's instruction limit;
+ * -1 with LimitExceeded once a limit is exceeded. */
+static int check_limits(vm_thread *t)
+{
+    vm_interp *in = VM_INTERP(t);
+    in->limits.executed += t->base.stats.bytecodes - t->limits_counted;
+    t->limits_counted = t->base.stats.bytecodes;
+    if (in->limits.max_instructions && in->limits.executed > in->limits.max_instructions) {
+        int none = VM_LIMIT_NONE;
+        atomic_compare_exchange_strong(&in->limits.exceeded, &none, VM_LIMIT_INSTRUCTIONS);
+    }
+    switch (atomic_load(&in->limits.exceeded)) {
+    case VM_LIMIT_INSTRUCTIONS:
+        return vm_raise(t, in->exc.limit_exceeded, "instruction limit of %" PRIu64 " exceeded",
+                        in->limits.max_instructions);
+    case VM_LIMIT_TIME:
+        return vm_raise(t, in->exc.limit_exceeded, "time limit of %" PRIu64 " ms exceeded",
+                        in->limits.timeout_ms);
+    default:
+        return 0;
+    }
+}
+
 int vm_handle_pending(vm_thread *t)
 {
     rt_breaker *b = &t->base.eval_breaker;
     uint32_t bits = rt_breaker_load(b);
     if (bits & RT_EVAL_PLEASE_STOP)
         handle_stop(t);
+    if ((bits & RT_LIMITS) && check_limits(t))
+        return -1;
     if ((bits & RT_SIGNALS_PENDING) && vm_signals_run(t))
         return -1;
     if ((bits & RT_CALLS_TO_DO) && run_pending_calls(t))
@@ -78,6 +110,8 @@ int vm_handle_pending(vm_thread *t)
     if (bits & RT_GC_SCHEDULED) {
         rt_breaker_clear(b, RT_GC_SCHEDULED);
         vm_gc_collect(t);
+        if (vm_heap_check(t))
+            return -1;
     }
     if (bits & RT_GIL_DROP_REQUEST)
         rt_gil_yield(&t->base);     /* clears the bit; the release runs deferred calls */

@@ -66,7 +66,8 @@ typedef struct vm_chunk {
     X(finalization_error, "FinalizationError", runtime_error) \
     X(stop_iteration, "StopIteration", exception) \
     X(assertion_error, "AssertionError", exception) \
-    X(timeout_error, "TimeoutError", os_error)
+    X(timeout_error, "TimeoutError", os_error) \
+    X(limit_exceeded, "LimitExceeded", base_exception)
 
 typedef struct {
 #define X(field, name, base) vm_class *field;
@@ -90,6 +91,7 @@ struct vm_interp {
     rt_interp base;
     vm_obj *heap;               /* every object of this interpreter */
     size_t allocated, threshold, ncollections;
+    int out_of_memory;          /* malloc failed (the reserve went): MemoryError at the poll */
     vm_globals globals;
     vm_exc_classes exc;
     value argv;                 /* list of program arguments */
@@ -98,7 +100,20 @@ struct vm_interp {
      * RT_SIG_IGN), or T_UNDEF (never set: getsignal reports the OS disposition). */
     value signal_handlers[RT_NSIG];
     int exiting;
+    /* The embedder's limits on this interpreter's program (vm/lib/limits.c sets them,
+     * poll.c enforces them at polls while RT_LIMITS is set). */
+    struct {
+        uint64_t max_instructions;      /* 0: none */
+        uint64_t executed;              /* instructions counted at polls since they were set */
+        uint64_t timeout_ms;            /* 0: none */
+        size_t max_memory;              /* bytes of heap (vm_interp.allocated); 0: none */
+        _Atomic uint64_t generation;    /* counts settings: a timer of an older one is stale */
+        _Atomic int exceeded;           /* VM_LIMIT_*: stays until the limits are set again */
+    } limits;
 };
+
+/* Which limit a program ran out of (vm_interp.limits.exceeded). */
+enum { VM_LIMIT_NONE, VM_LIMIT_INSTRUCTIONS, VM_LIMIT_TIME };
 
 struct vm_thread {
     rt_thread base;
@@ -111,6 +126,7 @@ struct vm_thread {
     value handled;              /* exception being handled (exc_info), None when none */
     int c_depth;                /* nested vm_eval activations */
     value self;                 /* the thread object running on this state, or None */
+    uint64_t limits_counted;    /* base.stats.bytecodes already added to limits.executed */
     int nroots;                 /* values C code keeps alive across calls into bytecode */
     value roots[16];
 };
@@ -134,6 +150,13 @@ int vm_raise(vm_thread *t, vm_class *cls, const char *fmt, ...)
 int vm_raise_value(vm_thread *t, value exc);
 /* New exception instance of `cls` with argument `arg`. */
 value vm_exc_new(vm_thread *t, vm_class *cls, value arg);
+/* True if t's exception is one no handler may catch: LimitExceeded, which ends a program
+ * that ran out of an embedder's limit. */
+static inline bool vm_exc_uncatchable(vm_thread *t)
+{
+    return VM_INTERP(t)->limits.exceeded && t->exc.tag == T_EXC &&
+           AS_EXC(t->exc)->cls == VM_INTERP(t)->exc.limit_exceeded;
+}
 /* True if class `c` is `base` or derives from it. */
 bool vm_class_is(vm_class *c, vm_class *base);
 /* Prints "Traceback ..." and the exception line for `exc` to stderr. */
@@ -224,6 +247,9 @@ void vm_obj_free(vm_interp *in, vm_obj *o);
 
 /* Collects the interpreter's heap now; caller holds the GIL with all threads at safe points. */
 void vm_gc_collect(vm_thread *t);
+/* After a collection: -1 with MemoryError if malloc failed since the last one, or if the
+ * heap is still larger than its limit (gilvm_limits.max_memory); takes the reserve back. */
+int vm_heap_check(vm_thread *t);
 /* Frees every object of the interpreter (at teardown). */
 void vm_heap_free(vm_interp *in);
 

@@ -11,9 +11,8 @@ BUILTIN(atexit)
         return -1;
     value args = vm_tuple_new(t, (size_t)argc - 1, argv + 1);
     value pair[2] = {argv[0], args};
-    vm_list_append(t, AS_LIST(VM_INTERP(t)->atexit), vm_tuple_new(t, 2, pair));
     *out = argv[0];
-    return 0;
+    return vm_list_append(t, AS_LIST(VM_INTERP(t)->atexit), vm_tuple_new(t, 2, pair));
 }
 
 void vm_atexit_run(vm_thread *t)

@@ -189,7 +189,8 @@ static int to_list(vm_thread *t, value x, value *out)
     value l = vm_list_new(t, 0), v;
     int r;
     while ((r = vm_iter_next(t, (vm_iter *)it.u.o, &v)) > 0)
-        vm_list_append(t, AS_LIST(l), v);
+        if (vm_list_append(t, AS_LIST(l), v))
+            return -1;
     if (r < 0)
         return -1;
     *out = l;
@@ -226,7 +227,8 @@ BUILTIN(append)
 {
     if (argv[0].tag != T_LIST)
         return vm_type_err(t, "append", "list", argv[0]);
-    vm_list_append(t, AS_LIST(argv[0]), argv[1]);
+    if (vm_list_append(t, AS_LIST(argv[0]), argv[1]))
+        return -1;
     *out = V_NONE;
     return 0;
 }
@@ -281,7 +283,8 @@ BUILTIN(insert)
         i = 0;
     if ((size_t)i > l->len)
         i = (int64_t)l->len;
-    vm_list_append(t, l, V_NONE);
+    if (vm_list_append(t, l, V_NONE))
+        return -1;
     memmove(l->items + i + 1, l->items + i, (l->len - 1 - (size_t)i) * sizeof(value));
     l->items[i] = argv[2];
     *out = V_NONE;
@@ -300,7 +303,8 @@ static int dict_view(vm_thread *t, value d, int which, value *out, const char *f
             continue;
         value v = which == 0 ? e->key : which == 1 ? e->val
                 : vm_tuple_new(t, 2, (value[]){e->key, e->val});
-        vm_list_append(t, AS_LIST(l), v);
+        if (vm_list_append(t, AS_LIST(l), v))
+            return -1;
     }
     *out = l;
     return 0;
@@ -334,7 +338,7 @@ static int sort_values(vm_thread *t, value *v, size_t n)
         return -1;
     value *tmp = malloc(n * sizeof(value));
     if (!tmp)
-        RT_FATAL("out of memory");
+        return vm_raise(t, EXC(t)->memory_error, "cannot sort %zu items", n);
     size_t i = 0, j = h, k = 0;
     while (i < h && j < n) {
         int c;
@@ -445,7 +449,8 @@ BUILTIN(slice)
     else {
         *out = vm_list_new(t, len);
         for (size_t i = 0; i < len; i++)
-            vm_list_append(t, AS_LIST(*out), AS_LIST(s)->items[a + (int64_t)i]);
+            if (vm_list_append(t, AS_LIST(*out), AS_LIST(s)->items[a + (int64_t)i]))
+                return -1;
     }
     return 0;
 }
@@ -466,9 +471,11 @@ BUILTIN(join)
                             i, vm_type_name(v));
         total += AS_STR(v)->len + (i ? AS_STR(sep)->len : 0);
     }
+    if (vm_heap_reserve(t, total))
+        return -1;
     char *buf = malloc(total + 1), *p = buf;
     if (!buf)
-        RT_FATAL("out of memory");
+        return vm_raise(t, EXC(t)->memory_error, "cannot join %zu bytes", total);
     for (size_t i = 0; i < n; i++) {
         if (i) {
             memcpy(p, AS_STR(sep)->data, AS_STR(sep)->len);
@@ -500,7 +507,8 @@ BUILTIN(split)
             while (j < s->len && !(strchr(" \t\n\r\f\v", s->data[j]) && s->data[j]))
                 j++;
             if (j > i)
-                vm_list_append(t, AS_LIST(l), vm_str_new(t, s->data + i, j - i));
+                if (vm_list_append(t, AS_LIST(l), vm_str_new(t, s->data + i, j - i)))
+                    return -1;
             i = j;
         }
     } else {
@@ -513,7 +521,8 @@ BUILTIN(split)
         for (;;) {
             const char *hit = memmem(s->data + i, s->len - i, sep->data, sep->len);
             size_t j = hit ? (size_t)(hit - s->data) : s->len;
-            vm_list_append(t, AS_LIST(l), vm_str_new(t, s->data + i, j - i));
+            if (vm_list_append(t, AS_LIST(l), vm_str_new(t, s->data + i, j - i)))
+                return -1;
             if (!hit)
                 break;
             i = j + sep->len;
@@ -578,23 +587,27 @@ BUILTIN(format)
     size_t i = 0, lit = 0;
     while (i < f->len) {
         if ((f->data[i] == '{' || f->data[i] == '}') && i + 1 < f->len && f->data[i + 1] == f->data[i]) {
-            vm_list_append(t, AS_LIST(parts), vm_str_new(t, f->data + lit, i + 1 - lit));
+            if (vm_list_append(t, AS_LIST(parts), vm_str_new(t, f->data + lit, i + 1 - lit)))
+                return -1;
             i += 2;
             lit = i;
         } else if (f->data[i] == '{' && i + 1 < f->len && f->data[i + 1] == '}') {
-            vm_list_append(t, AS_LIST(parts), vm_str_new(t, f->data + lit, i - lit));
+            if (vm_list_append(t, AS_LIST(parts), vm_str_new(t, f->data + lit, i - lit)))
+                return -1;
             if (next >= argc) {
                 rc = vm_raise(t, EXC(t)->index_error, "format(): not enough arguments");
                 break;
             }
-            vm_list_append(t, AS_LIST(parts), vm_to_str(t, argv[next++]));
+            if (vm_list_append(t, AS_LIST(parts), vm_to_str(t, argv[next++])))
+                return -1;
             i += 2;
             lit = i;
         } else
             i++;
     }
     if (!rc) {
-        vm_list_append(t, AS_LIST(parts), vm_str_new(t, f->data + lit, f->len - lit));
+        if (vm_list_append(t, AS_LIST(parts), vm_str_new(t, f->data + lit, f->len - lit)))
+            return -1;
         value args[2] = {vm_str_new(t, "", 0), parts};
         rc = bi_join(t, 2, args, out);
     }

@@ -27,6 +27,16 @@ void vm_os_install(vm_thread *t);
  * thread in the parent (see vm_process.forked_main_exit); the embedding API's. */
 void vm_lib_set_forked_main_exit(void (*fn)(vm_thread *t, int failed));
 
+/* Calls fire(in, arg) on the timer thread (without the GIL) at monotonic time `due_ns`,
+ * unless `in` is finalized first; 0, or -1 if the timer thread cannot start. */
+int vm_timer_add(vm_interp *in, uint64_t due_ns, void (*fire)(vm_interp *in, uint64_t arg),
+                 uint64_t arg);
+
+/* Sets the limits on t's interpreter's program from now on (0: none), restarting the count
+ * and the clock (limits.c); 0, or -1 with RuntimeError if the timer cannot start. */
+int vm_limits_set(vm_thread *t, uint64_t max_instructions, uint64_t timeout_ms,
+                  size_t max_memory);
+
 /* Makes SIGINT raise KeyboardInterrupt in the main thread, unless SIGINT is not at its
  * default disposition (a process started with it ignored keeps it ignored). */
 void vm_signals_install_default(vm_thread *t);

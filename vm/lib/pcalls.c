@@ -1,6 +1,7 @@
 /* Bytecode calls queued for later: call_soon_main and pending_call wrap a bytecode call as a
  * runtime pending call (runtime/pending.c), call_later hands it to the timer thread, which
- * queues it as a pending call when it is due.
+ * queues it as a pending call when it is due.  The timer thread also runs the VM's own C
+ * timers (vm_timer_add: a program's timeout).
  *
  * Rooting: a queued call is a malloc'd vm_pcall on vm_proc.calls, whose function and
  * arguments are GC roots of its interpreter (gc_roots), from the moment it is created until
@@ -12,6 +13,15 @@
 #include "vm/lib/native.h"
 #include "vm/lib/process.h"
 
+/* Under vm_proc.mu. */
+static void list(vm_pcall *p)
+{
+    p->next = vm_proc.calls;
+    if (vm_proc.calls)
+        vm_proc.calls->prev = p;
+    vm_proc.calls = p;
+}
+
 static vm_pcall *pcall_new(vm_thread *t, value func, int argc, value *argv)
 {
     vm_pcall *p = calloc(1, sizeof *p);
@@ -21,10 +31,7 @@ static vm_pcall *pcall_new(vm_thread *t, value func, int argc, value *argv)
     p->func = func;
     p->args = vm_tuple_new(t, (size_t)argc, argv);
     pthread_mutex_lock(&vm_proc.mu);
-    p->next = vm_proc.calls;
-    if (vm_proc.calls)
-        vm_proc.calls->prev = p;
-    vm_proc.calls = p;
+    list(p);
     pthread_mutex_unlock(&vm_proc.mu);
     return p;
 }
@@ -85,6 +92,12 @@ static void *timer_main(void *arg)
         }
         vm_proc.timer.list = p->tnext;
         pthread_mutex_unlock(&vm_proc.timer.mu);
+        if (p->fire) {
+            p->fire(p->in, p->arg);
+            vm_pcall_free(p);
+            pthread_mutex_lock(&vm_proc.timer.mu);
+            continue;
+        }
         int full = rt_pending_add(&p->in->base, run_pcall, p);
         pthread_mutex_lock(&vm_proc.timer.mu);
         if (full) {                 /* the queue is full: try again in a millisecond */
@@ -111,6 +124,39 @@ static int timer_start(void)
         return -1;
     vm_proc.timer.running = 1;
     return 0;
+}
+
+/* Starts the timer thread if needed and inserts `p`; -1 if the thread can't start. */
+static int timer_add(vm_pcall *p)
+{
+    pthread_mutex_lock(&vm_proc.timer.mu);
+    int rc = timer_start();
+    if (rc == 0) {
+        timer_insert(p);
+        if (vm_proc.timer.list == p)
+            pthread_cond_signal(&vm_proc.timer.cv);
+    }
+    pthread_mutex_unlock(&vm_proc.timer.mu);
+    return rc;
+}
+
+int vm_timer_add(vm_interp *in, uint64_t due_ns, void (*fire)(vm_interp *in, uint64_t arg),
+                 uint64_t arg)
+{
+    vm_pcall *p = calloc(1, sizeof *p);
+    if (!p)
+        RT_FATAL("out of memory");
+    p->in = in;
+    p->due_ns = due_ns;
+    p->fire = fire;
+    p->arg = arg;
+    pthread_mutex_lock(&vm_proc.mu);
+    list(p);
+    pthread_mutex_unlock(&vm_proc.mu);
+    if (timer_add(p) == 0)
+        return 0;
+    vm_pcall_free(p);
+    return -1;
 }
 
 /* Stops the timer thread and frees the timers not yet due. */
@@ -191,15 +237,7 @@ BUILTIN(call_later)
         delay = 1e9;
     vm_pcall *p = pcall_new(t, argv[1], argc - 2, argv + 2);
     p->due_ns = rt_now_ns() + (uint64_t)(delay * 1e9);
-    pthread_mutex_lock(&vm_proc.timer.mu);
-    int rc = timer_start();
-    if (rc == 0) {
-        timer_insert(p);
-        if (vm_proc.timer.list == p)
-            pthread_cond_signal(&vm_proc.timer.cv);
-    }
-    pthread_mutex_unlock(&vm_proc.timer.mu);
-    if (rc) {
+    if (timer_add(p)) {
         vm_pcall_free(p);
         return vm_raise(t, EXC(t)->runtime_error, "can't start the timer thread");
     }

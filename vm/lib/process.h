@@ -8,14 +8,17 @@
 
 #include "vm/lib/wait.h"
 
-/* A bytecode call queued for later (pcalls.c): a pending call or a timer.  Its function and
- * arguments are GC roots of its interpreter from creation until the call has returned. */
+/* A call queued for later (pcalls.c): a bytecode pending call or timer, or a C timer.  A
+ * bytecode call's function and arguments are GC roots of its interpreter from creation
+ * until the call has returned. */
 typedef struct vm_pcall {
     struct vm_pcall *prev, *next;   /* vm_proc.calls, under vm_proc.mu */
     struct vm_pcall *tnext;         /* the timer list, under vm_proc.timer.mu */
     vm_interp *in;
     value func, args;               /* args: a tuple */
     uint64_t due_ns;                /* timers: when to queue it */
+    void (*fire)(vm_interp *in, uint64_t arg);  /* a C timer: called when due, not queued */
+    uint64_t arg;
 } vm_pcall;
 
 /* The OS thread of a VM thread (threading.c).  Joinable: a thread that has finished with the

@@ -9,8 +9,8 @@ BUILTIN(argv_)
 {
     value src = VM_INTERP(t)->argv;
     *out = vm_list_new(t, AS_LIST(src)->len);
-    for (size_t i = 0; i < AS_LIST(src)->len; i++)
-        vm_list_append(t, AS_LIST(*out), AS_LIST(src)->items[i]);
+    vm_values_copy(AS_LIST(*out)->items, AS_LIST(src)->items, AS_LIST(src)->len);
+    AS_LIST(*out)->len = AS_LIST(src)->len;
     return 0;
 }
 
