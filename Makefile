@@ -7,6 +7,7 @@
 #   make test-asan       the same suites under ASan+UBSan
 #   make test-tsan       the same suites under TSan (clang)
 #   make test-switch     unit and program tests on the switch-dispatch build
+#   make fuzz FUZZ_TIME=60  libFuzzer targets (clang, build/fuzz), FUZZ_TIME seconds each
 #   make bench           run bench/run side by side with the peers
 #   make install         PREFIX=/usr/local DESTDIR=
 
@@ -15,6 +16,9 @@ PREFIX  ?= /usr/local
 B       := build/$(VARIANT)
 
 ifeq ($(VARIANT),tsan)
+CC      := clang
+endif
+ifeq ($(VARIANT),fuzz)
 CC      := clang
 endif
 
@@ -32,6 +36,7 @@ OPT_switch  := -O2 -g -fno-plt -DGILVM_SWITCH_DISPATCH
 OPT_debug   := -O0 -g -DGILVM_DEBUG
 OPT_asan    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -DGILVM_SANITIZE
 OPT_tsan    := -O1 -g -fno-omit-frame-pointer -fsanitize=thread -DGILVM_SANITIZE
+OPT_fuzz    := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -DGILVM_SANITIZE
 CFLAGS   += $(BASE) $(OPT_$(VARIANT))
 LDFLAGS  += -pthread $(filter -fsanitize=%,$(OPT_$(VARIANT)))
 LDLIBS   += $(PKG_LIBS) -lm
@@ -94,6 +99,14 @@ test-switch: deps-check
 	GILVM=build/switch/gilvm tests/run-programs
 test-all: test test-asan test-tsan test-switch memcheck
 
+# libFuzzer targets (clang; tests/fuzz/, docs/fuzzing.md): each runs FUZZ_TIME seconds.
+FUZZ_TIME ?= 60
+$(B)/fuzz_%: tests/fuzz/fuzz_%.c $(B)/libgilvm.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(B)/libgilvm.a $(LDLIBS)
+fuzz: deps-check
+	$(MAKE) VARIANT=fuzz build/fuzz/gilvm build/fuzz/fuzz_load build/fuzz/fuzz_asm
+	FUZZ_TIME=$(FUZZ_TIME) tests/fuzz/run build/fuzz
+
 # valgrind over every example (release build only: valgrind and ASan don't mix)
 memcheck: deps-check
 	$(MAKE) VARIANT=release
@@ -118,4 +131,6 @@ clean:
 	rm -rf build
 
 .PHONY: all test test-core test-asan test-tsan test-switch test-all memcheck deps-check bench install clean
+.PHONY: fuzz
 -include $(LIB_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(wildcard $(B)/fuzz_*.d)

@@ -206,7 +206,10 @@ void vm_gc_remove_root_hook(vm_gc_root_fn fn)
 void vm_obj_free(vm_interp *in, vm_obj *o)
 {
     switch (o->tag) {
-    case T_LIST: free(((vm_list *)o)->items); break;
+    case T_LIST:
+        if (((vm_list *)o)->cap)
+            free(((vm_list *)o)->items);
+        break;
     case T_DICT: free(((vm_dict *)o)->entries); free(((vm_dict *)o)->index); break;
     case T_CODE: {
         vm_code *c = (vm_code *)o;

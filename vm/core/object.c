@@ -36,11 +36,13 @@ value vm_bytes_new(vm_thread *t, const char *s, size_t len)
     return v;
 }
 
+value vm_no_items[1];
+
 value vm_list_new(vm_thread *t, size_t cap)
 {
     vm_list *l = (vm_list *)vm_alloc(t, T_LIST, sizeof(vm_list));
     l->cap = cap;
-    l->items = cap ? xrealloc(NULL, cap * sizeof(value)) : NULL;
+    l->items = cap ? xrealloc(NULL, cap * sizeof(value)) : vm_no_items;
     vm_heap_charge(t, cap * sizeof(value));
     return V_OBJ(T_LIST, l);
 }
@@ -51,7 +53,7 @@ int vm_list_append(vm_thread *t, vm_list *l, value v)
         size_t cap = l->cap ? l->cap * 2 : 4;
         if (vm_heap_reserve(t, (cap - l->cap) * sizeof(value)))
             return -1;
-        value *items = realloc(l->items, cap * sizeof(value));
+        value *items = realloc(l->cap ? l->items : NULL, cap * sizeof(value));
         if (!items)
             return vm_raise(t, VM_INTERP(t)->exc.memory_error, "cannot grow a list to %zu items",
                             cap);

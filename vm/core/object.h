@@ -235,8 +235,11 @@ int vm_num_cmp(value a, value b);
 bool vm_equal(value a, value b);
 /* Truthiness as Python's bool(). */
 bool vm_truthy(value v);
-/* Copies n values; src and dst may be NULL when n is 0 (an empty list has no items array,
- * and memcpy must not see a NULL pointer even for 0 bytes). */
+/* The items array of every list with no capacity: never NULL, so that arithmetic on a list's
+ * items is defined (NULL + 0 is not, in C: `[] + []`); never written, never freed. */
+extern value vm_no_items[1];
+
+/* Copies n values; src may be NULL when n is 0 (memcpy must not see NULL even for 0 bytes). */
 static inline void vm_values_copy(value *dst, const value *src, size_t n)
 {
     if (n)

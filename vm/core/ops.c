@@ -193,7 +193,7 @@ static int concat(vm_thread *t, vm_tag tag, const void *a, size_t na, const void
         AS_LIST(*out)->len = na + nb;
         items = AS_LIST(*out)->items;
     }
-    vm_values_copy(items, a, na);       /* a list's items may be NULL: [] + [] */
+    vm_values_copy(items, a, na);
     vm_values_copy(items + na, b, nb);
     return 0;
 }
