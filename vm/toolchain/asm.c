@@ -4,9 +4,9 @@
  * One pass over the lines builds the module body and each function in a `builder`; opcode
  * facts (mnemonics, operand kinds, flags, stack effects) come only from opcodes.h.  Stack
  * depth is tracked linearly while emitting, for errors that point at the offending line.  When
- * a code object is complete, a flow pass in the verifier's model (vm/verify.c) checks the code
- * the linear pass could not see (reached only by a backward jump), gives each exception region
- * its depth and yields maxstack, all from the bytecode alone, so that the disassembler's output
+ * a code object is complete, the verifier's flow analysis (flow.c) checks the code the linear
+ * pass could not see (reached only by a backward jump), gives each exception region its depth
+ * and yields maxstack, all from the bytecode alone, so that the disassembler's output
  * re-assembles to identical bytecode.  No collection runs during assembly (collections run
  * only at eval-loop polls), so objects held in C locals and malloc'd arrays are safe. */
 #include <errno.h>
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vm/toolchain/flow.h"
 #include "vm/toolchain/module.h"
 
 #define MAX_TUPLE_NESTING 64
@@ -44,14 +45,6 @@ static void *xrealloc(void *p, size_t n)
         }                                                                   \
     } while (0)
 
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
-
 static uint64_t mix64(uint64_t x)
 {
     x ^= x >> 33;
@@ -79,7 +72,7 @@ static int smap_get(const smap *m, const char *s, size_t len, uint32_t *val)
 {
     if (!m->cap)
         return 0;
-    uint64_t h = hash_bytes(s, len);
+    uint64_t h = vm_hash_bytes(s, len);
     size_t mask = m->cap - 1;
     for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
         const sment *e = &m->e[i];
@@ -112,7 +105,7 @@ static void smap_put(smap *m, const char *s, size_t len, uint32_t val)
         m->e = ne;
         m->cap = nc;
     }
-    uint64_t h = hash_bytes(s, len);
+    uint64_t h = vm_hash_bytes(s, len);
     size_t j = (size_t)h & (m->cap - 1);
     while (m->e[j].s)
         j = (j + 1) & (m->cap - 1);
@@ -144,7 +137,7 @@ static uint64_t const_hash(value v)
     }
     case T_STR:
     case T_BYTES:
-        return h ^ hash_bytes(AS_STR(v)->data, AS_STR(v)->len);
+        return h ^ vm_hash_bytes(AS_STR(v)->data, AS_STR(v)->len);
     case T_TUPLE: {
         vm_tuple *tp = AS_TUPLE(v);
         for (size_t i = 0; i < tp->len; i++)
@@ -202,10 +195,8 @@ typedef struct {
 
 typedef struct {                /* one .try ... .end_try region */
     uint32_t start, end, label;
-    int64_t depth;              /* depth at .try: linear (-1 unknown), then the flow pass's */
     int32_t parent;             /* enclosing region, -1 */
     srcpos pos;
-    int emitted;                /* closed and non-empty: has an exception-table entry */
 } tryrec;
 
 typedef struct {
@@ -217,7 +208,6 @@ typedef struct {
     instr *code;                /* parallel arrays of n instructions */
     uint32_t *lines;
     srcpos *where;
-    int32_t *itry;              /* innermost open region when emitted, -1 */
     size_t n, cap;
 
     value *consts;
@@ -248,7 +238,6 @@ typedef struct {
     size_t nclosed, cclosed;
 
     int64_t depth;              /* linear stack depth, -1 unknown */
-    int64_t maxd;               /* maxstack, from the flow pass */
     uint32_t entry_depth;
 
     int resume_pending;         /* function whose implicit RESUME is not emitted yet */
@@ -297,7 +286,6 @@ static void builder_free(builder *b)
     free(b->code);
     free(b->lines);
     free(b->where);
-    free(b->itry);
     free(b->consts);
     free(b->chash);
     free(b->ctab);
@@ -924,6 +912,12 @@ static int mismatch(asm_state *a, srcpos at, const label *L, int64_t first, int6
                    TOK(L->name, L->len), (long long)first, (long long)second);
 }
 
+static int underflow(asm_state *a, srcpos at, const char *op, int64_t pops, int64_t depth)
+{
+    return fail_at(a, at.line, at.col, "stack underflow: %s needs %lld value%s, the stack holds "
+                   "%lld", op, (long long)pops, pops == 1 ? "" : "s", (long long)depth);
+}
+
 /* A reference to label `id` from instruction `insn` (a jump) or, with insn == UINT32_MAX, from
  * a .try naming it as handler; `jd` is the stack depth on arrival, -1 unknown. */
 static int label_ref(asm_state *a, uint32_t id, int64_t jd, uint32_t insn, unsigned op,
@@ -1004,9 +998,7 @@ static int emit_core(asm_state *a, unsigned op, uint32_t arg, uint32_t line, src
     if (d >= 0) {
         long pops = op_pops(op, arg), pushes = op_pushes(op, arg);
         if (pops > d)
-            return fail_at(a, at.line, at.col,
-                           "stack underflow: %s needs %ld value%s, the stack holds %lld",
-                           op_name(op), pops, pops == 1 ? "" : "s", (long long)d);
+            return underflow(a, at, op_name(op), pops, d);
         int64_t after = d - pops + pushes;
         if (fl & OPF_JUMP)
             jd = d - pops + op_jump_pushes(op, arg);
@@ -1017,13 +1009,11 @@ static int emit_core(asm_state *a, unsigned op, uint32_t arg, uint32_t line, src
         b->code = xrealloc(b->code, nc * sizeof *b->code);
         b->lines = xrealloc(b->lines, nc * sizeof *b->lines);
         b->where = xrealloc(b->where, nc * sizeof *b->where);
-        b->itry = xrealloc(b->itry, nc * sizeof *b->itry);
         b->cap = nc;
     }
     b->code[i] = INSTR(op, arg & OPARG_MAX);
     b->lines[i] = line;
     b->where[i] = at;
-    b->itry[i] = b->open;
     b->n++;
     b->depth = (fl & OPF_END) ? -1 : d;
     if (lbl >= 0)
@@ -1044,14 +1034,11 @@ static int flush_resume(asm_state *a, unsigned next_op)
     b->resume_pending = 0;
     if (next_op == OP_RESUME)
         return 0;
-    int32_t open = b->open;
-    b->open = -1;
     int rc = emit_core(a, OP_RESUME, 0, b->resume_line, b->resume_where, -1, b->resume_where);
-    b->open = open;
     for (size_t i = 0; i < b->nlabels; i++)
         if (b->labels[i].defined)
             b->labels[i].index = 1;     /* all were defined at offset 0 */
-    for (int32_t r = open; r >= 0; r = b->trys[r].parent)
+    for (int32_t r = b->open; r >= 0; r = b->trys[r].parent)
         b->trys[r].start = 1;
     return rc;
 }
@@ -1251,11 +1238,10 @@ static int dir_try(asm_state *a, size_t dcol)
     memset(r, 0, sizeof *r);
     r->start = (uint32_t)b->n;
     r->label = id;
-    r->depth = b->depth;
     r->parent = b->open;
     r->pos = (srcpos){a->lineno, (uint32_t)dcol + 1};
     b->open = (int32_t)b->ntrys++;
-    return label_ref(a, id, r->depth >= 0 ? r->depth + 1 : -1, UINT32_MAX, 0,
+    return label_ref(a, id, b->depth >= 0 ? b->depth + 1 : -1, UINT32_MAX, 0,
                      (srcpos){a->lineno, (uint32_t)s + 1});
 }
 
@@ -1269,7 +1255,6 @@ static int dir_end_try(asm_state *a, size_t dcol)
     tryrec *r = &b->trys[b->open];
     r->end = (uint32_t)b->n;
     if (r->end > r->start) {
-        r->emitted = 1;
         GROW(b->closed, b->nclosed, b->cclosed);
         b->closed[b->nclosed++] = (uint32_t)b->open;
     }
@@ -1384,27 +1369,6 @@ static int do_line(asm_state *a)
 
 /* ---- completing a code object ---- */
 
-/* ---- the flow pass ----
- *
- * It follows the verifier's model (vm/verify.c): execution starts at offset 0 and at every
- * handler target; an exception in [start, end) cuts the stack to the region's depth, the
- * depth before its first instruction.  That depth is taken from this pass, not from the
- * linear one, so that the bytecode alone decides it and re-assembling the disassembly gives
- * the same table: a region whose first instruction is never reached gets depth 0.  maxstack
- * is the largest depth the pass sees, again a function of the bytecode alone. */
-
-typedef struct {
-    builder *b;
-    int64_t *d;                 /* depth before each instruction, -1 unreached */
-    uint32_t *work;             /* instructions reached, not yet processed */
-    size_t nwork;
-    int32_t *by_start;          /* first emitted region starting at each offset, -1 */
-    int32_t *next_start;        /* next region with the same start */
-    uint32_t *seed;             /* regions whose depth became known: enter their handlers */
-    size_t nseed;
-    int64_t maxd;
-} flow;
-
 static const label *label_at(const builder *b, uint32_t index)
 {
     for (size_t i = 0; i < b->nlabels; i++)
@@ -1413,158 +1377,64 @@ static const label *label_at(const builder *b, uint32_t index)
     return NULL;
 }
 
-static int flow_reach(asm_state *a, flow *f, uint32_t i, int64_t depth, srcpos from)
+/* Runs the flow analysis the verifier runs too (flow.c) on the finished bytecode and reports
+ * its first failure at a source line.  It gives each region its depth (the depth before its
+ * first instruction) and yields maxstack, both from the bytecode alone, so that the
+ * disassembly re-assembles to the same code object.  On success *exc is the exception table
+ * (malloc'd, NULL if empty). */
+static int flow_pass(asm_state *a, builder *b, vm_exc_entry **exc, int64_t *maxd)
 {
-    builder *b = f->b;
-    if (depth > f->maxd)
-        f->maxd = depth;
-    if (f->d[i] >= 0) {
-        if (f->d[i] == depth)
-            return 0;
-        const label *L = label_at(b, i);
-        if (L)
-            return mismatch(a, from, L, f->d[i], depth);
-        return fail_at(a, from.line, from.col, "stack depth mismatch at offset %u (%lld vs %lld)",
-                       i, (long long)f->d[i], (long long)depth);
+    flow_entry *fe = xrealloc(NULL, b->nclosed * sizeof *fe);
+    for (size_t k = 0; k < b->nclosed; k++) {
+        const tryrec *r = &b->trys[b->closed[k]];
+        fe[k] = (flow_entry){r->start, r->end, (uint32_t)b->labels[r->label].index,
+                             FLOW_UNKNOWN};
     }
-    f->d[i] = depth;
-    f->work[f->nwork++] = i;
-    for (int32_t r = f->by_start[i]; r >= 0; r = f->next_start[r]) {
-        b->trys[r].depth = depth;
-        f->seed[f->nseed++] = (uint32_t)r;
-    }
-    return 0;
-}
-
-static int flow_seed(asm_state *a, flow *f, uint32_t r)
-{
-    tryrec *t = &f->b->trys[r];
-    return flow_reach(a, f, (uint32_t)f->b->labels[t->label].index, t->depth + 1, t->pos);
-}
-
-/* Every reachable instruction in a region must leave at least the region's depth on the
- * stack when it raises (for CALL: after popping callee and arguments), or unwinding would
- * keep slots the frame no longer owns.  Minimum per region, bottom-up over the nesting. */
-static int flow_check_unwind(asm_state *a, flow *f)
-{
-    builder *b = f->b;
-    if (!b->nclosed)
+    flow_code f = {.code = b->code, .ncode = (uint32_t)b->n, .entry_depth = b->entry_depth,
+                   .maxstack = FLOW_NO_LIMIT, .exc = fe, .nexc = (uint32_t)b->nclosed};
+    if (flow_analyze(&f) == 0) {
+        *exc = NULL;
+        if (b->nclosed)
+            *exc = xrealloc(NULL, b->nclosed * sizeof **exc);
+        for (size_t k = 0; k < b->nclosed; k++)
+            (*exc)[k] = (vm_exc_entry){fe[k].start, fe[k].end, fe[k].target,
+                                       (uint32_t)fe[k].depth};
+        *maxd = f.maxdepth;
+        free(fe);
         return 0;
-    int64_t *least = malloc(b->ntrys * sizeof *least);
-    if (!least)
+    }
+    free(fe);
+    const flow_failure *e = &f.fail;
+    const char *nm = op_name(INSTR_OP(b->code[e->pc]));
+    srcpos at = b->where[e->pc];
+    long long depth = e->depth, other = e->other;
+    switch (e->kind) {
+    case FLOW_MISMATCH: {
+        if (e->from >= 0)
+            at = b->where[e->from];
+        else
+            at = b->trys[b->closed[e->entry]].pos;
+        const label *L = label_at(b, e->pc);
+        if (L)
+            return mismatch(a, at, L, depth, other);
+        return fail_at(a, at.line, at.col, "stack depth mismatch at offset %u (%lld vs %lld)",
+                       e->pc, depth, other);
+    }
+    case FLOW_UNDERFLOW:
+        return underflow(a, at, nm, other, depth);
+    case FLOW_UNWIND:
+        return fail_at(a, at.line, at.col,
+                       "%s leaves %lld value%s on the stack, fewer than the %lld its .try "
+                       "(line %u) unwinds to; open the .try later or close it earlier",
+                       nm, other, other == 1 ? "" : "s", (long long)e->limit,
+                       b->trys[b->closed[e->entry]].pos.line);
+    case FLOW_NOMEM:
         RT_FATAL("out of memory");
-    for (size_t r = 0; r < b->ntrys; r++)
-        least[r] = INT64_MAX;
-    for (size_t i = 0; i < b->n; i++) {
-        if (f->d[i] < 0 || b->itry[i] < 0)
-            continue;
-        unsigned op = INSTR_OP(b->code[i]);
-        int64_t fl = op == OP_CALL ? f->d[i] - op_pops(op, INSTR_ARG(b->code[i])) : f->d[i];
-        if (fl < least[b->itry[i]])
-            least[b->itry[i]] = fl;
+    case FLOW_OK:
+    case FLOW_OVERFLOW:         /* no limit was given */
+        break;
     }
-    int rc = 0;
-    for (size_t k = 0; k < b->nclosed && !rc; k++) {     /* closing order: inner first */
-        uint32_t r = b->closed[k];
-        tryrec *t = &b->trys[r];
-        if (t->parent >= 0 && least[r] < least[t->parent])
-            least[t->parent] = least[r];
-        if (least[r] >= t->depth)
-            continue;
-        for (uint32_t i = t->start; i < t->end; i++) {
-            if (f->d[i] < 0)
-                continue;
-            unsigned op = INSTR_OP(b->code[i]);
-            int64_t fl = op == OP_CALL ? f->d[i] - op_pops(op, INSTR_ARG(b->code[i])) : f->d[i];
-            if (fl < t->depth) {
-                rc = fail_at(a, b->where[i].line, b->where[i].col,
-                             "%s leaves %lld value%s on the stack, fewer than the %lld its .try "
-                             "(line %u) unwinds to; open the .try later or close it earlier",
-                             op_name(op), (long long)fl, fl == 1 ? "" : "s",
-                             (long long)t->depth, t->pos.line);
-                break;
-            }
-        }
-    }
-    free(least);
-    return rc;
-}
-
-/* Flow pass: the depth of every reachable instruction and region, and maxstack.  Iterative,
- * so hostile nesting cannot exhaust the C stack; linear in code size plus regions. */
-static int flow_run(asm_state *a, builder *b, int64_t *maxd)
-{
-    flow f = {.b = b, .maxd = b->entry_depth};
-    int rc = -1;
-    size_t n = b->n ? b->n : 1, nt = b->ntrys ? b->ntrys : 1;
-    f.d = malloc(n * sizeof *f.d);
-    f.work = malloc(n * sizeof *f.work);
-    f.by_start = malloc(n * sizeof *f.by_start);
-    f.next_start = malloc(nt * sizeof *f.next_start);
-    f.seed = malloc(nt * sizeof *f.seed);
-    if (!f.d || !f.work || !f.by_start || !f.next_start || !f.seed)
-        RT_FATAL("out of memory");
-    for (size_t i = 0; i < b->n; i++) {
-        f.d[i] = -1;
-        f.by_start[i] = -1;
-    }
-    for (size_t k = b->nclosed; k-- > 0;) {              /* buckets keep table order */
-        uint32_t r = b->closed[k];
-        b->trys[r].depth = -1;
-        f.next_start[r] = f.by_start[b->trys[r].start];
-        f.by_start[b->trys[r].start] = (int32_t)r;
-    }
-    size_t forced = 0;
-    if (b->n && flow_reach(a, &f, 0, b->entry_depth, b->where[0]) < 0)
-        goto out;
-    for (;;) {
-        while (f.nwork || f.nseed) {
-            if (f.nseed) {
-                if (flow_seed(a, &f, f.seed[--f.nseed]) < 0)
-                    goto out;
-                continue;
-            }
-            uint32_t i = f.work[--f.nwork];
-            instr in = b->code[i];
-            unsigned op = INSTR_OP(in), fl = op_flags(op);
-            uint32_t arg = INSTR_ARG(in);
-            int64_t cur = f.d[i];
-            long pops = op_pops(op, arg);
-            if (pops > cur) {
-                fail_at(a, b->where[i].line, b->where[i].col,
-                        "stack underflow: %s needs %ld value%s, the stack holds %lld",
-                        op_name(op), pops, pops == 1 ? "" : "s", (long long)cur);
-                goto out;
-            }
-            int64_t after = cur - pops + op_pushes(op, arg);
-            if (after > f.maxd)
-                f.maxd = after;
-            if (!(fl & OPF_END) && i + 1 < b->n &&
-                flow_reach(a, &f, i + 1, after, b->where[i]) < 0)
-                goto out;
-            if ((fl & OPF_JUMP) && arg < b->n &&
-                flow_reach(a, &f, arg, cur - pops + op_jump_pushes(op, arg), b->where[i]) < 0)
-                goto out;
-        }
-        /* Regions whose first instruction nothing reaches: depth 0, in table order. */
-        while (forced < b->nclosed && b->trys[b->closed[forced]].depth >= 0)
-            forced++;
-        if (forced == b->nclosed)
-            break;
-        b->trys[b->closed[forced]].depth = 0;
-        f.seed[f.nseed++] = b->closed[forced];
-    }
-    if (flow_check_unwind(a, &f) < 0)
-        goto out;
-    *maxd = f.maxd;
-    rc = 0;
-out:
-    free(f.d);
-    free(f.work);
-    free(f.by_start);
-    free(f.next_start);
-    free(f.seed);
-    return rc;
+    RT_FATAL("flow_analyze failed without a reason");
 }
 
 /* Closes builder `b`: implicit instructions, label and region checks, jump fixups, the flow
@@ -1610,27 +1480,20 @@ static vm_code *finish(asm_state *a, builder *b, srcpos endpos)
         fixup *x = &b->fix[i];
         b->code[x->insn] = INSTR(INSTR_OP(b->code[x->insn]), (uint32_t)b->labels[x->label].index);
     }
-    if (flow_run(a, b, &b->maxd) < 0)
+    vm_exc_entry *exc = NULL;
+    int64_t maxd = 0;
+    if (flow_pass(a, b, &exc, &maxd) < 0)
         return NULL;
-    if (b->maxd > (int64_t)UINT32_MAX) {
+    if (maxd > (int64_t)UINT32_MAX) {
+        free(exc);
         fail_at(a, endpos.line, endpos.col, "stack too deep in %s", SCOPE(b));
         return NULL;
-    }
-
-    vm_exc_entry *exc = NULL;
-    if (b->nclosed) {
-        exc = xrealloc(NULL, b->nclosed * sizeof *exc);
-        for (size_t k = 0; k < b->nclosed; k++) {
-            tryrec *r = &b->trys[b->closed[k]];
-            exc[k] = (vm_exc_entry){r->start, r->end, (uint32_t)b->labels[r->label].index,
-                                    (uint32_t)r->depth};
-        }
     }
     vm_code *c = vm_code_new(a->t);
     c->name = b->is_func ? b->name : AS_STR(vm_str_c(a->t, "<module>"));
     c->nparams = b->nparams;
     c->nlocals = (uint32_t)b->nlocals;
-    c->maxstack = (uint32_t)b->maxd;
+    c->maxstack = (uint32_t)maxd;
     c->ncode = (uint32_t)b->n;
     c->nconsts = (uint32_t)b->nconsts;
     c->nnames = (uint32_t)b->nnames;

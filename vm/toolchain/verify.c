@@ -17,21 +17,18 @@
  *     HALT only in a module body; a function starts with RESUME (every call polls);
  *     the last instruction never falls through;
  *   - exception table: start < end <= ncode, target < ncode, depth + 1 <= maxstack;
- *   - flow: from offset 0 and from every handler target, one stack depth per reachable
- *     instruction, never negative, never above maxstack (op_pops / op_pushes /
- *     op_jump_pushes, the effects opcodes.def states);
- *   - unwinding: an exception raised in [start, end) truncates the stack to entry.depth, so
- *     that depth must not exceed the depth of any reachable instruction in the range (the
- *     slots kept were written by this frame); for CALL it must not exceed the depth after
- *     the callee and arguments are popped, because eval.c pops them before the callee runs
- *     and a collection in the callee may free them.
+ *   - flow and unwinding, by the analysis the assembler runs too (flow.c): from offset 0
+ *     and every handler target, one stack depth per reachable instruction, never negative,
+ *     never above maxstack; and no entry unwinds to more values than a reachable instruction
+ *     in its range leaves when it raises.
  *
- * The analysis is linear in the code size plus O(log n) per exception entry (a segment tree
- * answers "least depth in [start, end)"), so a hostile file cannot make verification slow. */
+ * It is all linear in the code size plus O(log n) per exception entry, so a hostile file
+ * cannot make verification slow. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "vm/toolchain/flow.h"
 #include "vm/toolchain/module.h"
 
 /* Sizes above these are refused: they bound the frame (nlocals + maxstack values) and the
@@ -203,151 +200,54 @@ static int check_exc_table(verifier *v)
     return 0;
 }
 
-/* Flow analysis state: depth[pc] is -1 until reached; work is a stack of offsets whose
- * successors are still to be visited. */
-typedef struct {
-    int32_t *depth;
-    uint32_t *work;
-    uint32_t nwork;
-} flow;
-
-static int reach(verifier *v, flow *f, uint32_t pc, long d, long from)
-{
-    if (f->depth[pc] < 0) {
-        f->depth[pc] = (int32_t)d;
-        f->work[f->nwork++] = pc;
-        return 0;
-    }
-    if (f->depth[pc] != d) {
-        if (from >= 0)
-            return fail(v, pc, "stack depth mismatch (%d vs %ld, from offset %ld)", f->depth[pc],
-                        d, from);
-        return fail(v, pc, "stack depth mismatch (%d vs %ld)", f->depth[pc], d);
-    }
-    return 0;
-}
-
-static int run_flow(verifier *v, flow *f)
+/* Runs the flow analysis (flow.c) on the code and its exception table, and words its
+ * failure. */
+static int check_flow(verifier *v)
 {
     const vm_code *c = v->c;
-    long maxstack = (long)c->maxstack;
-    if (reach(v, f, 0, (long)((c->flags & CO_MODULE) ? c->entry_depth : 0), -1))
-        return -1;
-    for (uint32_t i = 0; i < c->nexc; i++)
-        if (reach(v, f, c->exc[i].target, (long)c->exc[i].depth + 1, -1))
-            return fail(v, c->exc[i].target, "stack depth mismatch (%d vs %ld) at the handler "
-                        "of exception entry %u", f->depth[c->exc[i].target],
-                        (long)c->exc[i].depth + 1, i);
-    while (f->nwork) {
-        uint32_t pc = f->work[--f->nwork];
-        instr in = c->code[pc];
-        unsigned op = INSTR_OP(in);
-        uint32_t arg = INSTR_ARG(in);
-        unsigned fl = op_flags(op);
-        long d = f->depth[pc];
-        long pops = op_pops(op, arg);
-        if (pops > d)
-            return fail(v, pc, "stack underflow (%s pops %ld, depth %ld)", op_name(op), pops, d);
-        if (!(fl & OPF_END)) {
-            long after = d - pops + op_pushes(op, arg);
-            if (after > maxstack)
-                return fail(v, pc, "stack depth %ld exceeds declared maximum %ld", after,
-                            maxstack);
-            if (reach(v, f, pc + 1, after, pc))   /* pc + 1 < ncode: the last op is OPF_END */
-                return -1;
-        }
-        if (fl & OPF_JUMP) {
-            long after = d - pops + op_jump_pushes(op, arg);
-            if (after > maxstack)
-                return fail(v, pc, "stack depth %ld exceeds declared maximum %ld", after,
-                            maxstack);
-            if (reach(v, f, arg, after, pc))
-                return -1;
-        }
-    }
-    return 0;
-}
-
-/* The least depth an exception raised by the instruction at pc can leave below sp: the
- * depth before it, or for CALL the depth once callee and arguments are popped (see the
- * Notes).  INT32_MAX for unreachable code, which never raises. */
-static int32_t unwind_floor(const vm_code *c, const int32_t *depth, uint32_t pc)
-{
-    if (depth[pc] < 0)
-        return INT32_MAX;
-    unsigned op = INSTR_OP(c->code[pc]);
-    if (op == OP_CALL)
-        return (int32_t)(depth[pc] - op_pops(op, INSTR_ARG(c->code[pc])));
-    return depth[pc];
-}
-
-/* Checks every exception entry's depth against the least floor in its range, with a
- * bottom-up segment tree over the floors (tree[n + pc] is pc's floor). */
-static int check_unwinding(verifier *v, const int32_t *depth)
-{
-    const vm_code *c = v->c;
-    if (!c->nexc)
-        return 0;
-    uint32_t n = c->ncode;
-    int32_t *tree = malloc(2 * (size_t)n * sizeof *tree);
-    if (!tree)
+    flow_entry *exc = malloc((c->nexc ? c->nexc : 1) * sizeof *exc);
+    if (!exc)
         return fail(v, NO_PC, "out of memory");
-    for (uint32_t pc = 0; pc < n; pc++)
-        tree[n + pc] = unwind_floor(c, depth, pc);
-    for (uint32_t i = n - 1; i >= 1; i--)
-        tree[i] = tree[2 * i] < tree[2 * i + 1] ? tree[2 * i] : tree[2 * i + 1];
-    int rc = 0;
-    for (uint32_t k = 0; k < c->nexc && !rc; k++) {
-        const vm_exc_entry *e = &c->exc[k];
-        int32_t least = INT32_MAX;
-        for (uint32_t l = e->start + n, r = e->end + n; l < r; l >>= 1, r >>= 1) {
-            if (l & 1) {
-                if (tree[l] < least)
-                    least = tree[l];
-                l++;
-            }
-            if (r & 1) {
-                r--;
-                if (tree[r] < least)
-                    least = tree[r];
-            }
-        }
-        if ((int64_t)least >= (int64_t)e->depth)
-            continue;
-        for (uint32_t pc = e->start; pc < e->end; pc++) {
-            int32_t fl = unwind_floor(c, depth, pc);
-            if ((int64_t)fl < (int64_t)e->depth) {
-                if (fl != depth[pc])
-                    rc = fail(v, pc, "CALL leaves stack depth %d, below the depth %u that "
-                              "exception entry %u unwinds to", fl, e->depth, k);
-                else
-                    rc = fail(v, pc, "stack depth %d is below the depth %u that exception "
-                              "entry %u unwinds to", fl, e->depth, k);
-                break;
-            }
-        }
+    for (uint32_t k = 0; k < c->nexc; k++)
+        exc[k] = (flow_entry){c->exc[k].start, c->exc[k].end, c->exc[k].target, c->exc[k].depth};
+    flow_code f = {.code = c->code, .ncode = c->ncode,
+                   .entry_depth = (c->flags & CO_MODULE) ? c->entry_depth : 0,
+                   .maxstack = c->maxstack, .exc = exc, .nexc = c->nexc};
+    int rc = flow_analyze(&f);
+    free(exc);
+    if (!rc)
+        return 0;
+    const flow_failure *e = &f.fail;
+    long long depth = e->depth, other = e->other, limit = e->limit;
+    const char *nm = op_name(INSTR_OP(c->code[e->pc]));
+    switch (e->kind) {
+    case FLOW_MISMATCH:
+        if (e->from < 0)
+            return fail(v, e->pc, "stack depth mismatch (%lld vs %lld) at the handler of "
+                        "exception entry %u", depth, other, e->entry);
+        return fail(v, e->pc, "stack depth mismatch (%lld vs %lld, from offset %lld)", depth,
+                    other, (long long)e->from);
+    case FLOW_UNDERFLOW:
+        return fail(v, e->pc, "stack underflow (%s pops %lld, depth %lld)", nm, other, depth);
+    case FLOW_OVERFLOW:
+        return fail(v, e->pc, "stack depth %lld exceeds declared maximum %lld", other, limit);
+    case FLOW_UNWIND:
+        if (other != depth)
+            return fail(v, e->pc, "%s leaves stack depth %lld, below the depth %lld that "
+                        "exception entry %u unwinds to", nm, other, limit, e->entry);
+        return fail(v, e->pc, "stack depth %lld is below the depth %lld that exception entry "
+                    "%u unwinds to", other, limit, e->entry);
+    case FLOW_OK:
+    case FLOW_NOMEM:
+        break;
     }
-    free(tree);
-    return rc;
+    return fail(v, NO_PC, "out of memory");
 }
 
 int vm_verify_code(const vm_code *c, char *err, size_t errlen)
 {
     verifier v = {c, err, errlen};
-    if (check_structure(&v) || check_operands(&v) || check_exc_table(&v))
+    if (check_structure(&v) || check_operands(&v) || check_exc_table(&v) || check_flow(&v))
         return -1;
-    flow f = {malloc(c->ncode * sizeof *f.depth), malloc(c->ncode * sizeof *f.work), 0};
-    int rc;
-    if (!f.depth || !f.work)
-        rc = fail(&v, NO_PC, "out of memory");
-    else {
-        for (uint32_t pc = 0; pc < c->ncode; pc++)
-            f.depth[pc] = -1;
-        rc = run_flow(&v, &f);
-        if (!rc)
-            rc = check_unwinding(&v, f.depth);
-    }
-    free(f.depth);
-    free(f.work);
-    return rc;
+    return 0;
 }
