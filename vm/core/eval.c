@@ -18,9 +18,10 @@
  * one relaxed load; if any bit is set, vm_handle_pending runs the handlers in CPython's
  * order.  JUMP_BACKWARD polls *before* jumping, so an exception raised at the poll belongs
  * to the jump's own offset and a try region around the loop catches it (design.md §9.6).
- * Every loop passes a poll because only JUMP_BACKWARD may jump backward (verifier).  Before
- * a poll or a native call the innermost frame (t->frame) and its ip and sp are saved, so the
- * collector and other threads see a consistent stack.  Building with -DGILVM_NO_POLL
+ * Every loop passes a poll because only JUMP_BACKWARD may jump backward (verifier), and an
+ * exception that goes to a handler at or before the raising instruction polls on the way
+ * (`unwind`).  Before a poll or a native call the innermost frame (t->frame) and its ip and
+ * sp are saved, so the collector and other threads see a consistent stack.  Building with -DGILVM_NO_POLL
  * compiles the polls out (bench/ only: it measures what polling costs).
  *
  * Calls: CALL links the thread's next frame record over the arguments, which become the
@@ -696,9 +697,29 @@ unwind:
     t->frame = frame;
     for (;;) {
         vm_code *co = CO;
-        const vm_exc_entry *h = find_handler(co, pc_before(co, ip));
+        uint32_t pc = pc_before(co, ip);
+        const vm_exc_entry *h = find_handler(co, pc);
         if (h && !vm_exc_uncatchable(t)) {
             sp = FRAME_STACK(frame) + h->depth;
+#ifndef GILVM_NO_POLL
+            /* A handler at or before the raising instruction closes a loop: a backward edge,
+             * which polls as JUMP_BACKWARD does (docs/bytecode.md); the exception in flight
+             * waits, rooted, while the poll's handlers run.  One the poll raises replaces it
+             * and unwinds from the same instruction. */
+            if (UNLIKELY(h->target <= pc) && rt_breaker_load(&t->base.eval_breaker)) {
+                SAVE_FRAME();
+                t->base.stats.bytecodes += nexec;
+                nexec = 0;
+                value inflight = t->exc;
+                t->exc = V_UNDEF;
+                t->roots[t->nroots++] = inflight;
+                int rc = vm_handle_pending(t);
+                t->nroots--;
+                if (rc)
+                    goto error;
+                t->exc = inflight;
+            }
+#endif
             PUSH(t->exc);
             t->exc = V_UNDEF;
             ip = co->exec + h->target;
