@@ -81,6 +81,46 @@ static uint32_t pc_before(const vm_code *c, const vm_xinstr *ip)
     return (uint32_t)(ip - c->exec) - 1;
 }
 
+/* Unwinding within the innermost frame `f` (t->frame, its ip saved): finds the handler of
+ * t's exception raised by the instruction before f->ip.  Found: the stack is cut to the
+ * handler's depth, the exception pushed, and f->sp and f->ip say where to go on; 1.  None in
+ * `f`, or the exception is one no handler catches: 0.  A handler at or before the raising
+ * instruction closes a loop: a backward edge, which polls as JUMP_BACKWARD does
+ * (docs/bytecode.md), the exception in flight waiting, rooted; an exception the poll raises
+ * replaces it, gets this frame's traceback entry, and the search starts over.  Not inlined:
+ * the loop's registers (as pc_before). */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int unwind_frame(vm_thread *t, vm_frame *f)
+{
+    for (;;) {
+        uint32_t pc = pc_before(f->code, f->ip);
+        const vm_exc_entry *h = find_handler(f->code, pc);
+        if (!h || vm_exc_uncatchable(t))
+            return 0;
+        f->sp = FRAME_STACK(f) + h->depth;
+#ifndef GILVM_NO_POLL
+        if (h->target <= pc && rt_breaker_load(&t->base.eval_breaker)) {
+            value inflight = t->exc;
+            t->exc = V_UNDEF;
+            t->roots[t->nroots++] = inflight;
+            int rc = vm_handle_pending(t);
+            t->nroots--;
+            if (rc) {
+                vm_exc_add_tb(t, AS_EXC(t->exc), f->code, pc);
+                continue;
+            }
+            t->exc = inflight;
+        }
+#endif
+        *f->sp++ = t->exc;
+        t->exc = V_UNDEF;
+        f->ip = f->code->exec + h->target;
+        return 1;
+    }
+}
+
 /* The handler table, published by vm_eval(NULL, NULL): the labels are local to vm_eval. */
 static const void *const *eval_handlers;
 
@@ -696,33 +736,12 @@ error:
 unwind:
     t->frame = frame;
     for (;;) {
-        vm_code *co = CO;
-        uint32_t pc = pc_before(co, ip);
-        const vm_exc_entry *h = find_handler(co, pc);
-        if (h && !vm_exc_uncatchable(t)) {
-            sp = FRAME_STACK(frame) + h->depth;
-#ifndef GILVM_NO_POLL
-            /* A handler at or before the raising instruction closes a loop: a backward edge,
-             * which polls as JUMP_BACKWARD does (docs/bytecode.md); the exception in flight
-             * waits, rooted, while the poll's handlers run.  One the poll raises replaces it
-             * and unwinds from the same instruction. */
-            if (UNLIKELY(h->target <= pc) && rt_breaker_load(&t->base.eval_breaker)) {
-                SAVE_FRAME();
-                t->base.stats.bytecodes += nexec;
-                nexec = 0;
-                value inflight = t->exc;
-                t->exc = V_UNDEF;
-                t->roots[t->nroots++] = inflight;
-                int rc = vm_handle_pending(t);
-                t->nroots--;
-                if (rc)
-                    goto error;
-                t->exc = inflight;
-            }
-#endif
-            PUSH(t->exc);
-            t->exc = V_UNDEF;
-            ip = co->exec + h->target;
+        frame->ip = ip;
+        t->base.stats.bytecodes += nexec;   /* the limits count a loop through a handler */
+        nexec = 0;
+        if (unwind_frame(t, frame)) {
+            ip = frame->ip;         /* not LOAD_FRAME: frame and locals are unchanged, and */
+            sp = frame->sp;         /* reloading them costs the loop a register (a spill) */
             DISPATCH();
         }
         int from_c = frame->flags & FR_FROM_C;

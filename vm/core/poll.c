@@ -131,6 +131,8 @@ int vm_poll_in_wait(vm_thread *t)
     uint32_t bits = rt_breaker_load(&t->base.eval_breaker);
     if (bits & RT_EVAL_PLEASE_STOP)
         handle_stop(t);
+    if ((bits & RT_LIMITS) && check_limits(t))
+        return -1;
     return (bits & RT_SIGNALS_PENDING) ? vm_signals_run(t) : 0;
 }
 

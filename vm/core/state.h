@@ -202,8 +202,9 @@ int vm_run_code(vm_thread *t, vm_code *code, value *stack_io, uint32_t *depth_io
 /* Handles the eval breaker's bits at a poll, in CPython's order (poll.c: stop, signals,
  * pending calls, GC, GIL, async exception); 0, or -1 with an exception set. */
 int vm_handle_pending(vm_thread *t);
-/* A blocking wait woke for RT_SIGNALS_PENDING or RT_EVAL_PLEASE_STOP; holding the GIL,
- * handles those two as a poll would; 0, or -1 if a signal handler raised. */
+/* A blocking wait woke for RT_SIGNALS_PENDING, RT_EVAL_PLEASE_STOP or an exceeded limit
+ * (RT_LIMITS); holding the GIL, handles those as a poll would; 0, or -1 if a signal handler
+ * raised or a limit was exceeded. */
 int vm_poll_in_wait(vm_thread *t);
 /* Runs the handlers of signals that arrived, if `t` is the main thread; 0, or -1 with the
  * exception of the handler that raised (the remaining signals run at a later poll). */

@@ -62,7 +62,10 @@ uint32_t vm_blocking_poll(vm_thread *t, pthread_mutex_t *held)
         vm_process_count(&vm_proc.nblocked, -1);
         rt_thread_exit();
     }
-    return rt_breaker_load(&t->base.eval_breaker) & (RT_SIGNALS_PENDING | RT_EVAL_PLEASE_STOP);
+    uint32_t bits = rt_breaker_load(&t->base.eval_breaker);
+    if ((bits & RT_LIMITS) && !atomic_load(&VM_INTERP(t)->limits.exceeded))
+        bits &= ~(uint32_t)RT_LIMITS;           /* a limit applies, but none is exceeded */
+    return bits & (RT_SIGNALS_PENDING | RT_EVAL_PLEASE_STOP | RT_LIMITS);
 }
 
 void vm_blocking_end(vm_thread *t)

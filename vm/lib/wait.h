@@ -47,7 +47,8 @@ void vm_blocking_begin(vm_thread *t);
 
 /* In a blocking wait (GIL released): if another thread finalizes, unlocks `held` (if not
  * NULL) and ends the OS thread; else returns t's eval-breaker bits that should interrupt the
- * wait (RT_SIGNALS_PENDING, RT_EVAL_PLEASE_STOP), 0 if none. */
+ * wait (RT_SIGNALS_PENDING, RT_EVAL_PLEASE_STOP, RT_LIMITS once a limit is exceeded), 0 if
+ * none. */
 uint32_t vm_blocking_poll(vm_thread *t, pthread_mutex_t *held);
 
 /* Ends a blocking wait: re-attaches `t` (urgently: the convoy fix). */
