@@ -54,7 +54,7 @@ void vm_exc_add_tb(vm_thread *t, vm_exc *e, vm_code *code, uint32_t pc)
         uint32_t cap = e->captb ? e->captb * 2 : 8;
         vm_tb_entry *tb = realloc(e->tb, cap * sizeof *tb);
         if (!tb)
-            RT_FATAL("out of memory");
+            return;                 /* out of memory: the traceback stops short */
         e->tb = tb;
         e->captb = cap;
     }
@@ -68,7 +68,7 @@ value vm_exc_format(vm_thread *t, value exc)
     size_t nlen = e->cls->name->len, mlen = msg.tag == T_STR ? AS_STR(msg)->len : 0;
     char *buf = malloc(nlen + mlen + 3);
     if (!buf)
-        RT_FATAL("out of memory");
+        return V_OBJ(T_STR, e->cls->name);     /* out of memory: the class name alone */
     memcpy(buf, e->cls->name->data, nlen);
     size_t n = nlen;
     if (mlen) {

@@ -15,10 +15,28 @@
 /* The largest single allocation a program may ask for, limit or not. */
 #define VM_MAX_ALLOC ((size_t)1 << 40)
 
-/* Memory kept for when malloc fails: freed so that the allocation, and raising MemoryError
- * at the next poll, can still succeed; taken again after a collection.  Process-wide. */
+/* Memory kept for when malloc fails: freed so that the allocation (or the collector's own
+ * gray stack), and raising MemoryError at the next poll, can still succeed; taken again
+ * after a collection.  Process-wide, as malloc's heap is. */
 #define RESERVE_SIZE (1u << 20)
 static void *reserve;
+static _Atomic int reserve_spent;   /* since the last collection: MemoryError at its poll */
+
+/* realloc(p, n), falling back on the reserve when malloc's heap is exhausted; fatal only
+ * when even that is not enough. */
+static void *heap_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n);
+    if (!q && reserve) {
+        free(reserve);
+        reserve = NULL;
+        atomic_store(&reserve_spent, 1);
+        q = realloc(p, n);
+    }
+    if (!q)
+        RT_FATAL("out of memory");
+    return q;
+}
 
 void vm_heap_charge(vm_thread *t, size_t bytes)
 {
@@ -50,21 +68,14 @@ int vm_heap_reserve(vm_thread *t, size_t bytes)
 vm_obj *vm_alloc(vm_thread *t, vm_tag tag, size_t size)
 {
     vm_interp *in = VM_INTERP(t);
-    vm_obj *o = calloc(1, size);
-    if (!o && reserve) {
-        free(reserve);
-        reserve = NULL;
-        in->out_of_memory = 1;      /* the poll raises MemoryError after collecting */
-        o = calloc(1, size);
-    }
-    if (!o)
-        RT_FATAL("out of memory");
+    vm_obj *o = heap_realloc(NULL, size);
+    memset(o, 0, size);
     o->tag = (uint8_t)tag;
     o->size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
     o->next = in->heap;
     in->heap = o;
     vm_heap_charge(t, size);
-    if (in->out_of_memory)
+    if (atomic_load_explicit(&reserve_spent, memory_order_relaxed))
         rt_breaker_set(&t->base.eval_breaker, RT_GC_SCHEDULED);
     return o;
 }
@@ -72,8 +83,7 @@ vm_obj *vm_alloc(vm_thread *t, vm_tag tag, size_t size)
 int vm_heap_check(vm_thread *t)
 {
     vm_interp *in = VM_INTERP(t);
-    int oom = in->out_of_memory;
-    in->out_of_memory = 0;
+    int oom = atomic_exchange(&reserve_spent, 0);
     if (!reserve)
         reserve = malloc(RESERVE_SIZE);
     if (oom)
@@ -87,6 +97,7 @@ int vm_heap_check(vm_thread *t)
 typedef struct {
     vm_obj **items;
     size_t len, cap;
+    int overflow;               /* an object was marked but could not be pushed */
 } gray_stack;
 
 static void gray(gray_stack *g, vm_obj *o)
@@ -95,10 +106,14 @@ static void gray(gray_stack *g, vm_obj *o)
         return;
     o->marked = 1;
     if (g->len == g->cap) {
-        g->cap = g->cap ? g->cap * 2 : 256;
-        g->items = realloc(g->items, g->cap * sizeof *g->items);
-        if (!g->items)
-            RT_FATAL("out of memory");
+        size_t cap = g->cap ? g->cap * 2 : 256;
+        vm_obj **items = realloc(g->items, cap * sizeof *items);
+        if (!items) {
+            g->overflow = 1;        /* marked, not blackened: the collector rescans the heap */
+            return;
+        }
+        g->items = items;
+        g->cap = cap;
     }
     g->items[g->len++] = o;
 }
@@ -270,6 +285,17 @@ void vm_gc_collect(vm_thread *t)
             root_hooks[i](in, mark_cb, &g);
     while (g.len)
         blacken(&g, g.items[--g.len]);
+    /* Out of memory for the gray stack (gray): blacken every marked object again, which
+     * grays what it reaches and was left out, until nothing was left out. */
+    while (g.overflow) {
+        g.overflow = 0;
+        for (vm_obj *o = in->heap; o; o = o->next)
+            if (o->marked) {
+                blacken(&g, o);
+                while (g.len)
+                    blacken(&g, g.items[--g.len]);
+            }
+    }
     free(g.items);
 
     size_t live = 0;

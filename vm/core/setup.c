@@ -38,4 +38,5 @@ void vm_interp_setup(vm_thread *t)
     VM_EXC_CLASSES(X)
 #undef X
     in->argv = vm_list_new(t, 0);
+    vm_heap_check(t);               /* takes the malloc reserve (gc.c) if nobody has yet */
 }

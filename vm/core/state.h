@@ -91,7 +91,6 @@ struct vm_interp {
     rt_interp base;
     vm_obj *heap;               /* every object of this interpreter */
     size_t allocated, threshold, ncollections;
-    int out_of_memory;          /* malloc failed (the reserve went): MemoryError at the poll */
     vm_globals globals;
     vm_exc_classes exc;
     value argv;                 /* list of program arguments */
@@ -248,8 +247,9 @@ void vm_obj_free(vm_interp *in, vm_obj *o);
 
 /* Collects the interpreter's heap now; caller holds the GIL with all threads at safe points. */
 void vm_gc_collect(vm_thread *t);
-/* After a collection: -1 with MemoryError if malloc failed since the last one, or if the
- * heap is still larger than its limit (gilvm_limits.max_memory); takes the reserve back. */
+/* After a collection: -1 with MemoryError if malloc failed since the last one (the
+ * reserve went), or if the heap is still larger than its limit (gilvm_limits.max_memory);
+ * takes the reserve back (and at setup, takes it first). */
 int vm_heap_check(vm_thread *t);
 /* Frees every object of the interpreter (at teardown). */
 void vm_heap_free(vm_interp *in);
