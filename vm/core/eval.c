@@ -415,6 +415,8 @@ dispatch:
         uint32_t flags = 0;
         if (UNLIKELY((size_t)(t->stack_limit - args) < fn->framesize)) {
             value *base = vm_stack_grow(t, fn->framesize);
+            if (UNLIKELY(!base))
+                goto error;
             memcpy(base, args, ARG * sizeof(value));
             args = base;
             flags = FR_NEW_CHUNK;

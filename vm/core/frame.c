@@ -28,11 +28,24 @@ value *vm_stack_grow(vm_thread *t, size_t need)
     if (c && (size_t)(c->limit - c->data) >= need)
         t->spare_chunk = NULL;
     else {
-        size_t n = need > CHUNK_VALUES ? need : CHUNK_VALUES;
-        c = malloc(sizeof *c + n * sizeof(value));
-        if (!c)
-            RT_FATAL("out of memory");
+        size_t n = need > CHUNK_VALUES ? need : CHUNK_VALUES, bytes = n * sizeof(value);
+        /* A verified frame may hold 2^20 values (16 MiB), so a recursion of big frames could
+         * take the recursion limit times that: the heap's limit bounds the value stack too,
+         * and VM_MAX_STACK does without one (issue 11: fuzz_load's timeout). */
+        size_t max = VM_INTERP(t)->limits.max_memory ? VM_INTERP(t)->limits.max_memory
+                                                     : VM_MAX_STACK;
+        if (t->stack_bytes + bytes > max) {
+            vm_raise(t, VM_INTERP(t)->exc.memory_error,
+                     "value stack limit of %zu bytes exceeded", max);
+            return NULL;
+        }
+        c = malloc(sizeof *c + bytes);
+        if (!c) {
+            vm_raise(t, VM_INTERP(t)->exc.memory_error, "cannot grow the value stack");
+            return NULL;
+        }
         c->limit = c->data + n;
+        t->stack_bytes += bytes;
     }
     c->prev = t->chunk;
     t->chunk = c;
@@ -40,12 +53,21 @@ value *vm_stack_grow(vm_thread *t, size_t need)
     return c->data;
 }
 
+/* Frees a chunk (NULL: nothing) and stops counting it. */
+static void drop_chunk(vm_thread *t, vm_chunk *c)
+{
+    if (c) {
+        t->stack_bytes -= (size_t)(c->limit - c->data) * sizeof(value);
+        free(c);
+    }
+}
+
 void vm_stack_shrink(vm_thread *t)
 {
     vm_chunk *c = t->chunk;
     t->chunk = c->prev;
     t->stack_limit = t->chunk ? t->chunk->limit : NULL;
-    free(t->spare_chunk);           /* keep one: a call depth that swings across a chunk */
+    drop_chunk(t, t->spare_chunk);  /* keep one: a call depth that swings across a chunk */
     t->spare_chunk = c;             /* boundary would otherwise allocate on every call */
 }
 
@@ -62,6 +84,8 @@ vm_frame *vm_frame_push(vm_thread *t, vm_code *code, const value *args, uint32_t
     uint32_t flags = FR_FROM_C;
     if (!base || (size_t)(t->stack_limit - base) < code->framesize) {
         base = vm_stack_grow(t, code->framesize);
+        if (!base)
+            return NULL;
         flags |= FR_NEW_CHUNK;
     }
     if (argc)
@@ -83,7 +107,7 @@ void vm_frames_free(vm_thread *t)
 {
     while (t->chunk)
         vm_stack_shrink(t);
-    free(t->spare_chunk);
+    drop_chunk(t, t->spare_chunk);
     t->spare_chunk = NULL;
     for (vm_frame *f = t->frames, *next; f; f = next) {
         next = f->next;

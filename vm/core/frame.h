@@ -14,8 +14,13 @@
 /* A new frame record after `caller` (NULL: the thread's first); links it into the list. */
 vm_frame *vm_frame_record_new(vm_thread *t, vm_frame *caller);
 
-/* Makes `need` values available in a new stack chunk and returns their start. */
+/* Makes `need` values available in a new stack chunk and returns their start; NULL with
+ * MemoryError when the thread's value stack would grow past the heap's limit (or
+ * VM_MAX_STACK without one), or malloc fails. */
 value *vm_stack_grow(vm_thread *t, size_t need);
+
+/* The most a thread's value stack may take when the heap has no limit. */
+#define VM_MAX_STACK ((size_t)1 << 30)
 
 /* Returns to the stack chunk before the current one (popping a FR_NEW_CHUNK frame). */
 void vm_stack_shrink(vm_thread *t);

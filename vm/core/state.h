@@ -121,6 +121,7 @@ struct vm_thread {
     vm_chunk *chunk;            /* value stack: current chunk */
     vm_chunk *spare_chunk;      /* a free chunk kept for the next overflow, or NULL */
     value *stack_limit;         /* end of the current chunk (NULL when there is none) */
+    size_t stack_bytes;         /* bytes of the chunks held, the spare included */
     value exc;                  /* exception being raised (T_UNDEF when none) */
     value handled;              /* exception being handled (exc_info), None when none */
     int c_depth;                /* nested vm_eval activations */
