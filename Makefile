@@ -86,6 +86,7 @@ test-core: $(B)/gilvm $(B)/unit
 	GILVM=$(B)/gilvm tests/gil-stats-check
 	GILVM=$(B)/gilvm tests/stress/run --ci $(STRESS_SKIP_$(VARIANT))
 	GILVM=$(B)/gilvm VARIANT=$(VARIANT) tests/run-repl
+	tests/check-library-docs
 
 test: deps-check
 	$(MAKE) VARIANT=release test-core
