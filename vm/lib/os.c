@@ -151,16 +151,17 @@ BUILTIN(set_blocking)
     return 0;
 }
 
-/* Reads from a blocking fd with the GIL released, running signal handlers meanwhile (on
- * the main thread, as the wait wakes for them): what read() returned, its errno in *err, or
- * -2 if a handler raised. */
-static ssize_t read_released(vm_thread *t, int fd, char *buf, size_t n, int *err)
+/* Reads (`events` POLLIN) into or writes (POLLOUT) from buf on a blocking fd with the GIL
+ * released, once the fd is ready, running signal handlers meanwhile (on the main thread, as
+ * the wait wakes for them): what read() or write() returned, its errno in *err, or -2 if a
+ * handler raised or a limit was exceeded. */
+static ssize_t io_released(vm_thread *t, int fd, short events, char *buf, size_t n, int *err)
 {
     for (;;) {
         int interrupted = 0;
         ssize_t got = -1;
         vm_blocking_begin(t);
-        struct pollfd p = {.fd = fd, .events = POLLIN};
+        struct pollfd p = {.fd = fd, .events = events};
         for (;;) {
             int r = poll(&p, 1, (int)(VM_WAIT_SLICE_NS / 1000000));
             if (r > 0 || (r < 0 && errno != EINTR))
@@ -171,7 +172,7 @@ static ssize_t read_released(vm_thread *t, int fd, char *buf, size_t n, int *err
             }
         }
         if (!interrupted)
-            got = read(fd, buf, n);
+            got = events == POLLIN ? read(fd, buf, n) : write(fd, buf, n);
         *err = errno;
         vm_blocking_end(t);
         if (!interrupted)
@@ -190,6 +191,10 @@ BUILTIN(fd_read)
         return -1;
     if (n < 0 || n > (1 << 24))
         return vm_raise(t, EXC(t)->value_error, "fd_read() size out of range");
+    if (n == 0) {                   /* as os.read(fd, 0): nothing to wait for */
+        *out = vm_bytes_new(t, "", 0);
+        return 0;
+    }
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0)
         return vm_os_error(t, errno);
@@ -202,7 +207,7 @@ BUILTIN(fd_read)
         got = read(fd, buf, (size_t)n);
         err = errno;
     } else
-        got = read_released(t, fd, buf, (size_t)n, &err);
+        got = io_released(t, fd, POLLIN, buf, (size_t)n, &err);
     if (got >= 0)
         *out = vm_bytes_new(t, buf, (size_t)got);
     free(buf);
@@ -218,9 +223,22 @@ BUILTIN(fd_write)
     if (d.tag != T_BYTES && d.tag != T_STR)
         return vm_raise(t, EXC(t)->type_error, "fd_write() data must be bytes or str, not '%s'",
                         vm_type_name(d));
-    ssize_t n = write(fd, AS_STR(d)->data, AS_STR(d)->len);
-    if (n < 0)
+    int fl = fcntl(fd, F_GETFL), err = 0;
+    if (fl < 0)
         return vm_os_error(t, errno);
+    ssize_t n;
+    if (fl & O_NONBLOCK) {
+        n = write(fd, AS_STR(d)->data, AS_STR(d)->len);
+        err = errno;
+    } else {
+        /* A full pipe blocks: wait without the GIL, interruptibly, as fd_read.  The string is
+         * not collected meanwhile: it is an argument, on this thread's value stack. */
+        n = io_released(t, fd, POLLOUT, AS_STR(d)->data, AS_STR(d)->len, &err);
+    }
+    if (n == -2)
+        return -1;
+    if (n < 0)
+        return vm_os_error(t, err);
     *out = V_INT((int64_t)n);
     return 0;
 }

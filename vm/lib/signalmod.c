@@ -90,6 +90,8 @@ BUILTIN(kill)
     int64_t pid = 0, sig = 0;
     if (vm_want_int(t, "kill", argv[0], &pid) || vm_want_int(t, "kill", argv[1], &sig))
         return -1;
+    if (pid < INT32_MIN || pid > INT32_MAX || sig < INT32_MIN || sig > INT32_MAX)
+        return vm_raise(t, EXC(t)->overflow_error, "kill() argument out of range");
     if (kill((pid_t)pid, (int)sig) != 0)
         return vm_os_error(t, errno);
     *out = V_NONE;
@@ -103,6 +105,8 @@ BUILTIN(alarm)
         return -1;
     if (secs < 0)
         return vm_raise(t, EXC(t)->value_error, "alarm() argument must be non-negative");
+    if (secs > UINT32_MAX)
+        return vm_raise(t, EXC(t)->overflow_error, "alarm() argument out of range");
     *out = V_INT((int64_t)alarm((unsigned)secs));
     return 0;
 }
