@@ -14,7 +14,6 @@
 #include "vm/core/ops.h"
 
 static vm_thread *T;
-#define EXC (&VM_INTERP(T)->exc)
 
 static void setup(void)
 {
@@ -54,7 +53,7 @@ static void expect_exc(vm_class *cls, const char *msg, int line)
                   msg);
     T->exc = V_UNDEF;
 }
-#define EXPECT_EXC(cls, msg) expect_exc(EXC->cls, (msg), __LINE__)
+#define EXPECT_EXC(cls, msg) expect_exc(EXC(T)->cls, (msg), __LINE__)
 
 static void repr_is(value v, const char *want, int line)
 {
@@ -270,10 +269,10 @@ START_TEST(unhashable_raise_type_error)
     EXPECT_EXC(type_error, "unhashable");
     ck_assert_uint_eq(AS_DICT(d)->len, 0);
     /* Hashable objects of other kinds hash by identity. */
-    value e = vm_exc_new(T, EXC->value_error, V_NONE);
+    value e = vm_exc_new(T, EXC(T)->value_error, V_NONE);
     ck_assert_uint_eq(H(e), H(e));
     ck_assert(vm_equal(e, e));
-    ck_assert(!vm_equal(e, vm_exc_new(T, EXC->value_error, V_NONE)));
+    ck_assert(!vm_equal(e, vm_exc_new(T, EXC(T)->value_error, V_NONE)));
     ck_assert(T->exc.tag == T_UNDEF);
 }
 END_TEST
@@ -292,8 +291,8 @@ START_TEST(truthiness)
     vm_dict_set(T, AS_DICT(d), V_NONE, V_NONE);
     value truthy[] = {V_BOOL(1), V_INT(-1), V_INT(INT64_MIN), V_FLOAT(1e-300), V_FLOAT(NAN),
                       V_FLOAT(-INFINITY), S("0"), S(" "), vm_str_new(T, "\0", 1), B("\0", 1), l,
-                      TUPLE(V_NONE), d, vm_exc_new(T, EXC->value_error, V_NONE),
-                      V_OBJ(T_CLASS, EXC->exception), vm_global_get(VM_INTERP(T), "print")};
+                      TUPLE(V_NONE), d, vm_exc_new(T, EXC(T)->value_error, V_NONE),
+                      V_OBJ(T_CLASS, EXC(T)->exception), vm_global_get(VM_INTERP(T), "print")};
     for (size_t i = 0; i < sizeof truthy / sizeof truthy[0]; i++)
         ck_assert_msg(vm_truthy(truthy[i]), "%zu (%s) is false", i, vm_type_name(truthy[i]));
     /* A dict emptied by deletion is false again. */
@@ -420,18 +419,18 @@ START_TEST(repr_containers_and_objects)
     ck_assert_uint_lt(AS_STR(r)->len, 100000);
     ck_assert_int_eq(cstr(r)[0], '[');
 
-    value e = vm_exc_new(T, EXC->value_error, S("bad 'x'"));
+    value e = vm_exc_new(T, EXC(T)->value_error, S("bad 'x'"));
     REPR_IS(e, "ValueError(\"bad 'x'\")");
     STR_IS(e, "bad 'x'");
-    value e0 = vm_exc_new(T, EXC->key_error, V_NONE);
+    value e0 = vm_exc_new(T, EXC(T)->key_error, V_NONE);
     REPR_IS(e0, "KeyError()");
     STR_IS(e0, "");
-    value e3 = vm_exc_new(T, EXC->system_exit, V_INT(3));
+    value e3 = vm_exc_new(T, EXC(T)->system_exit, V_INT(3));
     REPR_IS(e3, "SystemExit(3)");
     STR_IS(e3, "3");
     STR_IS(vm_exc_format(T, e), "ValueError: bad 'x'");
     STR_IS(vm_exc_format(T, e0), "KeyError");
-    REPR_IS(V_OBJ(T_CLASS, EXC->type_error), "<class 'TypeError'>");
+    REPR_IS(V_OBJ(T_CLASS, EXC(T)->type_error), "<class 'TypeError'>");
     REPR_IS(vm_global_get(VM_INTERP(T), "print"), "<built-in function print>");
     ck_assert_str_eq(vm_type_name(e), "ValueError");
     ck_assert_str_eq(vm_type_name(V_INT(1)), "int");
@@ -731,11 +730,11 @@ START_TEST(division_by_zero_messages)
     RUN_RAISES("LOAD_INT 1\nLOAD_INT 0\nDIV\nSTORE_GLOBAL r\n", zero_division_error,
                "division by zero");
     /* ArithmeticError is the common base. */
-    ck_assert(vm_class_is(EXC->zero_division_error, EXC->arithmetic_error));
-    ck_assert(vm_class_is(EXC->overflow_error, EXC->arithmetic_error));
-    ck_assert(vm_class_is(EXC->arithmetic_error, EXC->exception));
-    ck_assert(!vm_class_is(EXC->system_exit, EXC->exception));
-    ck_assert(!vm_class_is(EXC->keyboard_interrupt, EXC->exception));
+    ck_assert(vm_class_is(EXC(T)->zero_division_error, EXC(T)->arithmetic_error));
+    ck_assert(vm_class_is(EXC(T)->overflow_error, EXC(T)->arithmetic_error));
+    ck_assert(vm_class_is(EXC(T)->arithmetic_error, EXC(T)->exception));
+    ck_assert(!vm_class_is(EXC(T)->system_exit, EXC(T)->exception));
+    ck_assert(!vm_class_is(EXC(T)->keyboard_interrupt, EXC(T)->exception));
 }
 END_TEST
 

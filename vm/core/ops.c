@@ -5,7 +5,6 @@
 
 #include "vm/core/ops.h"
 
-#define EXC(t) (&VM_INTERP(t)->exc)
 
 static bool is_num(value v) { return v.tag == T_INT || v.tag == T_BOOL || v.tag == T_FLOAT; }
 static bool is_intlike(value v) { return v.tag == T_INT || v.tag == T_BOOL; }

@@ -133,6 +133,9 @@ struct vm_thread {
 
 #define VM_INTERP(t) ((vm_interp *)(t)->base.interp)
 
+/* The exception classes of t's interpreter. */
+#define EXC(t) (&VM_INTERP(t)->exc)
+
 /* The main thread's state (that of the main interpreter), NULL before init and after
  * finalization. */
 static inline vm_thread *vm_main_thread(void)

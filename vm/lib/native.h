@@ -6,9 +6,6 @@
 
 #include "vm/core/state.h"
 
-/* The exception classes of t's interpreter. */
-#define EXC(t) (&VM_INTERP(t)->exc)
-
 /* Defines the native `bi_NAME`: argc arguments in argv (already checked against the
  * table's arity), the result in *out; 0, or -1 with an exception set. */
 #define BUILTIN(name) static int bi_##name(vm_thread *t, int argc, value *argv, value *out)
