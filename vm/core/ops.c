@@ -5,7 +5,6 @@
 
 #include "vm/core/ops.h"
 
-
 static bool is_num(value v) { return v.tag == T_INT || v.tag == T_BOOL || v.tag == T_FLOAT; }
 static bool is_intlike(value v) { return v.tag == T_INT || v.tag == T_BOOL; }
 static double fval(value v) { return v.tag == T_FLOAT ? v.u.f : (double)v.u.i; }
