@@ -387,12 +387,8 @@ int rt_gil_drop(rt_thread *t, int asked)
 {
     rt_gil *gil = t->interp->gil;
     uint64_t now = rt_now_ns();
-    uint64_t held = now - t->hold_start_ns;
-    rt_stats_record_hold(&t->stats, held);
-    t->last_hold_ns = held;
+    t->last_hold_ns = rt_stats_close_hold(t, now);
     t->detach_ns = now;
-    if (rt_main_runtime.hooks.gil_event)
-        rt_main_runtime.hooks.gil_event(t, RT_GIL_EV_HOLD, t->hold_start_ns, now);
     rt_breaker_clear(&t->eval_breaker, RT_GIL_DROP_REQUEST | RT_GIL_DEFERRED);
     struct rt_deferred calls[RT_GIL_DEFER_MAX];
     int ndeferred = deferred.n;

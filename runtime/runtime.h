@@ -352,6 +352,12 @@ void rt_gil_yield(rt_thread *t);
  * are due (clearing the bit), else leaves them and the bit for a later poll. */
 void rt_gil_defer_poll(rt_thread *t);
 
+/* Ends the GIL hold `t` has had since it last took its GIL at `now`, as a release does: one
+ * hold in t's stats and a hooks.gil_event slice; then starts a new one.  Returns its length.
+ * By rt_gil_drop, and by the VM's instruments for the hold still open at exit; `t` holds its
+ * GIL (stats.c). */
+uint64_t rt_stats_close_hold(rt_thread *t, uint64_t now);
+
 /* Runs fn(arg) right after `t`, which holds its GIL, releases it (without the GIL, before
  * the release returns), or, if `t` keeps the GIL that long, at its first poll
  * RT_GIL_DEFER_US after its first deferred call (holding the GIL; it sets RT_GIL_DEFERRED

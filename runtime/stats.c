@@ -52,6 +52,16 @@ void rt_stats_record_wait(rt_thread_stats *s, uint64_t ns)
         s->wait_max_ns = ns;
 }
 
+uint64_t rt_stats_close_hold(rt_thread *t, uint64_t now)
+{
+    uint64_t held = now - t->hold_start_ns;
+    rt_stats_record_hold(&t->stats, held);
+    if (rt_main_runtime.hooks.gil_event)
+        rt_main_runtime.hooks.gil_event(t, RT_GIL_EV_HOLD, t->hold_start_ns, now);
+    t->hold_start_ns = now;
+    return held;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

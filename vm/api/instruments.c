@@ -4,17 +4,27 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vm/api/instruments.h"
 
 static vm_instruments_config config;
+static pid_t started_pid;       /* the process that reports; 0: not started */
 
 int vm_instruments_start(const vm_instruments_config *cfg)
 {
     config = *cfg;
-    return cfg->trace_path ? vm_trace_open(cfg->trace_path) : 0;
+    started_pid = getpid();
+    if (!cfg->trace_path)
+        return 0;
+    /* The trace starts with the starter's hold in progress (for the CLI, the main thread's,
+     * since the runtime started), so its holds add up to what --stats counts. */
+    rt_thread *cur = rt_thread_current();
+    int holds = cur && atomic_load(&cur->state) == RT_ATTACHED;
+    return vm_trace_open(cfg->trace_path, holds ? cur->hold_start_ns : rt_now_ns());
 }
 
 typedef struct {
@@ -64,7 +74,17 @@ static void thread_row(void *arg, uint64_t id, int live, const rt_thread_stats *
 
 void vm_instruments_finish(vm_thread *t)
 {
+    if (started_pid != getpid()) {      /* not started, or a forked child: not ours to report */
+        vm_trace_close();
+        return;
+    }
+    /* The hold in progress is closed into the stats and the trace (other threads of t's
+     * interpreter wait, or are blocked without the GIL; a thread of another interpreter that
+     * holds that interpreter's own GIL is not ours to touch, and its hold goes unreported). */
+    if (rt_thread_current() == &t->base && atomic_load(&t->base.state) == RT_ATTACHED)
+        rt_stats_close_hold(&t->base, rt_now_ns());
     vm_trace_close();
+    started_pid = 0;
     if (!config.stats)
         return;
     report r = {stderr, config.stats == VM_STATS_JSON, 1};
@@ -89,5 +109,4 @@ void vm_instruments_finish(vm_thread *t)
     }
     if (r.json)
         fprintf(stderr, "]}\n");
-    (void)t;
 }

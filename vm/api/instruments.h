@@ -12,17 +12,26 @@ typedef struct {
     const char *trace_path;     /* --trace=FILE, or NULL */
 } vm_instruments_config;
 
-/* Records what to report at exit; 0, or -1 with a message on stderr. */
+/* Records what to report at exit and opens the trace (if asked), timed from the start of the
+ * calling thread's current GIL hold; the CLI calls it once the program has loaded, from the
+ * main thread.  Only this process reports: a forked child neither traces nor prints stats.
+ * 0, or -1 with a message on stderr. */
 int vm_instruments_start(const vm_instruments_config *cfg);
 
-/* Opens the trace file and starts recording into it (trace.c); 0, or -1 with a message. */
-int vm_trace_open(const char *path);
+/* Opens the trace file, valid JSON from then on, and records into it every GIL event the
+ * runtime reports; times are from `t0_ns` (rt_now_ns), a slice begun earlier is clipped to
+ * it.  0, or -1 with a message on stderr. */
+int vm_trace_open(const char *path, uint64_t t0_ns);
 
-/* Names the trace's processes and threads, then closes the file; nothing if none is open. */
+/* Stops recording and closes the trace (already complete: events and names are written as
+ * they come); nothing if none is open.  Reports a write error on stderr. */
 void vm_trace_close(void);
 
-/* Closes the trace and prints the statistics (if asked) to stderr; called by finalization while the runtime's
- * interpreters and retired thread statistics still exist. */
+/* Closes the calling thread's hold in progress into its statistics and the trace, closes the
+ * trace and prints the statistics (if asked) to stderr; called by finalization, holding the
+ * GIL, while the runtime's interpreters and retired thread statistics still exist.  Does
+ * nothing in a forked child of the process that started the instruments. */
 void vm_instruments_finish(vm_thread *t);
+
 
 #endif

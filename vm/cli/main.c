@@ -242,20 +242,31 @@ int main(int argc, char **argv)
 
     if (gilvm_runtime_init(&cfg))
         return GILVM_EXIT_EXCEPTION;
-    if (vm_instruments_start(&icfg)) {
-        gilvm_runtime_finalize(0);
-        return GILVM_EXIT_USAGE;
-    }
     if ((limits.max_instructions || limits.timeout_ms || limits.max_memory) &&
         gilvm_set_limits(&limits)) {
         fprintf(stderr, "gilvm: can't set the limits\n");
         gilvm_runtime_finalize(0);
         return GILVM_EXIT_EXCEPTION;
     }
-    int rc = 0;
+    /* The instruments start once the program has loaded: a usage or data error writes no
+     * trace file and prints no statistics (docs/cli.md). */
+    vm_thread *t = vm_main_thread();
+    vm_module m;
+    char err[1024];
+    int rc = file ? vm_load_file(t, file, &m, err, sizeof err) : 0;
+    if (rc) {
+        fprintf(stderr, "gilvm: %s\n", err);
+        return gilvm_runtime_finalize(rc);
+    }
+    if (vm_instruments_start(&icfg)) {
+        if (file)
+            vm_module_free(&m);
+        gilvm_runtime_finalize(0);
+        return GILVM_EXIT_USAGE;
+    }
     if (file) {
         gilvm_set_argv(argc - i, argv + i);
-        rc = gilvm_run_file(file);
+        rc = vm_run_module(t, &m);
     } else
         gilvm_set_argv(1, (char *[]){""});
     if (repl && (!file || rc == 0 || rc == GILVM_EXIT_EXCEPTION))
