@@ -350,6 +350,37 @@ def try_block_at_top_level(x):
 # ---- errors keep the session ----
 
 @test
+def long_value_abbreviated(x):
+    # The stack display shows at most 200 characters of a value, reprlib-style: the head,
+    # "...", the tail; short values and :stack stay whole.
+    s = x.session()
+    s.line("LOAD_INT 7", "[7]\r\n")
+    r = "[" + ", ".join(map(str, range(10000))) + "]"
+    want = "[7, " + r[:98] + "..." + r[-99:] + "]\r\n"
+    s.line("LOAD_GLOBAL list", "<")
+    s.line("LOAD_GLOBAL range", "<")
+    s.line("LOAD_INT 10000", "10000]\r\n")
+    s.line("CALL 1", "\r\n")
+    s.c.sendline("CALL 1")
+    s.expect("[7, [0, 1, ")
+    s.prompt()
+    line = "[7, [0, 1, " + s.c.before.split("\r\n")[0] + "\r\n"
+    check(line == want, "abbreviated list: %r" % line[:400])
+    s.line("POP", "[7]\r\n")
+    s.line('LOAD_CONST "\u00e9"', "[7, '\u00e9']\r\n")    # 2-byte characters
+    s.line("LOAD_INT 300", "300]\r\n")
+    s.c.sendline("MUL")
+    s.expect("[7, '")
+    s.prompt()
+    line = s.c.before.split("\r\n")[0]
+    check("..." in line and len(line) < 210 and "\ufffd" not in line and line.endswith("\u00e9']"),
+          "abbreviated str: %r" % line)
+    s.line(":stack", "\u00e9" * 300 + "'   <- top")      # :stack shows the whole value
+    s.c.sendeof()
+    exited(s, 0)
+
+
+@test
 def errors_keep_the_session(x):
     s = x.session()
     s.line("LOAD_INT 1", "[1]\r\n")
@@ -474,6 +505,29 @@ def quit_and_system_exit(x):
     exited(s, 7)
     s = x.session()
     s.c.sendline(":q")                          # a unique prefix will do
+    exited(s, 0)
+
+
+@test
+def python_exit_quit_help_words_give_hints(x):
+    s = x.session()
+    s.line("LOAD_INT 5", "[5]\r\n")
+    for word in ("exit", "quit", "  exit()  ", "quit()"):
+        s.c.sendline(word)
+        s.expect("Use :quit or Ctrl-D (i.e. EOF) to exit\r\n")
+        s.prompt()
+        check("unknown opcode" not in s.c.before and "<input-" not in s.c.before,
+              "%r: %r" % (word, s.c.before))
+    for word in ("help", "help()"):
+        s.c.sendline(word)
+        s.expect("Type :help for help\r\n")
+        s.prompt()
+        check("unknown opcode" not in s.c.before, "%r: %r" % (word, s.c.before))
+    s.block_line("exit:")                       # a label named exit still opens a block
+    s.c.sendline("")
+    s.prompt()
+    s.line(":stack", "0  int       5")          # the hints left the stack alone
+    s.c.sendeof()
     exited(s, 0)
 
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vm/api/run.h"
@@ -14,11 +15,14 @@
 
 static const char usage_text[] =
     "usage: gilvm [OPTIONS] FILE [ARGS...]   run a .gasm or .gbc file (same as: gilvm run FILE)\n"
+    "       gilvm [OPTIONS] -c SOURCE [ARGS...]  run assembly source given as an argument\n"
+    "       gilvm [OPTIONS] - [ARGS...]      run the program read from stdin\n"
     "       gilvm [OPTIONS]                  interactive REPL (also: gilvm repl, gilvm -i FILE)\n"
     "       gilvm asm IN.gasm [-o OUT.gbc]   assemble to a bytecode file\n"
     "       gilvm dis FILE                   disassemble a .gbc or .gasm file\n"
     "\n"
     "options:\n"
+    "  -c SOURCE              run SOURCE (assembly); ends the options, argv()[0] is '-c'\n"
     "  -i                     enter the REPL after running FILE\n"
     "  --switch-interval=T    GIL switch interval, e.g. 5ms, 200us, 0.01s (default 5ms)\n"
     "  --stats[=json]         print GIL and thread statistics to stderr at exit\n"
@@ -85,6 +89,30 @@ static unsigned long long parse_count(const char *s, int binary)
     return n > ULLONG_MAX / scale ? 0 : n * scale;
 }
 
+/* Writes `len` bytes to `path`; 0, or -1 with errno set.  Every step is checked, the
+ * fwrite, the fflush and the fclose (a full disk shows only at one of them: `-o /dev/full`
+ * in tests/cli-tests); a regular file left half-written is removed. */
+static int write_file(const char *path, const uint8_t *data, size_t len)
+{
+    FILE *fp = fopen(path, "wb");
+    if (!fp)
+        return -1;
+    int failed = fwrite(data, 1, len, fp) != len || fflush(fp) != 0;
+    int saved = errno;
+    if (fclose(fp) != 0 && !failed) {
+        failed = 1;
+        saved = errno;
+    }
+    if (failed) {
+        struct stat st;
+        if (!stat(path, &st) && S_ISREG(st.st_mode))
+            remove(path);
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
 static int cmd_asm(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
@@ -116,8 +144,19 @@ static int cmd_asm(int argc, char **argv)
         strcat(derived, ".gbc");
         out = derived;
     }
-    if (gilvm_runtime_init(NULL))
+    /* The output must not be the input under another name (-o x.gasm, -o ./x.gasm, a link):
+     * writing it would destroy the source. */
+    struct stat sin, sout;
+    if (!stat(in, &sin) && !stat(out, &sout) && sin.st_dev == sout.st_dev &&
+        sin.st_ino == sout.st_ino) {
+        int ret = usage_error("asm: output file '%s' is the input file", out);
+        free(derived);
+        return ret;
+    }
+    if (gilvm_runtime_init(NULL)) {
+        free(derived);
         return GILVM_EXIT_EXCEPTION;
+    }
     vm_module m;
     char err[1024];
     int rc = vm_load_file(vm_main_thread(), in, &m, err, sizeof err);
@@ -127,11 +166,11 @@ static int cmd_asm(int argc, char **argv)
         size_t len;
         uint8_t *img = vm_bc_write(&m, &len);
         vm_module_free(&m);
-        FILE *fp = img ? fopen(out, "wb") : NULL;
-        if (!fp || fwrite(img, 1, len, fp) != len || fclose(fp) != 0) {
+        if (!img) {
+            fprintf(stderr, "gilvm: can't write '%s': out of memory\n", out);
+            rc = GILVM_EXIT_EXCEPTION;
+        } else if (write_file(out, img, len)) {
             fprintf(stderr, "gilvm: can't write '%s': %s\n", out, strerror(errno));
-            if (fp)
-                remove(out);
             rc = GILVM_EXIT_EXCEPTION;
         }
         free(img);
@@ -161,12 +200,45 @@ static int cmd_dis(int argc, char **argv)
     return gilvm_runtime_finalize(rc);
 }
 
+/* `gilvm -`: reads the whole of stdin (a terminal too, up to EOF) and loads it as the
+ * program "<stdin>"; 0, GILVM_EXIT_USAGE (a read error) or GILVM_EXIT_DATAERR. */
+static int load_stdin(vm_thread *t, vm_module *m, char *err, size_t errlen)
+{
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    for (;;) {
+        if (!buf) {
+            snprintf(err, errlen, "<stdin>: out of memory");
+            return GILVM_EXIT_USAGE;
+        }
+        n += fread(buf + n, 1, cap - n, stdin);
+        if (n < cap) {
+            if (ferror(stdin)) {
+                snprintf(err, errlen, "<stdin>: %s", strerror(errno));
+                free(buf);
+                return GILVM_EXIT_USAGE;
+            }
+            break;
+        }
+        char *more = realloc(buf, 2 * cap + 1);
+        if (!more)
+            free(buf);
+        buf = more;
+        cap *= 2;
+    }
+    buf[n] = 0;
+    int rc = vm_load_source(t, "<stdin>", buf, n, m, err, errlen) ? GILVM_EXIT_DATAERR : 0;
+    free(buf);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     gilvm_config cfg = {0};
     gilvm_limits limits = {0};
     vm_instruments_config icfg = {0};
     int interactive = 0, i = 1;
+    const char *command = NULL;         /* -c SOURCE */
 
     if (argc > 1 && !strcmp(argv[1], "asm"))
         return cmd_asm(argc - 2, argv + 2);
@@ -186,6 +258,17 @@ int main(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "-i"))
             interactive = 1;
+        else if (!strncmp(a, "-c", 2)) {
+            /* -c SOURCE or -cSOURCE ends the options, as in python; argv()[0] is "-c". */
+            if (a[2])
+                command = a + 2;
+            else if (i + 1 < argc)
+                command = argv[++i];
+            else
+                return usage_error("%s", "option -c needs an argument (the program's source)");
+            argv[i] = "-c";
+            break;
+        }
         else if (!strncmp(a, "--switch-interval=", 18)) {
             int bad = 0;
             cfg.switch_interval_us = parse_interval(a + 18, &bad);
@@ -198,8 +281,12 @@ int main(int argc, char **argv)
             icfg.stats = VM_STATS_JSON;
         else if (!strncmp(a, "--stats=", 8))
             return usage_error("invalid --stats format '%s' (use --stats or --stats=json)", a + 8);
-        else if (!strncmp(a, "--trace=", 8) && a[8])
+        else if (!strncmp(a, "--trace=", 8)) {
+            if (!a[8])
+                return usage_error("%s", "--trace needs a file name (--trace=FILE.json)");
             icfg.trace_path = a + 8;
+        } else if (!strcmp(a, "--trace"))
+            return usage_error("%s", "--trace needs a file name (--trace=FILE.json)");
         else if (!strncmp(a, "--recursion-limit=", 18)) {
             char *end;
             long n = strtol(a + 18, &end, 10);
@@ -225,7 +312,9 @@ int main(int argc, char **argv)
     }
 
     int repl = 0;
-    if (i < argc && !strcmp(argv[i], "run")) {
+    if (command)
+        ;                               /* argv[i] is "-c", then the program's arguments */
+    else if (i < argc && !strcmp(argv[i], "run")) {
         if (++i >= argc)
             return usage_error("%s", "run: missing file");
     } else if (i < argc && !strcmp(argv[i], "repl")) {
@@ -234,7 +323,7 @@ int main(int argc, char **argv)
         repl = 1;
         i++;
     }
-    const char *file = i < argc ? argv[i] : NULL;
+    const char *file = command ? "<string>" : i < argc ? argv[i] : NULL;
     if (!file)
         repl = 1;
     if (interactive)
@@ -253,7 +342,14 @@ int main(int argc, char **argv)
     vm_thread *t = vm_main_thread();
     vm_module m;
     char err[1024];
-    int rc = file ? vm_load_file(t, file, &m, err, sizeof err) : 0;
+    int rc = 0;
+    if (command)
+        rc = vm_load_source(t, "<string>", command, strlen(command), &m, err, sizeof err)
+                 ? GILVM_EXIT_DATAERR : 0;
+    else if (file && !strcmp(file, "-"))
+        rc = load_stdin(t, &m, err, sizeof err);
+    else if (file)
+        rc = vm_load_file(t, file, &m, err, sizeof err);
     if (rc) {
         fprintf(stderr, "gilvm: %s\n", err);
         return gilvm_runtime_finalize(rc);

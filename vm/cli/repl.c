@@ -175,6 +175,30 @@ static void report_exception(repl *r)
     fflush(stderr);
 }
 
+/* The stack display shows at most about REPR_MAX bytes of each value's repr, as reprlib
+ * does: the head, "...", the tail (test_repl.py's long_value_abbreviated). */
+enum { REPR_MAX = 200 };
+
+static int utf8_cont(unsigned char c) { return (c & 0xC0) == 0x80; }
+
+/* Writes `data` (a repr, UTF-8) whole, or its first and last bytes around "..." when it is
+ * longer than REPR_MAX; the cuts fall between characters. */
+static void print_abbreviated(const char *data, size_t len)
+{
+    if (len <= REPR_MAX) {
+        fwrite(data, 1, len, stdout);
+        return;
+    }
+    size_t head = (REPR_MAX - 3) / 2, tail = len - (REPR_MAX - 3 - head);
+    while (head && utf8_cont((unsigned char)data[head]))
+        head--;
+    while (tail < len && utf8_cont((unsigned char)data[tail]))
+        tail++;
+    fwrite(data, 1, head, stdout);
+    fputs("...", stdout);
+    fwrite(data + tail, 1, len - tail, stdout);
+}
+
 static void print_stack(repl *r)
 {
     fputc('[', stdout);
@@ -182,7 +206,7 @@ static void print_stack(repl *r)
         value s = vm_repr(r->t, r->stack[i]);
         if (i)
             fputs(", ", stdout);
-        fwrite(AS_STR(s)->data, 1, AS_STR(s)->len, stdout);
+        print_abbreviated(AS_STR(s)->data, AS_STR(s)->len);
     }
     fputs("]\n", stdout);
     fflush(stdout);
@@ -630,6 +654,28 @@ static void run_meta(repl *r, const char *line)
 
 /* ---- input lines ---- */
 
+/* A hint for a python user's `exit`, `quit` or `help` (with or without "()") typed at the
+ * prompt, as python's REPL gives for a bare `exit`; NULL for any other line. */
+static const char *python_word_hint(const char *s)
+{
+    static const struct { const char *word, *hint; } words[] = {
+        {"exit", "Use :quit or Ctrl-D (i.e. EOF) to exit"},
+        {"quit", "Use :quit or Ctrl-D (i.e. EOF) to exit"},
+        {"help", "Type :help for help"},
+    };
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        size_t n = strlen(words[i].word);
+        if (strncmp(s, words[i].word, n))
+            continue;
+        const char *e = s + n;
+        if (e[0] == '(' && e[1] == ')')
+            e += 2;
+        if (!*skip_space(e))
+            return words[i].hint;
+    }
+    return NULL;
+}
+
 /* Handles one line typed at the prompt (or one line of a pasted text). */
 static void handle_line(repl *r, const char *line)
 {
@@ -639,6 +685,12 @@ static void handle_line(repl *r, const char *line)
             return;
         if (*s == ':') {
             run_meta(r, s);
+            return;
+        }
+        const char *hint = python_word_hint(s);
+        if (hint) {
+            printf("%s\n", hint);
+            fflush(stdout);
             return;
         }
     }

@@ -114,18 +114,42 @@ static void print_source_line(const char *file, uint32_t lineno)
     fclose(fp);
 }
 
+/* As CPython's tb_print_internal: after TB_REPEAT_CUTOFF identical consecutive entries
+ * (same code object and line), the rest of the run is one line
+ * (tests/programs/core/recursion_traceback.gasm). */
+enum { TB_REPEAT_CUTOFF = 3 };
+
+static void print_repeated(uint32_t count)
+{
+    if (count > TB_REPEAT_CUTOFF)
+        fprintf(stderr, "  [Previous line repeated %u more time%s]\n", count - TB_REPEAT_CUTOFF,
+                count - TB_REPEAT_CUTOFF > 1 ? "s" : "");
+}
+
 static void print_one(vm_thread *t, value exc)
 {
     vm_exc *e = AS_EXC(exc);
+    vm_code *last_code = NULL;
+    uint32_t last_line = 0, count = 0;
     fprintf(stderr, "Traceback (most recent call last):\n");
     for (uint32_t i = e->ntb; i-- > 0;) {
         vm_code *c = e->tb[i].code;
         uint32_t line = c->lines && e->tb[i].pc < c->ncode ? c->lines[e->tb[i].pc] : 0;
+        if (count && c == last_code && line == last_line) {
+            if (++count > TB_REPEAT_CUTOFF)
+                continue;
+        } else {
+            print_repeated(count);
+            last_code = c;
+            last_line = line;
+            count = 1;
+        }
         fprintf(stderr, "  File \"%s\", line %u, in %s\n", c->file ? c->file->data : "?", line,
                 c->name->data);
         if (c->file && line)
             print_source_line(c->file->data, line);
     }
+    print_repeated(count);
     value s = vm_exc_format(t, exc);
     fprintf(stderr, "%s\n", AS_STR(s)->data);
 }
