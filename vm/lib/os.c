@@ -151,12 +151,19 @@ BUILTIN(set_blocking)
     return 0;
 }
 
-/* Reads (`events` POLLIN) into or writes (POLLOUT) from buf on a blocking fd with the GIL
- * released, once the fd is ready, running signal handlers meanwhile (on the main thread, as
- * the wait wakes for them): what read() or write() returned, its errno in *err, or -2 if a
- * handler raised or a limit was exceeded. */
-static ssize_t io_released(vm_thread *t, int fd, short events, char *buf, size_t n, int *err)
+/* Reads (`events` POLLIN) into or writes (POLLOUT) from buf: at once on a non-blocking fd,
+ * else once the fd is ready, waiting with the GIL released and running signal handlers
+ * meanwhile (on the main thread, as the wait wakes for them).  What read() or write()
+ * returned, its errno in *err, or -2 if a handler raised or a limit was exceeded (exception
+ * set).  The caller's buffer stays alive: a str argument sits on the thread's value stack. */
+static ssize_t fd_io(vm_thread *t, int fd, short events, char *buf, size_t n, int *err)
 {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_NONBLOCK)) {
+        ssize_t r = fl < 0 ? -1 : events == POLLIN ? read(fd, buf, n) : write(fd, buf, n);
+        *err = errno;
+        return r;
+    }
     for (;;) {
         int interrupted = 0;
         ssize_t got = -1;
@@ -195,19 +202,11 @@ BUILTIN(fd_read)
         *out = vm_bytes_new(t, "", 0);
         return 0;
     }
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0)
-        return vm_os_error(t, errno);
     char *buf = malloc((size_t)n + 1);
     if (!buf)
-        RT_FATAL("out of memory");
+        return vm_raise(t, EXC(t)->memory_error, "cannot read %lld bytes", (long long)n);
     int err = 0;
-    ssize_t got;
-    if (fl & O_NONBLOCK) {
-        got = read(fd, buf, (size_t)n);
-        err = errno;
-    } else
-        got = io_released(t, fd, POLLIN, buf, (size_t)n, &err);
+    ssize_t got = fd_io(t, fd, POLLIN, buf, (size_t)n, &err);
     if (got >= 0)
         *out = vm_bytes_new(t, buf, (size_t)got);
     free(buf);
@@ -223,18 +222,8 @@ BUILTIN(fd_write)
     if (d.tag != T_BYTES && d.tag != T_STR)
         return vm_raise(t, EXC(t)->type_error, "fd_write() data must be bytes or str, not '%s'",
                         vm_type_name(d));
-    int fl = fcntl(fd, F_GETFL), err = 0;
-    if (fl < 0)
-        return vm_os_error(t, errno);
-    ssize_t n;
-    if (fl & O_NONBLOCK) {
-        n = write(fd, AS_STR(d)->data, AS_STR(d)->len);
-        err = errno;
-    } else {
-        /* A full pipe blocks: wait without the GIL, interruptibly, as fd_read.  The string is
-         * not collected meanwhile: it is an argument, on this thread's value stack. */
-        n = io_released(t, fd, POLLOUT, AS_STR(d)->data, AS_STR(d)->len, &err);
-    }
+    int err = 0;
+    ssize_t n = fd_io(t, fd, POLLOUT, AS_STR(d)->data, AS_STR(d)->len, &err);
     if (n == -2)
         return -1;
     if (n < 0)
