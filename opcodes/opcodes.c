@@ -5,24 +5,31 @@
 #include "opcodes.h"
 
 static const char *const names[] = {
-#define OP(name, kind, pop, push, jpush, flags) #name,
+#define OP(name, kind, pop, push, jpush, flags, picture) #name,
 #include "opcodes.def"
 #undef OP
 };
 
 static const unsigned char kinds[] = {
-#define OP(name, kind, pop, push, jpush, flags) OPK_##kind,
+#define OP(name, kind, pop, push, jpush, flags, picture) OPK_##kind,
 #include "opcodes.def"
 #undef OP
 };
 
 static const unsigned char flagtab[] = {
-#define OP(name, kind, pop, push, jpush, flags) (flags),
+#define OP(name, kind, pop, push, jpush, flags, picture) (flags),
+#include "opcodes.def"
+#undef OP
+};
+
+static const char *const pictures[] = {
+#define OP(name, kind, pop, push, jpush, flags, picture) picture,
 #include "opcodes.def"
 #undef OP
 };
 
 const char *op_name(unsigned op) { return op < OP__COUNT ? names[op] : NULL; }
+const char *op_picture(unsigned op) { return pictures[op]; }
 op_kind op_kind_of(unsigned op) { return (op_kind)kinds[op]; }
 unsigned op_flags(unsigned op) { return flagtab[op]; }
 
@@ -39,7 +46,7 @@ long op_pops(unsigned op, uint32_t arg)
     long a = (long)arg;
     (void)a;
     switch (op) {
-#define OP(name, kind, pop, push, jpush, flags) case OP_##name: return (pop);
+#define OP(name, kind, pop, push, jpush, flags, picture) case OP_##name: return (pop);
 #include "opcodes.def"
 #undef OP
     }
@@ -51,7 +58,7 @@ long op_pushes(unsigned op, uint32_t arg)
     long a = (long)arg;
     (void)a;
     switch (op) {
-#define OP(name, kind, pop, push, jpush, flags) case OP_##name: return (push);
+#define OP(name, kind, pop, push, jpush, flags, picture) case OP_##name: return (push);
 #include "opcodes.def"
 #undef OP
     }
@@ -63,7 +70,7 @@ long op_jump_pushes(unsigned op, uint32_t arg)
     long a = (long)arg;
     (void)a;
     switch (op) {
-#define OP(name, kind, pop, push, jpush, flags) case OP_##name: return (jpush);
+#define OP(name, kind, pop, push, jpush, flags, picture) case OP_##name: return (jpush);
 #include "opcodes.def"
 #undef OP
     }

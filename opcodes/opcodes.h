@@ -16,12 +16,12 @@ typedef uint32_t instr;
 #define IMM_MAX        ((1 << 23) - 1)
 
 typedef enum {
-#define OP(name, kind, pop, push, jpush, flags) OP_##name,
+#define OP(name, kind, pop, push, jpush, flags, picture) OP_##name,
 #include "opcodes.def"
 #undef OP
     OP__COUNT,                      /* opcodes that may appear in files */
     OP__SUPER_BASE = OP__COUNT - 1,
-#define OP(name, kind, pop, push, jpush, flags)
+#define OP(name, kind, pop, push, jpush, flags, picture)
 #define SUPER(name, n, i1, i2, i3, i4) OP_##name,
 #include "opcodes.def"
 #undef SUPER
@@ -31,7 +31,7 @@ typedef enum {
 
 /* SUPER_LEN_NAME: how many instructions the superinstruction NAME fuses (its row's N). */
 enum {
-#define OP(name, kind, pop, push, jpush, flags)
+#define OP(name, kind, pop, push, jpush, flags, picture)
 #define SUPER(name, n, i1, i2, i3, i4) SUPER_LEN_##name = (n),
 #include "opcodes.def"
 #undef SUPER
@@ -44,6 +44,9 @@ enum { OPF_POLL = 1, OPF_JUMP = 2, OPF_BACK = 4, OPF_END = 8 };
 
 /* Mnemonic of `op` ("LOAD_CONST"), or NULL if op is out of range. */
 const char *op_name(unsigned op);
+
+/* Stack picture of a valid opcode, as opcodes.def writes it: "a b -- a+b". */
+const char *op_picture(unsigned op);
 
 /* Opcode whose mnemonic is `name` (length `len`), or -1. */
 int op_lookup(const char *name, unsigned len);

@@ -8,6 +8,7 @@ Prints one line per test and a last line "repl: N passed, M failed"; exits 1 on 
 Timeouts are generous (the machine may be loaded); nothing here asserts a time."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -588,6 +589,63 @@ def threads_run_while_prompt_waits(x):
     s.line("LOAD_GLOBAL thread_join", "\r\n")   # the thread object is on the stack
     s.line("SWAP", "\r\n")
     s.line("CALL 1", "[None]\r\n")
+    s.c.sendeof()
+    exited(s, 0)
+
+
+@test
+def stats_are_fresh_for_a_busy_thread(x):
+    """:stats shows a CPU-bound thread's bytecodes as of the command, not as of its last
+    poll: taking the GIL for the command makes the thread flush its count."""
+    s = x.session()
+    for l in (".func worker()", "top:", "LOAD_GLOBAL stop", "POP_JUMP_IF_TRUE out",
+              "JUMP_BACKWARD top", "out:", "LOAD_NONE", "RETURN"):
+        s.block_line(l)
+    s.c.sendline(".end")
+    s.prompt()
+    for l in ("LOAD_CONST False", "STORE_GLOBAL stop", "LOAD_GLOBAL thread_start",
+              "LOAD_GLOBAL worker", "BUILD_TUPLE 0", "CALL 2", "POP"):
+        s.line(l, "\r\n")
+    counts = []
+    deadline = time.time() + TIMEOUT
+    while len(counts) < 3 and time.time() < deadline:
+        time.sleep(0.2)
+        s.c.sendline(":stats")
+        s.c.expect(r"\r\n +2 yes +\d+ +\d+ +\d+ +(\d+) ")
+        counts.append(int(s.c.match.group(1)))
+        s.prompt()
+    check(len(counts) == 3 and 0 < counts[0] < counts[1] < counts[2],
+          "the busy thread's bytecodes did not grow between :stats: %r" % counts)
+    s.line("LOAD_CONST True", "\r\n")
+    s.line("STORE_GLOBAL stop", "\r\n")
+    s.c.sendeof()
+    exited(s, 0)
+
+
+@test
+def help_name_shows_the_sources(x):
+    """:help NAME shows an instruction's stack picture as opcodes.def writes it and a
+    builtin's signatures as docs/library.md shows them (tests/check-library-docs keeps the
+    page and the natives rows in step)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "opcodes", "opcodes.def")) as f:
+        pics = dict(re.findall(r'^OP\((\w+),.*"(.*)"\)$', f.read(), re.M))
+    with open(os.path.join(root, "docs", "library.md")) as f:
+        doc = f.read()
+    s = x.session()
+    for op in ("ADD", "CALL", "JUMP_BACKWARD"):
+        s.line(":help " + op, op + "  (instruction; ")
+        check(pics[op] in s.c.before + s.c.after, "no picture for " + op)
+    for name in ("range", "queue_get", "lock_acquire"):
+        sigs = [sig for h in re.findall(r"^###.*$", doc, re.M)
+                for sig in re.findall(r"`(%s\(.*?\))`" % name, h)]
+        check(sigs, "no signature of %s in docs/library.md" % name)
+        s.c.sendline(":help " + name)
+        s.c.expect_exact("\r\n".join(sigs) + "\r\n(built-in function")
+        s.prompt()
+    s.line(":help KeyError", "class KeyError(LookupError)")
+    s.line(":help :quit", ":quit [N]  leave the REPL")
+    s.line(":help nosuch", "no instruction, command, builtin or global named 'nosuch'")
     s.c.sendeof()
     exited(s, 0)
 

@@ -15,7 +15,7 @@ static const struct {
     const char *name;
     unsigned op, n, ops[4];
 } supers[] = {
-#define OP(name, kind, pop, push, jpush, flags)
+#define OP(name, kind, pop, push, jpush, flags, picture)
 #define SUPER(name, n, i1, i2, i3, i4) {#name, OP_##name, n, {OP_##i1, OP_##i2, OP_##i3, OP_##i4}},
 #include "opcodes/opcodes.def"
 #undef SUPER

@@ -46,8 +46,14 @@ int vm_load_source(vm_thread *t, const char *name, const char *data, size_t len,
 {
     if (len >= 8 && memcmp(data, "GILVMBC", 8) == 0)
         return vm_bc_read(t, name, (const uint8_t *)data, len, m, err, errlen) ? -1 : 0;
-    if (asm_assemble(t, name, data, len, 0, m, err, errlen))
+    if (asm_assemble(t, name, data, len, 0, m, err, errlen)) {
+        char where[1024];               /* the line and a caret under the error, after it */
+        asm_error_context(name, data, len, err, where, sizeof where);
+        size_t n = strlen(err);
+        if (where[0] && n + 1 + strlen(where) < errlen)
+            snprintf(err + n, errlen - n, "\n%s", where);
         return -1;
+    }
     return vm_module_verify(m, name, err, errlen);
 }
 

@@ -33,6 +33,7 @@ static const char usage_text[] =
     "  --max-memory=SIZE      cap its heap, e.g. 64M, 1G, 4096 (then MemoryError)\n"
     "  --version              print the version and exit\n"
     "  -h, --help             print this help and exit\n"
+    "  (an option's value may also come as the next argument: --timeout 10s)\n"
     "\n"
     "exit status: 0 ok, 1 uncaught exception, 2 usage error, 65 malformed or rejected input,\n"
     "124 a limit exceeded, 130 uncaught KeyboardInterrupt (SIGINT), or the code given to\n"
@@ -232,6 +233,20 @@ static int load_stdin(vm_thread *t, vm_module *m, char *err, size_t errlen)
     return rc;
 }
 
+/* The value of option `name` at argv[*i], given as "--name=VALUE" or as "--name VALUE" (then
+ * *i moves past VALUE), as getopt_long takes it; "" if VALUE is missing (an error for every
+ * option); NULL if argv[*i] is another option. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) || (a[n] && a[n] != '='))
+        return NULL;
+    if (a[n] == '=')
+        return a + n + 1;
+    return *i + 1 < argc ? argv[++*i] : "";
+}
+
 int main(int argc, char **argv)
 {
     gilvm_config cfg = {0};
@@ -246,7 +261,7 @@ int main(int argc, char **argv)
         return cmd_dis(argc - 2, argv + 2);
 
     for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
-        const char *a = argv[i];
+        const char *a = argv[i], *v;
         if (!strcmp(a, "--")) {
             i++;
             break;
@@ -269,44 +284,46 @@ int main(int argc, char **argv)
             argv[i] = "-c";
             break;
         }
-        else if (!strncmp(a, "--switch-interval=", 18)) {
+        else if ((v = opt_value(argc, argv, &i, "--switch-interval"))) {
             int bad = 0;
-            cfg.switch_interval_us = parse_interval(a + 18, &bad);
+            cfg.switch_interval_us = parse_interval(v, &bad);
             if (bad)
                 return usage_error("invalid --switch-interval '%s' (use e.g. 5ms, 200us, 0.01s)",
-                                   a + 18);
+                                   v);
         } else if (!strcmp(a, "--stats"))
             icfg.stats = VM_STATS_TEXT;
         else if (!strcmp(a, "--stats=json"))
             icfg.stats = VM_STATS_JSON;
         else if (!strncmp(a, "--stats=", 8))
             return usage_error("invalid --stats format '%s' (use --stats or --stats=json)", a + 8);
-        else if (!strncmp(a, "--trace=", 8)) {
-            if (!a[8])
+        else if ((v = opt_value(argc, argv, &i, "--trace"))) {
+            size_t n = strlen(v);
+            if (!n)
                 return usage_error("%s", "--trace needs a file name (--trace=FILE.json)");
-            icfg.trace_path = a + 8;
-        } else if (!strcmp(a, "--trace"))
-            return usage_error("%s", "--trace needs a file name (--trace=FILE.json)");
-        else if (!strncmp(a, "--recursion-limit=", 18)) {
+            /* "--trace prog.gasm" with the trace's name forgotten would overwrite the program */
+            if ((n > 5 && !strcmp(v + n - 5, ".gasm")) || (n > 4 && !strcmp(v + n - 4, ".gbc")))
+                return usage_error("--trace: '%s' is a program, not a trace file "
+                                   "(--trace=FILE.json)", v);
+            icfg.trace_path = v;
+        } else if ((v = opt_value(argc, argv, &i, "--recursion-limit"))) {
             char *end;
-            long n = strtol(a + 18, &end, 10);
-            if (end == a + 18 || *end || n < 1 || n > 10000000)
-                return usage_error("invalid --recursion-limit '%s' (1 to 10000000)", a + 18);
+            long n = strtol(v, &end, 10);
+            if (end == v || *end || n < 1 || n > 10000000)
+                return usage_error("invalid --recursion-limit '%s' (1 to 10000000)", v);
             cfg.recursion_limit = (int)n;
-        } else if (!strncmp(a, "--max-instructions=", 19)) {
-            if (!(limits.max_instructions = parse_count(a + 19, 0)))
+        } else if ((v = opt_value(argc, argv, &i, "--max-instructions"))) {
+            if (!(limits.max_instructions = parse_count(v, 0)))
                 return usage_error("invalid --max-instructions '%s' (a positive count, e.g. "
-                                   "1000000 or 5M)", a + 19);
-        } else if (!strncmp(a, "--timeout=", 10)) {
+                                   "1000000 or 5M)", v);
+        } else if ((v = opt_value(argc, argv, &i, "--timeout"))) {
             int bad = 0;
-            unsigned long us = parse_interval(a + 10, &bad);
+            unsigned long us = parse_interval(v, &bad);
             if (bad)
-                return usage_error("invalid --timeout '%s' (use e.g. 10s, 500ms)", a + 10);
+                return usage_error("invalid --timeout '%s' (use e.g. 10s, 500ms)", v);
             limits.timeout_ms = us < 1000 ? 1 : (us + 500) / 1000;
-        } else if (!strncmp(a, "--max-memory=", 13)) {
-            if (!(limits.max_memory = parse_count(a + 13, 1)))
-                return usage_error("invalid --max-memory '%s' (bytes, e.g. 65536, 64M, 1G)",
-                                   a + 13);
+        } else if ((v = opt_value(argc, argv, &i, "--max-memory"))) {
+            if (!(limits.max_memory = parse_count(v, 1)))
+                return usage_error("invalid --max-memory '%s' (bytes, e.g. 65536, 64M, 1G)", v);
         } else
             return usage_error("unknown option '%s'", a);
     }

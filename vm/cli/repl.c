@@ -212,29 +212,14 @@ static void print_stack(repl *r)
     fflush(stdout);
 }
 
-/* Prints an assembler message "<input-N>:LINE:COL: ..." with the source line and a caret
+/* Prints an assembler message "<input-N>:LINE:COL: ..." after the source line and a caret
  * under the column, as python shows a SyntaxError. */
-static void print_asm_error(const char *name, const char *src, const char *err)
+static void print_asm_error(const char *name, const char *src, size_t len, const char *err)
 {
-    size_t nl = strlen(name);
-    unsigned line = 0, col = 0;
-    if (!strncmp(err, name, nl) && sscanf(err + nl, ":%u:%u:", &line, &col) == 2 && line) {
-        const char *s = src;
-        for (unsigned i = 1; i < line && s; i++) {
-            s = strchr(s, '\n');
-            if (s)
-                s++;
-        }
-        if (s) {
-            size_t n = strcspn(s, "\n");
-            if (n && col >= 1 && col <= n + 1) {
-                fprintf(stderr, "    %.*s\n    ", (int)n, s);
-                for (unsigned i = 1; i < col; i++)
-                    fputc(s[i - 1] == '\t' ? '\t' : ' ', stderr);
-                fputs("^\n", stderr);
-            }
-        }
-    }
+    char where[2048];
+    asm_error_context(name, src, len, err, where, sizeof where);
+    if (where[0])
+        fprintf(stderr, "%s\n", where);
     fprintf(stderr, "%s\n", err);
     fflush(stderr);
 }
@@ -259,7 +244,7 @@ static void run_input(repl *r, const char *src, size_t len)
     vm_module m;
     fflush(stdout);
     if (asm_assemble(t, name, src, len, r->depth, &m, err, sizeof err)) {
-        print_asm_error(name, src, err);
+        print_asm_error(name, src, len, err);
         return;
     }
     if (vm_module_verify(&m, name, err, sizeof err)) {
@@ -373,7 +358,7 @@ static const struct meta {
     const char *name, *args, *help;
     void (*fn)(repl *r, const char *arg);
 } metas[] = {
-    {":help", "", "this text", cmd_help},
+    {":help", " [NAME]", "this text, or what instruction, builtin or global NAME is", cmd_help},
     {":dis", " [NAME]", "disassemble function NAME (default: the last input)", cmd_dis},
     {":stack", "", "the value stack, one value per line, top last", cmd_stack},
     {":threads", "", "thread states of this interpreter", cmd_threads},
@@ -385,8 +370,63 @@ static const struct meta {
 };
 #define NMETAS (sizeof metas / sizeof metas[0])
 
+/* ":help NAME": an instruction's operand and stack picture (opcodes.def), a builtin's
+ * signature (its natives row, which docs/library.md shows the same), or what a global is. */
+static void help_name(repl *r, const char *name)
+{
+    static const char *const kinds[] = {
+        [OPK_NONE] = "no operand", [OPK_CONST] = "operand: a constant",
+        [OPK_LOCAL] = "operand: a local", [OPK_NAME] = "operand: a global's name",
+        [OPK_JUMP] = "operand: a label", [OPK_COUNT] = "operand: a count",
+        [OPK_IMM] = "operand: a signed 24-bit int",
+    };
+    int op = op_lookup(name, (unsigned)strlen(name));
+    if (op >= 0) {
+        printf("%s  (instruction; %s%s)\n    %s\n", name, kinds[op_kind_of((unsigned)op)],
+               op_flags((unsigned)op) & OPF_POLL ? "; polls the eval breaker" : "",
+               op_picture((unsigned)op));
+        printf("See docs/assembly.md for what it does and raises.\n");
+        return;
+    }
+    for (size_t i = 0; i < NMETAS; i++)
+        if (!strcmp(metas[i].name, name)) {
+            printf("%s%s  %s\n", metas[i].name, metas[i].args, metas[i].help);
+            return;
+        }
+    value v = vm_global_get(VM_INTERP(r->t), name);
+    if (v.tag == T_NATIVE) {
+        const char *sig = AS_NATIVE(v)->sig;
+        printf("%s\n", sig ? sig : name);
+        printf("(built-in function; see docs/library.md)\n");
+    } else if (v.tag == T_FUNC) {
+        vm_code *c = AS_FUNC(v)->code;
+        printf("%s(", name);
+        for (uint32_t i = 0; i < c->nparams; i++)
+            printf("%s%s", i ? ", " : "", c->localnames[i]->data);
+        printf(")  (function, %s line %u)\n", c->file ? c->file->data : "?",
+               c->lines && c->ncode ? c->lines[0] : 0);
+    } else if (v.tag == T_CLASS) {
+        vm_class *k = AS_CLASS(v);
+        if (k->base && k->base != k)
+            printf("class %s(%s)  (exception class; see docs/library.md)\n", k->name->data,
+                   k->base->name->data);
+        else
+            printf("class %s  (exception class; see docs/library.md)\n", k->name->data);
+    } else if (v.tag != T_UNDEF) {
+        value s = vm_repr(r->t, v);
+        printf("%s: a global %s, ", name, vm_type_name(v));
+        print_abbreviated(AS_STR(s)->data, AS_STR(s)->len);
+        printf("\n");
+    } else
+        printf("no instruction, command, builtin or global named '%s'\n", name);
+}
+
 static void cmd_help(repl *r, const char *arg)
 {
+    if (*arg) {
+        help_name(r, arg);
+        return;
+    }
     printf("Instructions run as you enter them, on a value stack kept between lines and shown\n"
            "after each one.  A .func ... .end block defines a function for later lines; a block\n"
            "with top-level labels, jumps or .try runs when you enter an empty line.\n\n");

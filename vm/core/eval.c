@@ -182,7 +182,7 @@ int vm_eval(vm_thread *t, value *result)
 
 #if USE_COMPUTED_GOTO
     static const void *const labels[256] = {
-#define OP(name, kind, pop, push, jpush, flags) [OP_##name] = &&L_##name,
+#define OP(name, kind, pop, push, jpush, flags, picture) [OP_##name] = &&L_##name,
 #define SUPER(name, n, i1, i2, i3, i4) [OP_##name] = &&L_##name,
 #include "opcodes/opcodes.def"
 #undef SUPER

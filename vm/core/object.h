@@ -154,6 +154,7 @@ typedef struct {                /* T_NATIVE: a C function; returns 0, or -1 with
     const char *name;
     int arity;                  /* -1: variadic, checked by the function */
     vm_native_fn fn;
+    const char *sig;            /* its signature(s), one per line, as docs/library.md shows */
 } vm_native;
 
 typedef struct vm_class {       /* T_CLASS: an exception class */

@@ -33,6 +33,8 @@ void vm_atexit_run(vm_thread *t)
 void vm_atexit_install(vm_thread *t)
 {
     VM_INTERP(t)->atexit = vm_list_new(t, 0);
-    static const vm_native_def natives[] = {{"atexit", -1, bi_atexit}};
+    static const vm_native_def natives[] = {
+        {"atexit", -1, bi_atexit, "atexit(f, *args)"},
+    };
     VM_DEF_NATIVES(t, natives);
 }

@@ -122,8 +122,10 @@ void vm_lock_install(vm_thread *t)
 {
     vm_gc_free_hooks[T_LOCK] = vm_waitable_free;
     static const vm_native_def natives[] = {
-        {"Lock", 0, bi_Lock}, {"lock_acquire", -1, bi_lock_acquire},
-        {"lock_release", 1, bi_lock_release}, {"lock_locked", 1, bi_lock_locked},
+        {"Lock", 0, bi_Lock, "Lock()"},
+        {"lock_acquire", -1, bi_lock_acquire, "lock_acquire(lock, blocking=True, timeout=-1)"},
+        {"lock_release", 1, bi_lock_release, "lock_release(lock)"},
+        {"lock_locked", 1, bi_lock_locked, "lock_locked(lock)"},
     };
     VM_DEF_NATIVES(t, natives);
 }

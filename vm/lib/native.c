@@ -12,6 +12,7 @@ void vm_def_natives(vm_thread *t, const vm_native_def *defs, size_t n)
         nat->name = defs[i].name;
         nat->arity = defs[i].arity;
         nat->fn = defs[i].fn;
+        nat->sig = defs[i].sig;
         vm_global_set(t, defs[i].name, V_OBJ(T_NATIVE, nat));
     }
 }

@@ -10,11 +10,14 @@
  * table's arity), the result in *out; 0, or -1 with an exception set. */
 #define BUILTIN(name) static int bi_##name(vm_thread *t, int argc, value *argv, value *out)
 
-/* One row of a module's table of natives: name, arity (-1: any), function. */
+/* One row of a module's table of natives: name, arity (-1: any), function, and signature:
+ * one or more lines `name(params)`, which the REPL's :help shows and docs/library.md must
+ * show the same (tests/check-library-docs). */
 typedef struct {
     const char *name;
     int arity;
     vm_native_fn fn;
+    const char *sig;
 } vm_native_def;
 
 /* Binds each native of the table `defs` (of `n` rows) to a global of t's interpreter. */

@@ -260,8 +260,9 @@ void vm_pcalls_install(vm_thread *t)
 {
     vm_gc_add_root_hook(gc_roots);
     static const vm_native_def natives[] = {
-        {"call_soon_main", -1, bi_call_soon_main}, {"pending_call", -1, bi_pending_call},
-        {"call_later", -1, bi_call_later},
+        {"call_soon_main", -1, bi_call_soon_main, "call_soon_main(f, *args)"},
+        {"pending_call", -1, bi_pending_call, "pending_call(interp_id, f, *args)"},
+        {"call_later", -1, bi_call_later, "call_later(delay, f, *args)"},
     };
     VM_DEF_NATIVES(t, natives);
 }

@@ -128,8 +128,10 @@ void vm_queue_install(vm_thread *t)
     vm_gc_blacken_hooks[T_QUEUE] = queue_blacken;
     vm_gc_free_hooks[T_QUEUE] = queue_free;
     static const vm_native_def natives[] = {
-        {"Queue", 0, bi_Queue}, {"queue_put", 2, bi_queue_put}, {"queue_get", -1, bi_queue_get},
-        {"queue_size", 1, bi_queue_size},
+        {"Queue", 0, bi_Queue, "Queue()"},
+        {"queue_put", 2, bi_queue_put, "queue_put(q, x)"},
+        {"queue_get", -1, bi_queue_get, "queue_get(q, timeout=None)"},
+        {"queue_size", 1, bi_queue_size, "queue_size(q)"},
     };
     VM_DEF_NATIVES(t, natives);
 }

@@ -148,10 +148,14 @@ void vm_signalmod_install(vm_thread *t)
     for (int i = 0; i < RT_NSIG; i++)
         VM_INTERP(t)->signal_handlers[i] = V_UNDEF;
     static const vm_native_def natives[] = {
-        {"signal", 2, bi_signal}, {"getsignal", 1, bi_getsignal},
-        {"default_int_handler", -1, bi_default_int_handler},
-        {"raise_signal", 1, bi_raise_signal}, {"kill", 2, bi_kill}, {"alarm", 1, bi_alarm},
-        {"set_wakeup_fd", 1, bi_set_wakeup_fd}, {"signal_count", 1, bi_signal_count},
+        {"signal", 2, bi_signal, "signal(signum, handler)"},
+        {"getsignal", 1, bi_getsignal, "getsignal(signum)"},
+        {"default_int_handler", -1, bi_default_int_handler, "default_int_handler(*args)"},
+        {"raise_signal", 1, bi_raise_signal, "raise_signal(signum)"},
+        {"kill", 2, bi_kill, "kill(pid, signum)"},
+        {"alarm", 1, bi_alarm, "alarm(secs)"},
+        {"set_wakeup_fd", 1, bi_set_wakeup_fd, "set_wakeup_fd(fd)"},
+        {"signal_count", 1, bi_signal_count, "signal_count(signum)"},
     };
     VM_DEF_NATIVES(t, natives);
     static const struct { const char *name; int value; } consts[] = {

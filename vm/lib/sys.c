@@ -88,12 +88,14 @@ BUILTIN(setswitchinterval)
 void vm_sys_install(vm_thread *t)
 {
     static const vm_native_def natives[] = {
-        {"argv", 0, bi_argv_}, {"exit", -1, bi_exit},
-        {"getrecursionlimit", 0, bi_getrecursionlimit},
-        {"setrecursionlimit", 1, bi_setrecursionlimit},
-        {"getswitchinterval", 0, bi_getswitchinterval},
-        {"setswitchinterval", 1, bi_setswitchinterval},
-        {"gc_collect", 0, bi_gc_collect}, {"gc_count", 0, bi_gc_count},
+        {"argv", 0, bi_argv_, "argv()"},
+        {"exit", -1, bi_exit, "exit(code=None)"},
+        {"getrecursionlimit", 0, bi_getrecursionlimit, "getrecursionlimit()"},
+        {"setrecursionlimit", 1, bi_setrecursionlimit, "setrecursionlimit(n)"},
+        {"getswitchinterval", 0, bi_getswitchinterval, "getswitchinterval()"},
+        {"setswitchinterval", 1, bi_setswitchinterval, "setswitchinterval(secs)"},
+        {"gc_collect", 0, bi_gc_collect, "gc_collect()"},
+        {"gc_count", 0, bi_gc_count, "gc_count()"},
     };
     VM_DEF_NATIVES(t, natives);
 }

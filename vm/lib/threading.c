@@ -329,10 +329,14 @@ void vm_threading_install(vm_thread *t)
     vm_gc_blacken_hooks[T_THREAD] = thread_blacken;
     vm_gc_free_hooks[T_THREAD] = vm_waitable_free;
     static const vm_native_def natives[] = {
-        {"thread_start", -1, bi_thread_start}, {"thread_join", -1, bi_thread_join},
-        {"thread_is_alive", 1, bi_thread_is_alive}, {"thread_ident", 1, bi_thread_ident},
-        {"get_ident", 0, bi_get_ident}, {"main_thread_ident", 0, bi_main_thread_ident},
-        {"active_count", 0, bi_active_count}, {"set_async_exc", 2, bi_set_async_exc},
+        {"thread_start", -1, bi_thread_start, "thread_start(f, args=(), daemon=False)"},
+        {"thread_join", -1, bi_thread_join, "thread_join(th, timeout=None)"},
+        {"thread_is_alive", 1, bi_thread_is_alive, "thread_is_alive(th)"},
+        {"thread_ident", 1, bi_thread_ident, "thread_ident(th)"},
+        {"get_ident", 0, bi_get_ident, "get_ident()"},
+        {"main_thread_ident", 0, bi_main_thread_ident, "main_thread_ident()"},
+        {"active_count", 0, bi_active_count, "active_count()"},
+        {"set_async_exc", 2, bi_set_async_exc, "set_async_exc(thread_id, exc)"},
     };
     VM_DEF_NATIVES(t, natives);
 }

@@ -41,8 +41,10 @@ BUILTIN(sleep)
 void vm_time_install(vm_thread *t)
 {
     static const vm_native_def natives[] = {
-        {"time", 0, bi_time}, {"perf_counter", 0, bi_perf_counter},
-        {"monotonic_ns", 0, bi_monotonic_ns}, {"sleep", 1, bi_sleep},
+        {"time", 0, bi_time, "time()"},
+        {"perf_counter", 0, bi_perf_counter, "perf_counter()"},
+        {"monotonic_ns", 0, bi_monotonic_ns, "monotonic_ns()"},
+        {"sleep", 1, bi_sleep, "sleep(secs)"},
     };
     VM_DEF_NATIVES(t, natives);
 }

@@ -1514,6 +1514,50 @@ static vm_code *finish(asm_state *a, builder *b, srcpos endpos)
     return c;
 }
 
+/* A UTF-8 byte-order mark, which some editors write, is not part of the text (as in python's
+ * source decoding): the first line's columns count from after it. */
+static void skip_bom(const char **src, size_t *len)
+{
+    if (*len >= 3 && !memcmp(*src, "\xEF\xBB\xBF", 3)) {
+        *src += 3;
+        *len -= 3;
+    }
+}
+
+void asm_error_context(const char *name, const char *src, size_t len, const char *err,
+                       char *out, size_t outlen)
+{
+    size_t nl = strlen(name);
+    unsigned line = 0, col = 0;
+    if (outlen)
+        out[0] = 0;
+    if (strncmp(err, name, nl) || sscanf(err + nl, ":%u:%u:", &line, &col) != 2 || !line)
+        return;
+    skip_bom(&src, &len);
+    const char *s = src, *end = src + len;
+    for (unsigned i = 1; i < line && s; i++) {
+        s = memchr(s, '\n', (size_t)(end - s));
+        if (s)
+            s++;
+    }
+    if (!s)
+        return;
+    const char *e = memchr(s, '\n', (size_t)(end - s));
+    size_t n = (size_t)((e ? e : end) - s);
+    if (n && s[n - 1] == '\r')
+        n--;
+    if (!n || col < 1 || col > n + 1 || 2 * (n + 8) > outlen)
+        return;                         /* no line to show, or too long to show whole */
+    for (size_t i = 0; i < n; i++)
+        if (((unsigned char)s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f)
+            return;                     /* not text: a terminal would garble it */
+    size_t k = (size_t)snprintf(out, outlen, "    %.*s\n    ", (int)n, s);
+    for (unsigned i = 1; i < col; i++)
+        out[k++] = s[i - 1] == '\t' ? '\t' : ' ';
+    out[k++] = '^';
+    out[k] = 0;
+}
+
 int asm_assemble(vm_thread *t, const char *filename, const char *src, size_t len,
                  uint32_t entry_depth, vm_module *out, char *err, size_t errlen)
 {
@@ -1534,6 +1578,7 @@ int asm_assemble(vm_thread *t, const char *filename, const char *src, size_t len
 
     int rc = -1;
     size_t off = 0;
+    skip_bom(&src, &len);
     while (off < len) {
         const char *nl = memchr(src + off, '\n', len - off);
         size_t end = nl ? (size_t)(nl - src) : len;

@@ -23,6 +23,13 @@ void vm_module_free(vm_module *m);
 int asm_assemble(vm_thread *t, const char *filename, const char *src, size_t len,
                  uint32_t entry_depth, vm_module *out, char *err, size_t errlen);
 
+/* The source line that an asm_assemble message "NAME:LINE:COL: ..." of `src` points at, with
+ * a caret under its column, as "    TEXT\n    ^" (tabs kept, so the caret lines up), as
+ * python shows a SyntaxError; "" if the message has no position, or the line is too long
+ * for `out`. */
+void asm_error_context(const char *name, const char *src, size_t len, const char *err,
+                       char *out, size_t outlen);
+
 /* Writes `m` as assembly that re-assembles to identical bytecode; 0, or -1 on I/O error. */
 int dis_module(FILE *out, const vm_module *m);
 
