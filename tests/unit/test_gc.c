@@ -249,7 +249,9 @@ static value run_global(const char *src, const char *name)
 START_TEST(running_frames_are_roots)
 {
     static const vm_native_def natives[] = {
-        {"collect_now", 0, bi_collect_now}, {"watch", 1, bi_watch}, {"alive", 0, bi_alive},
+        {"collect_now", 0, bi_collect_now, NULL},
+        {"watch", 1, bi_watch, NULL},
+        {"alive", 0, bi_alive, NULL},
     };
     VM_DEF_NATIVES(T, natives);
     /* A list held only by a local of a running frame, and one only on its operand stack,

@@ -79,7 +79,7 @@ static void setup(void)
     signal(SIGUSR1, SIG_DFL);
     ck_assert_int_eq(gilvm_runtime_init(NULL), 0);
     T = (vm_thread *)rt_thread_current();       /* the main thread, attached */
-    static const vm_native_def natives[] = {{"on_signal", 1, on_signal}};
+    static const vm_native_def natives[] = {{"on_signal", 1, on_signal, NULL}};
     VM_DEF_NATIVES(T, natives);
     ck_assert_int_eq(gilvm_run_string("install.gasm",
         "    LOAD_GLOBAL signal\n    LOAD_GLOBAL SIGUSR1\n    LOAD_GLOBAL on_signal\n"
