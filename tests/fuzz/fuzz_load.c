@@ -25,7 +25,8 @@
 
 #define HEADER_SIZE 28          /* docs/bytecode.md: body length at 20, CRC-32 at 24 */
 #define BUDGET_INSTRUCTIONS 200000
-#define BUDGET_MEMORY (64ull << 20)     /* heap bytes: MemoryError beyond */
+#define BUDGET_TIMEOUT_MS 3000  /* wall clock: bounds native work the count does not see */
+#define BUDGET_MEMORY (16ull << 20)     /* heap bytes: MemoryError beyond; bounds one call */
 #define WAIT_CAP_S 0.01         /* longest a lock or queue wait may block, in seconds */
 
 static struct {
@@ -198,7 +199,7 @@ static void reset(vm_thread *t)
 
 static void set_budget(void)
 {
-    gilvm_limits lim = {BUDGET_INSTRUCTIONS, 0, BUDGET_MEMORY};
+    gilvm_limits lim = {BUDGET_INSTRUCTIONS, BUDGET_TIMEOUT_MS, BUDGET_MEMORY};
     if (gilvm_set_limits(&lim)) {
         fprintf(stderr, "fuzz_load: gilvm_set_limits failed\n");
         abort();
