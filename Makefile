@@ -58,6 +58,15 @@ $(B)/%.o: %.c
 # The dispatch loop: keep each handler's own indirect jump (no tail merging), as CPython.
 $(B)/vm/core/eval.o: CFLAGS += $(if $(filter clang,$(notdir $(CC))),,-fno-gcse -fno-crossjumping)
 
+# trace-view's page (vm/cli/traceview.html) as C string literals, one per line, for
+# vm/cli/traceview.c to include: each line quoted, with \ " and ? escaped (no trigraphs).
+$(B)/vm/cli/traceview.html.h: vm/cli/traceview.html
+	@mkdir -p $(@D)
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/"/' -e 's/$$/\\n",/' $< > $@.tmp
+	mv $@.tmp $@
+$(B)/vm/cli/traceview.o: $(B)/vm/cli/traceview.html.h
+$(B)/vm/cli/traceview.o: CFLAGS += -I$(B)
+
 $(B)/libgilvm.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -87,6 +96,7 @@ test-core: $(B)/gilvm $(B)/unit
 	GILVM=$(B)/gilvm tests/stress/run --ci $(STRESS_SKIP_$(VARIANT))
 	GILVM=$(B)/gilvm VARIANT=$(VARIANT) tests/run-repl
 	tests/check-library-docs
+	GILVM=$(B)/gilvm tests/check-trace-view
 
 test: deps-check
 	$(MAKE) VARIANT=release test-core

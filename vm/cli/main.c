@@ -12,6 +12,7 @@
 #include "vm/api/gilvm.h"
 #include "vm/api/instruments.h"
 #include "vm/cli/repl.h"
+#include "vm/cli/traceview.h"
 
 static const char usage_text[] =
     "usage: gilvm [OPTIONS] FILE [ARGS...]   run a .gasm or .gbc file (same as: gilvm run FILE)\n"
@@ -20,6 +21,7 @@ static const char usage_text[] =
     "       gilvm [OPTIONS]                  interactive REPL (also: gilvm repl, gilvm -i FILE)\n"
     "       gilvm asm IN.gasm [-o OUT.gbc]   assemble to a bytecode file\n"
     "       gilvm dis FILE                   disassemble a .gbc or .gasm file\n"
+    "       gilvm trace-view TRACE.json -o OUT.html  a --trace file as an HTML timeline\n"
     "\n"
     "options:\n"
     "  -c SOURCE              run SOURCE (assembly); ends the options, argv()[0] is '-c'\n"
@@ -259,6 +261,8 @@ int main(int argc, char **argv)
         return cmd_asm(argc - 2, argv + 2);
     if (argc > 1 && !strcmp(argv[1], "dis"))
         return cmd_dis(argc - 2, argv + 2);
+    if (argc > 1 && !strcmp(argv[1], "trace-view"))
+        return vm_trace_view_main(argc - 2, argv + 2);
 
     for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
         const char *a = argv[i], *v;
