@@ -31,6 +31,7 @@
  * A stdin that is not a terminal is read whole and run as a file named "<stdin>", as
  * `python < file` and `lua < file` do: no prompts, no history, no stack display, and the exit
  * status a file run gives. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -380,9 +381,14 @@ static void help_name(repl *r, const char *name)
         [OPK_JUMP] = "operand: a label", [OPK_COUNT] = "operand: a count",
         [OPK_IMM] = "operand: a signed 24-bit int",
     };
-    int op = op_lookup(name, (unsigned)strlen(name));
+    char upper[32];                     /* mnemonics match in any case, as in assembly */
+    size_t n = strlen(name);
+    for (size_t i = 0; i < n && i < sizeof upper; i++)
+        upper[i] = (char)toupper((unsigned char)name[i]);
+    int op = n < sizeof upper ? op_lookup(upper, (unsigned)n) : -1;
     if (op >= 0) {
-        printf("%s  (instruction; %s%s)\n    %s\n", name, kinds[op_kind_of((unsigned)op)],
+        printf("%s  (instruction; %s%s)\n    %s\n", op_name((unsigned)op),
+               kinds[op_kind_of((unsigned)op)],
                op_flags((unsigned)op) & OPF_POLL ? "; polls the eval breaker" : "",
                op_picture((unsigned)op));
         printf("See docs/assembly.md for what it does and raises.\n");
