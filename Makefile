@@ -22,9 +22,9 @@ ifeq ($(VARIANT),fuzz)
 CC      := clang
 endif
 
-PKGS     := readline zlib
+PKGS     := readline zlib libffi
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lreadline -lz)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lreadline -lz -lffi)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
 
@@ -81,15 +81,20 @@ $(B)/tests/unit/%.o: tests/unit/%.c
 $(B)/unit: $(UNIT_OBJ) $(B)/libgilvm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
+# The C side of the native-call tests (tests/programs/ffi/), found through GILVM_TESTLIB.
+$(B)/tests/ffi/libgilvmtest.so: tests/ffi/libgilvmtest.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -shared -o $@ $< $(filter -fsanitize=%,$(OPT_$(VARIANT))) -pthread
+
 # Under TSan a signal that arrives while a thread is inside an intercepted call is delivered
 # late, and signal_storm's exact-count check then sees coalescing POSIX would not cause;
 # the signal programs and unit tests still run under TSan.
 STRESS_SKIP_tsan := --skip signal_storm
 
 # The suites; GILVM is the binary under test for the scripts.
-test-core: $(B)/gilvm $(B)/unit
+test-core: $(B)/gilvm $(B)/unit $(B)/tests/ffi/libgilvmtest.so
 	$(B)/unit
-	GILVM=$(B)/gilvm tests/run-programs
+	GILVM=$(B)/gilvm GILVM_TESTLIB=$(B)/tests/ffi/libgilvmtest.so tests/run-programs
 	GILVM=$(B)/gilvm tests/corrupt-gbc
 	GILVM=$(B)/gilvm tests/cli-tests
 	GILVM=$(B)/gilvm tests/gil-stats-check
@@ -105,7 +110,7 @@ test-asan: deps-check
 test-tsan: deps-check
 	$(MAKE) VARIANT=tsan test-core
 test-switch: deps-check
-	$(MAKE) VARIANT=switch build/switch/gilvm build/switch/unit
+	$(MAKE) VARIANT=switch build/switch/gilvm build/switch/unit build/switch/tests/ffi/libgilvmtest.so
 	build/switch/unit
 	GILVM=build/switch/gilvm tests/run-programs
 test-all: test test-asan test-tsan test-switch memcheck
@@ -120,7 +125,7 @@ fuzz: deps-check
 
 # valgrind over every example (release build only: valgrind and ASan don't mix)
 memcheck: deps-check
-	$(MAKE) VARIANT=release
+	$(MAKE) VARIANT=release all build/release/tests/ffi/libgilvmtest.so
 	GILVM=build/release/gilvm tests/memcheck
 
 deps-check:

@@ -41,6 +41,15 @@ void rt_gil_take(rt_thread *t, int urgent);
  * and returns 1 (a forced switch), else returns 0. */
 int rt_gil_drop(rt_thread *t, int asked);
 
+/* Starts a brief detach of the holder `t` (rt_thread_detach_brief): 1 if `t` keeps its GIL
+ * marked RT_BRIEF_HELD (or a waiter already released it), 0 if the caller must release it
+ * as a detach does (waiters, or deferred calls to run). */
+int rt_gil_hold_briefly(rt_thread *t);
+
+/* Ends a brief detach of `t`: 1 if `t` still holds its GIL (the mark is cleared), 0 if a
+ * waiter released it, so `t` must take it as any thread. */
+int rt_gil_end_brief(rt_thread *t);
+
 /* Returns how many deferred calls (rt_gil_defer) the calling thread has waiting. */
 int rt_gil_deferred_count(void);
 

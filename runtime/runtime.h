@@ -110,6 +110,15 @@ struct rt_thread {
     uint64_t hold_start_ns;         /* when this thread last took the GIL */
     uint64_t last_hold_ns;          /* length of its last hold (convoy fix, gil.c Notes) */
     uint64_t detach_ns;             /* when it last released the GIL */
+    _Atomic int brief;              /* enum rt_brief: a brief detach (rt_thread_detach_brief) */
+};
+
+/* rt_thread.brief: where a thread stands in a brief detach (gil.c Notes, "Beyond CPython 5"). */
+enum rt_brief {
+    RT_BRIEF_NONE = 0,              /* not in one */
+    RT_BRIEF_HELD = 1,              /* in a foreign call, still holding its GIL */
+    RT_BRIEF_RELEASED = 2,          /* in a foreign call; a waiter released the GIL for it */
+    RT_BRIEF_RELEASING = 3,         /* a waiter claimed it and is releasing the GIL for it */
 };
 
 /* Defaults: recursion limit of a new interpreter, native re-entries per thread, switch
@@ -327,6 +336,14 @@ void rt_thread_set_detach_on_exit(void);
 
 /* Makes no thread current and releases the GIL; `t` must be current. */
 void rt_thread_detach(rt_thread *t);
+
+/* As rt_thread_detach, for a call into C that is usually short (a native call through FFI):
+ * when no thread waits for the GIL, `t` keeps holding it, marked RT_BRIEF_HELD, and the
+ * first thread that comes to take it releases it on t's behalf at once instead of waiting
+ * an interval; otherwise (or with deferred wake-ups to run) it releases as rt_thread_detach.
+ * The next rt_thread_attach(_urgent) of `t` then only clears the mark if nobody took the
+ * GIL meanwhile (no lock, no clock).  `t` must be current; no thread is current after. */
+void rt_thread_detach_brief(rt_thread *t);
 
 /* Detaches the current state (if any) and attaches `t` (if not NULL); returns the old one. */
 rt_thread *rt_thread_swap(rt_thread *t);

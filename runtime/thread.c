@@ -157,6 +157,13 @@ static void attach(rt_thread *t, int urgent)
 {
     if (tss_current != NULL)
         RT_FATAL("a thread state is already current on this OS thread");
+    /* must_exit first: then `t` may be freed, and rt_gil_take only compares it. */
+    if (!rt_thread_must_exit(t) &&
+        atomic_load_explicit(&t->brief, memory_order_relaxed) != RT_BRIEF_NONE &&
+        rt_gil_end_brief(t)) {
+        tss_current = t;            /* nobody took the GIL: it is still ours, attached */
+        return;
+    }
     rt_gil_take(t, urgent);
     tss_current = t;
     atomic_store(&t->state, RT_ATTACHED);
@@ -196,6 +203,16 @@ void rt_thread_attach_urgent(rt_thread *t)
 void rt_thread_detach(rt_thread *t)
 {
     detach(t, 0);
+}
+
+void rt_thread_detach_brief(rt_thread *t)
+{
+    if (tss_current != t)
+        RT_FATAL("thread state is not current");
+    if (rt_gil_hold_briefly(t))
+        tss_current = NULL;         /* still attached: a waiter detaches it if it must */
+    else
+        detach(t, 0);
 }
 
 rt_thread *rt_thread_swap(rt_thread *t)

@@ -210,6 +210,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     gilvm_config cfg = {0};
     cfg.no_signal_handlers = 1;
+    cfg.no_ffi = 1;                 /* native calls could do anything: --no-ffi, as for untrusted code */
     if (gilvm_runtime_init(&cfg))
         abort();
     F.t = vm_main_thread();

@@ -775,6 +775,58 @@ START_TEST(test_finalize_makes_waiters_exit)
 }
 END_TEST
 
+/* Brief detaches (gil.c Notes, "Beyond CPython 5"): with nobody waiting the thread keeps
+ * its GIL and gets it back with no switch; a thread that comes for it takes it at once
+ * (the interval is 100 s: waiting one would time the test out), and the holder then takes
+ * it back as any thread. */
+static _Atomic int brief_taken;
+
+static void *brief_taker(void *p)
+{
+    rt_thread *t = p;
+    rt_thread_bind(t);
+    rt_thread_attach(t);
+    atomic_store(&brief_taken, 1);
+    sleep_us(20000);                /* the holder's attach must wait for this release */
+    rt_thread_detach(t);
+    return NULL;
+}
+
+START_TEST(test_brief_detach)
+{
+    start();
+    rt_interp *m = rt_interp_main();
+    rt_thread *t1 = rt_thread_current();
+    rt_interp_set_switch_interval(m, 100000000);
+    rt_thread_detach_brief(t1);                     /* nobody waits: still held */
+    ck_assert_ptr_null(rt_thread_current());
+    ck_assert_int_eq(atomic_load(&m->gil->locked), 1);
+    ck_assert_int_eq(atomic_load(&t1->brief), RT_BRIEF_HELD);
+    uint64_t holds = t1->stats.hold_count;
+    rt_thread_attach(t1);
+    ck_assert_ptr_eq(rt_thread_current(), t1);
+    ck_assert_int_eq(atomic_load(&t1->brief), RT_BRIEF_NONE);
+    ck_assert_uint_eq(t1->stats.hold_count, holds);     /* never released */
+
+    rt_thread *t2 = rt_thread_new(m, RT_WHENCE_THREADING);
+    pthread_t th;
+    rt_thread_detach_brief(t1);
+    ck_assert_int_eq(pthread_create(&th, NULL, brief_taker, t2), 0);
+    uint64_t end = rt_now_ns() + DEADLINE_NS;
+    while (!atomic_load(&brief_taken) && rt_now_ns() < end)
+        sleep_us(100);
+    ck_assert_int_eq(atomic_load(&brief_taken), 1);     /* taken without an interval */
+    ck_assert_int_eq(atomic_load(&t1->state), RT_DETACHED);
+    ck_assert_uint_eq(t1->stats.hold_count, holds + 1); /* its hold closed for it */
+    rt_thread_attach(t1);                               /* waits for t2's release */
+    ck_assert_ptr_eq(atomic_load(&m->gil->last_holder), t1);
+    ck_assert_int_eq(atomic_load(&t1->brief), RT_BRIEF_NONE);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    rt_thread_delete(t2);
+    stop();
+}
+END_TEST
+
 Suite *suite_runtime(void)
 {
     Suite *s = suite_create("runtime");
@@ -812,6 +864,7 @@ Suite *suite_runtime(void)
     tcase_add_test(tc, test_defer_reminder_keeps_the_gil);
     tcase_add_test(tc, test_defer_then_request_drops);
     tcase_add_test(tc, test_finalize_makes_waiters_exit);
+    tcase_add_test(tc, test_brief_detach);
     suite_add_tcase(s, tc);
     return s;
 }

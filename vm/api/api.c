@@ -41,6 +41,7 @@ int gilvm_runtime_init(const gilvm_config *config)
         t->base.recursion_limit = config->recursion_limit;
     }
     vm_interp_setup(t);
+    VM_INTERP(t)->ffi_disabled = config && config->no_ffi;
     vm_lib_install(t);
     if (!config || !config->no_signal_handlers)
         vm_signals_install_default(t);

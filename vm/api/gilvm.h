@@ -19,6 +19,7 @@ typedef struct {
     unsigned long switch_interval_us;   /* 0: default 5000 */
     int recursion_limit;                /* 0: default 1000 */
     int no_signal_handlers;             /* 1: leave SIGINT alone (else: KeyboardInterrupt) */
+    int no_ffi;                         /* 1: native calls (the ffi_* builtins) refused */
 } gilvm_config;
 
 /* Starts the runtime and the main interpreter on the calling (main) thread; 0 or -1. */

@@ -33,6 +33,7 @@ static const char usage_text[] =
     "  --max-instructions=N   stop the program after N instructions (LimitExceeded, 124)\n"
     "  --timeout=T            stop the program after T, e.g. 10s, 500ms (LimitExceeded, 124)\n"
     "  --max-memory=SIZE      cap its heap, e.g. 64M, 1G, 4096 (then MemoryError)\n"
+    "  --no-ffi               disable native calls (the ffi_* builtins raise RuntimeError)\n"
     "  --version              print the version and exit\n"
     "  -h, --help             print this help and exit\n"
     "  (an option's value may also come as the next argument: --timeout 10s)\n"
@@ -328,7 +329,9 @@ int main(int argc, char **argv)
         } else if ((v = opt_value(argc, argv, &i, "--max-memory"))) {
             if (!(limits.max_memory = parse_count(v, 1)))
                 return usage_error("invalid --max-memory '%s' (bytes, e.g. 65536, 64M, 1G)", v);
-        } else
+        } else if (!strcmp(a, "--no-ffi"))
+            cfg.no_ffi = 1;
+        else
             return usage_error("unknown option '%s'", a);
     }
 

@@ -142,6 +142,7 @@ static size_t payload_size(vm_obj *o)
         return c->ncode * 8 + c->nconsts * sizeof(value) + (c->nnames + c->nlocals) * 12;
     }
     case T_EXC: return ((vm_exc *)o)->captb * sizeof(vm_tb_entry);
+    case T_FFI_BUFFER: return ((vm_ffi_buffer *)o)->data ? ((vm_ffi_buffer *)o)->size : 0;
     default: return 0;
     }
 }

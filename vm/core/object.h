@@ -22,6 +22,7 @@ typedef enum {
     T_BOOL, T_INT, T_FLOAT,
     T_STR, T_BYTES, T_LIST, T_TUPLE, T_DICT, T_FUNC, T_NATIVE, T_CODE, T_CLASS, T_EXC,
     T_ITER, T_THREAD, T_LOCK, T_QUEUE, T_INTERP,
+    T_FFI_LIB, T_FFI_FUNC, T_FFI_BUFFER, T_FFI_CALLBACK,   /* native calls (vm/lib/ffi.c) */
     T__COUNT
 } vm_tag;
 
@@ -183,6 +184,12 @@ typedef struct {                /* T_ITER */
     int64_t pos, stop, step;
 } vm_iter;
 
+typedef struct {                /* T_FFI_BUFFER: memory for native code (vm/lib/ffi.c) */
+    vm_obj h;
+    size_t size;
+    unsigned char *data;        /* size bytes, malloc'd; NULL once freed (ffi_free) */
+} vm_ffi_buffer;
+
 /* ---- allocation (gc.c) ---- */
 
 /* Allocates a zeroed heap object of `size` bytes with `tag` in t's interpreter heap; may
@@ -247,10 +254,10 @@ static inline void vm_values_copy(value *dst, const value *src, size_t n)
         memcpy(dst, src, n * sizeof(value));
 }
 
-/* True for what CALL can call: a function, a native, a class. */
+/* True for what CALL can call: a function, a native, a class, a bound C function. */
 static inline bool vm_callable(value v)
 {
-    return v.tag == T_FUNC || v.tag == T_NATIVE || v.tag == T_CLASS;
+    return v.tag == T_FUNC || v.tag == T_NATIVE || v.tag == T_CLASS || v.tag == T_FFI_FUNC;
 }
 /* Type name as Python prints it ("int", "str", ...). */
 const char *vm_type_name(value v);

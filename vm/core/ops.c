@@ -511,6 +511,8 @@ int vm_iter_next(vm_thread *t, vm_iter *it, value *out)
     }
 }
 
+vm_call_fn vm_call_hooks[T__COUNT];
+
 int vm_call_other(vm_thread *t, value f, int argc, const value *argv, value *out)
 {
     if (f.tag == T_CLASS) {
@@ -527,6 +529,8 @@ int vm_call_other(vm_thread *t, value f, int argc, const value *argv, value *out
                             nf->name, nf->arity, nf->arity == 1 ? "" : "s", argc);
         return nf->fn(t, argc, (value *)argv, out);
     }
+    if (f.tag < T__COUNT && vm_call_hooks[f.tag])
+        return vm_call_hooks[f.tag](t, f, argc, argv, out);
     return vm_raise(t, EXC(t)->type_error, "'%s' object is not callable", vm_type_name(f));
 }
 

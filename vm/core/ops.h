@@ -21,7 +21,7 @@ int vm_get_iter(vm_thread *t, value x, value *out);
 int vm_iter_next(vm_thread *t, vm_iter *it, value *out);
 /* New iterator over range(start, stop, step) (step != 0). */
 value vm_range_new(vm_thread *t, int64_t start, int64_t stop, int64_t step);
-/* Calls a value that is not a bytecode function (native, class). */
+/* Calls a value that is not a bytecode function (native, class, or a tag with a call hook). */
 int vm_call_other(vm_thread *t, value f, int argc, const value *argv, value *out);
 /* 1 if exception `e` matches class (or tuple of classes) `cls`, 0 if not, -1 TypeError. */
 int vm_exc_matches(vm_thread *t, value e, value cls);

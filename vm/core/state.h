@@ -99,6 +99,8 @@ struct vm_interp {
      * RT_SIG_IGN), or T_UNDEF (never set: getsignal reports the OS disposition). */
     value signal_handlers[RT_NSIG];
     int exiting;
+    int ffi_disabled;           /* native calls refused (gilvm_config.no_ffi, --no-ffi) */
+    value audit_hooks;          /* list of bytecode audit hooks (addaudithook), or None */
     /* The embedder's limits on this interpreter's program (vm/lib/limits.c sets them,
      * poll.c enforces them at polls while RT_LIMITS is set). */
     struct {
@@ -192,6 +194,10 @@ int vm_eval(vm_thread *t, value *result);
 const void *const *vm_eval_handlers(void);
 /* Calls a callable with argc arguments from C; 0 with *out, or -1 with the exception set. */
 int vm_call(vm_thread *t, value f, int argc, const value *argv, value *out);
+/* Per-tag call hooks for callable object types defined outside core (a bound C function,
+ * vm/lib/ffi.c): CALL and vm_call reach them for a value of that tag (vm_call_other). */
+typedef int (*vm_call_fn)(vm_thread *t, value f, int argc, const value *argv, value *out);
+extern vm_call_fn vm_call_hooks[T__COUNT];
 /* Pushes a frame entered from C (FR_FROM_C) for `code`, its first `argc` locals copied from
  * `args`, above everything the innermost frame may use; NULL with RecursionError set. */
 vm_frame *vm_frame_push(vm_thread *t, vm_code *code, const value *args, uint32_t argc);

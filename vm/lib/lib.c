@@ -15,6 +15,8 @@ void vm_lib_install(vm_thread *t)
     vm_signalmod_install(t);
     vm_atexit_install(t);
     vm_os_install(t);
+    vm_audit_install(t);
+    vm_ffi_install(t);
 }
 
 void vm_lib_set_forked_main_exit(void (*fn)(vm_thread *t, int failed))

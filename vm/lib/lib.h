@@ -8,7 +8,7 @@
 
 /* Installs every module's natives, constants and collector hooks into t's (new)
  * interpreter: builtins.c, sys.c, time.c, threading.c, lock.c, queue.c, pcalls.c,
- * signalmod.c, atexit.c, os.c. */
+ * signalmod.c, atexit.c, os.c, audit.c, ffi.c. */
 void vm_lib_install(vm_thread *t);
 
 /* One install function per module, called by vm_lib_install in that order. */
@@ -22,6 +22,18 @@ void vm_pcalls_install(vm_thread *t);
 void vm_signalmod_install(vm_thread *t);
 void vm_atexit_install(vm_thread *t);
 void vm_os_install(vm_thread *t);
+void vm_audit_install(vm_thread *t);
+void vm_ffi_install(vm_thread *t);
+
+/* Calls t's interpreter's audit hooks with (event, args) (audit.c) [PySys_Audit]; 0, or -1
+ * with the exception of the hook that raised: the caller then abandons the operation. */
+int vm_audit_run(vm_thread *t, const char *event, int argc, const value *argv);
+
+/* vm_audit_run if t's interpreter has hooks: with none, one branch. */
+static inline int vm_audit(vm_thread *t, const char *event, int argc, const value *argv)
+{
+    return VM_INTERP(t)->audit_hooks.tag == T_LIST ? vm_audit_run(t, event, argc, argv) : 0;
+}
 
 /* Sets the function that finalizes and exits a forked child whose main thread was a VM
  * thread in the parent (see vm_process.forked_main_exit); the embedding API's. */
