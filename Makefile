@@ -105,6 +105,7 @@ test-core: $(B)/gilvm $(B)/unit $(B)/tests/ffi/libgilvmtest.so
 
 test: deps-check
 	$(MAKE) VARIANT=release test-core
+	GILVM=build/release/gilvm tests/check-ccbench
 test-asan: deps-check
 	$(MAKE) VARIANT=asan test-core
 test-tsan: deps-check
