@@ -11,6 +11,7 @@
 #include "vm/api/run.h"
 #include "vm/api/gilvm.h"
 #include "vm/api/instruments.h"
+#include "vm/cli/cmdline.h"
 #include "vm/cli/repl.h"
 #include "vm/cli/traceview.h"
 
@@ -42,13 +43,7 @@ static const char usage_text[] =
     "124 a limit exceeded, 130 uncaught KeyboardInterrupt (SIGINT), or the code given to\n"
     "SystemExit\n";
 
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "gilvm: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nTry 'gilvm --help' for more information.\n");
-    return GILVM_EXIT_USAGE;
-}
+#define usage_error cli_usage_error
 
 /* Parses "5ms", "200us", "0.01s", "0.005" (seconds) into microseconds; 0 if invalid. */
 static unsigned long parse_interval(const char *s, int *bad)
@@ -93,51 +88,24 @@ static unsigned long long parse_count(const char *s, int binary)
     return n > ULLONG_MAX / scale ? 0 : n * scale;
 }
 
-/* Writes `len` bytes to `path`; 0, or -1 with errno set.  Every step is checked, the
- * fwrite, the fflush and the fclose (a full disk shows only at one of them: `-o /dev/full`
- * in tests/cli-tests); a regular file left half-written is removed. */
+/* Writes `len` bytes to `path`, whole or not at all; 0, or -1 with errno set. */
 static int write_file(const char *path, const uint8_t *data, size_t len)
 {
     FILE *fp = fopen(path, "wb");
     if (!fp)
         return -1;
-    int failed = fwrite(data, 1, len, fp) != len || fflush(fp) != 0;
-    int saved = errno;
-    if (fclose(fp) != 0 && !failed) {
-        failed = 1;
-        saved = errno;
-    }
-    if (failed) {
-        struct stat st;
-        if (!stat(path, &st) && S_ISREG(st.st_mode))
-            remove(path);
-        errno = saved;
-        return -1;
-    }
-    return 0;
+    fwrite(data, 1, len, fp);
+    return cli_output_close(fp, path);
 }
 
 static int cmd_asm(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "-o")) {
-            if (++i >= argc)
-                return usage_error("%s", "option -o needs a file name");
-            out = argv[i];
-        } else if (!strncmp(argv[i], "-o", 2))
-            out = argv[i] + 2;
-        else if (argv[i][0] == '-' && argv[i][1])
-            return usage_error("asm: unknown option '%s'", argv[i]);
-        else if (in)
-            return usage_error("asm: unexpected argument '%s'", argv[i]);
-        else
-            in = argv[i];
-    }
-    if (!in)
-        return usage_error("%s", "asm: missing input file");
+    const char *in, *out;
+    int bad = cli_in_out(argc, argv, "asm", &in, &out);
+    if (bad)
+        return bad;
     char *derived = NULL;
-    if (!out) {
+    if (!out) {                         /* IN with .gasm replaced by .gbc */
         size_t n = strlen(in);
         derived = malloc(n + 5);
         if (!derived)
@@ -147,15 +115,10 @@ static int cmd_asm(int argc, char **argv)
             derived[n - 5] = 0;
         strcat(derived, ".gbc");
         out = derived;
-    }
-    /* The output must not be the input under another name (-o x.gasm, -o ./x.gasm, a link):
-     * writing it would destroy the source. */
-    struct stat sin, sout;
-    if (!stat(in, &sin) && !stat(out, &sout) && sin.st_dev == sout.st_dev &&
-        sin.st_ino == sout.st_ino) {
-        int ret = usage_error("asm: output file '%s' is the input file", out);
-        free(derived);
-        return ret;
+        if ((bad = cli_not_input("asm", in, out))) {
+            free(derived);
+            return bad;
+        }
     }
     if (gilvm_runtime_init(NULL)) {
         free(derived);

@@ -12,24 +12,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "vm/api/gilvm.h"
 #include "vm/api/run.h"
+#include "vm/cli/cmdline.h"
 #include "vm/cli/traceview.h"
 
 /* The page's lines (each a literal, so none is longer than C's translation limits ask). */
 static const char *const page[] = {
 #include "vm/cli/traceview.html.h"
 };
-
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "gilvm: trace-view: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nTry 'gilvm --help' for more information.\n");
-    return GILVM_EXIT_USAGE;
-}
 
 /* Writes s with &, <, > and " as entities. */
 static void put_html(FILE *fp, const char *s)
@@ -89,50 +81,17 @@ static int write_page(const char *path, const char *name, const char *data, size
             }
         }
     }
-    int failed = ferror(fp) || fflush(fp) != 0;
-    int saved = failed && errno ? errno : EIO;
-    if (fclose(fp) != 0 && !failed) {
-        failed = 1;
-        saved = errno;
-    }
-    if (failed) {
-        struct stat st;
-        if (!stat(path, &st) && S_ISREG(st.st_mode))
-            remove(path);
-        errno = saved;
-        return -1;
-    }
-    return 0;
+    return cli_output_close(fp, path);
 }
 
 int vm_trace_view_main(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "-o")) {
-            if (++i >= argc)
-                return usage_error("%s", "option -o needs a file name");
-            out = argv[i];
-        } else if (!strncmp(argv[i], "-o", 2))
-            out = argv[i] + 2;
-        else if (argv[i][0] == '-' && argv[i][1])
-            return usage_error("unknown option '%s'", argv[i]);
-        else if (in)
-            return usage_error("unexpected argument '%s'", argv[i]);
-        else
-            in = argv[i];
-    }
-    if (!in)
-        return usage_error("%s", "missing input file (gilvm trace-view TRACE.json -o OUT.html)");
+    const char *in, *out;
+    int bad = cli_in_out(argc, argv, "trace-view", &in, &out);
+    if (bad)
+        return bad;
     if (!out)
-        return usage_error("%s", "missing output file (-o OUT.html)");
-    /* The output must not be the input under another name (./t.json, a link): writing it
-     * would destroy the trace. */
-    struct stat sin, sout;
-    if (!stat(in, &sin) && !stat(out, &sout) && sin.st_dev == sout.st_dev &&
-        sin.st_ino == sout.st_ino)
-        return usage_error("output file '%s' is the input file", out);
-
+        return cli_usage_error("%s", "trace-view: missing output file (-o OUT.html)");
     char *data;
     size_t len;
     if (vm_read_file(in, &data, &len)) {

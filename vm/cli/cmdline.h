@@ -1,0 +1,27 @@
+/* What the CLI's commands share (main.c, traceview.c): usage errors, "IN [-o OUT]"
+ * arguments, and output files that are written whole or not at all. */
+#ifndef VM_CMDLINE_H
+#define VM_CMDLINE_H
+
+#include <stdio.h>
+
+/* Prints "gilvm: MESSAGE" (fmt with one string argument) and the --help hint to stderr;
+ * returns the usage error's exit status, 2. */
+int cli_usage_error(const char *fmt, const char *arg);
+
+/* Reads the arguments of command `cmd` ("asm"): one input, and an output given as "-o OUT"
+ * or "-oOUT" (*out stays NULL without one).  An input that the output names too (by another
+ * name, or a link) is refused, since writing it would destroy the input.  0, or the usage
+ * error's status with "gilvm: CMD: ..." printed. */
+int cli_in_out(int argc, char **argv, const char *cmd, const char **in, const char **out);
+
+/* Refuses output `out` if it is input `in` (the same device and inode); 0, or the usage
+ * error's status with "gilvm: CMD: output file 'OUT' is the input file" printed. */
+int cli_not_input(const char *cmd, const char *in, const char *out);
+
+/* Finishes the output file `fp`, opened on `path`: a write error, or a failing fflush or
+ * fclose (a full disk shows only at one of them: `-o /dev/full` in the tests), makes it -1
+ * with errno set, and a regular file left half-written is removed; else 0. */
+int cli_output_close(FILE *fp, const char *path);
+
+#endif
