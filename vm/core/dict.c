@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Dicts: insertion-ordered entries plus an open-addressing index, as CPython's compact dict.
  * Deleted entries leave a hole (key T_UNDEF) until the next resize. */
 #include <stdlib.h>
@@ -11,8 +12,45 @@ value vm_dict_new(vm_thread *t)
     return V_OBJ(T_DICT, d);
 }
 
-/* Index slot holding `key`, or the slot where it would go (index value -1). */
-static size_t probe(vm_dict *d, value key, uint64_t h)
+/* vm_equal for keys whose hashes match, the common cases first: the same int or the same
+ * object (identity implies equality for every type a dict holds), then strings by content. */
+#if defined(__GNUC__)
+__attribute__((noinline))   /* keeps probe() a leaf, with no registers to save, on a hit */
+#endif
+static bool key_equal_slow(value a, value b)
+{
+    if (a.tag == T_STR && b.tag == T_STR) {
+        vm_str *x = AS_STR(a), *y = AS_STR(b);
+        return x->len == y->len && memcmp(x->data, y->data, x->len) == 0;
+    }
+    return vm_equal(a, b);
+}
+
+/* The same int or the same object: equal for every type a dict holds (as CPython's dict
+ * compares identity first). */
+static inline bool same_key(value a, value b)
+{
+    return a.tag == b.tag && (a.tag == T_INT ? a.u.i == b.u.i : IS_OBJ(a) && a.u.o == b.u.o);
+}
+
+static inline bool key_equal(value a, value b) { return same_key(a, b) || key_equal_slow(a, b); }
+
+/* The entry of `key` when it is the key last found or stored (d->hint), else -1: a guess,
+ * checked, so that d[k] = get(d, k, 0) + 1 hashes and probes once, not twice. */
+static inline int32_t hinted(const vm_dict *d, value key)
+{
+    if (!d->index)
+        return -1;
+    int32_t ix = d->index[d->hint];
+    return ix >= 0 && same_key(d->entries[ix].key, key) ? ix : -1;
+}
+
+/* Index slot holding `key`, or the slot where it would go (index value -1).  Inlined: as a
+ * call of its own, its register saves cost as much as a short probe. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline size_t probe(vm_dict *d, value key, uint64_t h)
 {
     size_t i = h & d->mask, tomb = SIZE_MAX;
     for (size_t perturb = h;; perturb >>= 5) {
@@ -22,7 +60,7 @@ static size_t probe(vm_dict *d, value key, uint64_t h)
         if (ix == -2) {
             if (tomb == SIZE_MAX)
                 tomb = i;
-        } else if (d->entries[ix].hash == h && vm_equal(d->entries[ix].key, key))
+        } else if (d->entries[ix].hash == h && key_equal(d->entries[ix].key, key))
             return i;
         i = (i * 5 + perturb + 1) & d->mask;
     }
@@ -57,6 +95,7 @@ static int resize(vm_thread *t, vm_dict *d, size_t need)
     d->cap = cap;
     d->mask = cap * 2 - 1;
     d->used = d->len = n;
+    d->hint = 0;
     memset(index, 0xff, cap * 2 * sizeof *index);
     for (size_t i = 0; i < n; i++) {
         size_t j = ents[i].hash & d->mask;
@@ -69,20 +108,30 @@ static int resize(vm_thread *t, vm_dict *d, size_t need)
 
 int vm_dict_get(vm_thread *t, vm_dict *d, value key, value *out)
 {
-    uint64_t h;
-    if (vm_hash(t, key, &h))
-        return -1;
-    if (!d->len)
-        return 0;
-    int32_t ix = d->index[probe(d, key, h)];
-    if (ix < 0)
-        return 0;
+    int32_t ix = hinted(d, key);
+    if (ix < 0) {
+        uint64_t h;
+        if (vm_hash(t, key, &h))
+            return -1;
+        if (!d->len)
+            return 0;
+        size_t i = probe(d, key, h);
+        ix = d->index[i];
+        if (ix < 0)
+            return 0;
+        d->hint = i;
+    }
     *out = d->entries[ix].val;
     return 1;
 }
 
 int vm_dict_set(vm_thread *t, vm_dict *d, value key, value val)
 {
+    int32_t hix = hinted(d, key);
+    if (hix >= 0) {
+        d->entries[hix].val = val;
+        return 0;
+    }
     uint64_t h;
     if (vm_hash(t, key, &h))
         return -1;
@@ -90,6 +139,7 @@ int vm_dict_set(vm_thread *t, vm_dict *d, value key, value val)
         return -1;
     size_t i = probe(d, key, h);
     int32_t ix = d->index[i];
+    d->hint = i;
     if (ix >= 0) {
         d->entries[ix].val = val;
         return 0;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The dispatch loop.
  *
  * Notes
@@ -261,7 +262,9 @@ dispatch:
     }
     TARGET(STORE_GLOBAL) { sp--; SETV(*(value *)ip[-1].aux, *sp); DISPATCH(); }
 
-#define INT_BINOP(name, builtin, opnum) \
+/* Two ints, then two floats, inline; anything else (mixed int and float, sequences) in
+ * vm_binop. */
+#define NUM_BINOP(name, builtin, fop) \
     TARGET(name) { \
         value b = sp[-1], a = sp[-2]; \
         if (LIKELY(a.tag == T_INT && b.tag == T_INT)) { \
@@ -272,14 +275,45 @@ dispatch:
             sp--; \
             DISPATCH(); \
         } \
-        if (vm_binop(t, opnum, a, b, &sp[-2])) \
+        if (LIKELY(a.tag == T_FLOAT && b.tag == T_FLOAT)) { \
+            sp[-2].u.f = a.u.f fop b.u.f; \
+            sp--; \
+            DISPATCH(); \
+        } \
+        if (vm_binop(t, OP_##name, a, b, &sp[-2])) \
             goto error; \
         sp--; \
         DISPATCH(); \
     }
-    INT_BINOP(ADD, __builtin_add_overflow, OP_ADD)
-    INT_BINOP(SUB, __builtin_sub_overflow, OP_SUB)
-    INT_BINOP(MUL, __builtin_mul_overflow, OP_MUL)
+    NUM_BINOP(ADD, __builtin_add_overflow, +)
+    NUM_BINOP(SUB, __builtin_sub_overflow, -)
+    NUM_BINOP(MUL, __builtin_mul_overflow, *)
+    TARGET(DIV) {
+        value b = sp[-1], a = sp[-2];
+        if (LIKELY(a.tag == T_FLOAT && b.tag == T_FLOAT && b.u.f != 0.0)) {
+            sp[-2].u.f = a.u.f / b.u.f;
+            sp--;
+            DISPATCH();
+        }
+        if (vm_binop(t, OP_DIV, a, b, &sp[-2]))
+            goto error;
+        sp--;
+        DISPATCH();
+    }
+    TARGET(MOD) {
+        /* a % b for ints with b > 0 (the usual case): the remainder, moved up into [0, b) */
+        value b = sp[-1], a = sp[-2];
+        if (LIKELY(a.tag == T_INT && b.tag == T_INT && b.u.i > 0)) {
+            int64_t m = a.u.i % b.u.i;
+            sp[-2].u.i = m < 0 ? m + b.u.i : m;
+            sp--;
+            DISPATCH();
+        }
+        if (vm_binop(t, OP_MOD, a, b, &sp[-2]))
+            goto error;
+        sp--;
+        DISPATCH();
+    }
 
 #define SLOW_BINOP(name) \
     TARGET(name) { \
@@ -288,9 +322,7 @@ dispatch:
         sp--; \
         DISPATCH(); \
     }
-    SLOW_BINOP(DIV)
     SLOW_BINOP(FLOORDIV)
-    SLOW_BINOP(MOD)
     SLOW_BINOP(POW)
     SLOW_BINOP(BIT_AND)
     SLOW_BINOP(BIT_OR)
@@ -315,11 +347,18 @@ dispatch:
     }
     TARGET(NOT) { sp[-1] = V_BOOL(!vm_truthy(sp[-1])); DISPATCH(); }
 
+/* Two ints, then two floats (C's compares are IEEE's: false with a NaN, as Python's),
+ * inline; int against float, exactly, and the other types in vm_compare. */
 #define COMPARE(name, cop) \
     TARGET(name) { \
         value b = sp[-1], a = sp[-2]; \
         if (LIKELY(a.tag == T_INT && b.tag == T_INT)) { \
             sp[-2] = V_BOOL(a.u.i cop b.u.i); \
+            sp--; \
+            DISPATCH(); \
+        } \
+        if (LIKELY(a.tag == T_FLOAT && b.tag == T_FLOAT)) { \
+            sp[-2] = V_BOOL(a.u.f cop b.u.f); \
             sp--; \
             DISPATCH(); \
         } \
@@ -367,10 +406,28 @@ dispatch:
             goto error;
         DISPATCH();
     }
+/* A range iterator's next position (as vm_iter_next: past the end on overflow). */
+#define RANGE_STEP(it) \
+    do { \
+        if (UNLIKELY(__builtin_add_overflow((it)->pos, (it)->step, &(it)->pos))) \
+            (it)->pos = (it)->stop; \
+    } while (0)
     TARGET(FOR_ITER) {
         if (UNLIKELY(sp[-1].tag != T_ITER))
             RAISE(IN->exc.type_error, "'%s' object is not an iterator", vm_type_name(sp[-1]));
-        int r = vm_iter_next(t, (vm_iter *)sp[-1].u.o, sp);
+        vm_iter *it = (vm_iter *)sp[-1].u.o;
+        if (LIKELY(it->seq.tag == T_NONE && it->step > 0)) {   /* a range counting up */
+            if (it->pos < it->stop) {
+                sp[0] = V_INT(it->pos);
+                RANGE_STEP(it);
+                sp++;
+                DISPATCH();
+            }
+            sp--;
+            JUMP_BY(ip[-1].arg);
+            DISPATCH();
+        }
+        int r = vm_iter_next(t, it, sp);
         if (r > 0) {
             sp++;
             DISPATCH();
@@ -509,14 +566,38 @@ dispatch:
         PUSH(d);
         DISPATCH();
     }
+/* The fast path of c[k]: a list and an int index in range (GET_ITEM takes a tuple's too);
+ * other cases go to vm/core/ops.c. */
+#define LIST_INDEX_OK(c, k) \
+    ((c).tag == T_LIST && (k).tag == T_INT && (uint64_t)(k).u.i < AS_LIST(c)->len)
     TARGET(GET_ITEM) {
+        value c = sp[-2], k = sp[-1];
+        if (LIKELY(LIST_INDEX_OK(c, k))) {
+            value v = AS_LIST(c)->items[k.u.i];
+            SETV(sp[-2], v);
+            sp--;
+            DISPATCH();
+        }
+        if (c.tag == T_TUPLE && k.tag == T_INT && (uint64_t)k.u.i < AS_TUPLE(c)->len) {
+            value v = AS_TUPLE(c)->items[k.u.i];
+            SETV(sp[-2], v);
+            sp--;
+            DISPATCH();
+        }
         if (vm_get_item(t, sp[-2], sp[-1], &sp[-2]))
             goto error;
         sp--;
         DISPATCH();
     }
     TARGET(SET_ITEM) {
-        if (vm_set_item(t, sp[-3], sp[-2], sp[-1]))
+        value c = sp[-3], k = sp[-2];
+        if (LIKELY(LIST_INDEX_OK(c, k))) {
+            SETV(AS_LIST(c)->items[k.u.i], sp[-1]);
+            sp -= 3;
+            DISPATCH();
+        }
+        if (c.tag == T_DICT ? vm_dict_set(t, AS_DICT(c), k, sp[-1])
+                            : vm_set_item(t, c, k, sp[-1]))
             goto error;
         sp -= 3;
         DISPATCH();
@@ -612,6 +693,105 @@ dispatch:
     }
     LOCAL_INT_ARITH(LOCAL_ADD_INT, __builtin_add_overflow)
     LOCAL_INT_ARITH(LOCAL_SUB_INT, __builtin_sub_overflow)
+/* r = a OP b for two ints (no overflow) or two floats; else `slow`.  The superinstructions'
+ * arithmetic: off this path they do their first instruction only, and an overflow raises
+ * there, in the instruction that overflows. */
+#define NUM_FAST(a, b, builtin, fop, r, slow) \
+    do { \
+        if ((a).tag == T_INT && (b).tag == T_INT) { \
+            int64_t i_; \
+            if (UNLIKELY(builtin((a).u.i, (b).u.i, &i_))) \
+                goto slow; \
+            r = V_INT(i_); \
+        } else if ((a).tag == T_FLOAT && (b).tag == T_FLOAT) \
+            r = V_FLOAT((a).u.f fop (b).u.f); \
+        else \
+            goto slow; \
+    } while (0)
+#define LL_ARITH(name, builtin, fop) \
+    TARGET(name) { \
+        value a = locals[ARG], b = locals[NEXT_ARG()], r; \
+        NUM_FAST(a, b, builtin, fop, r, L_LOAD_LOCAL); \
+        PUSH(r); \
+        SKIP_FUSED(name); \
+        DISPATCH(); \
+    }
+    LL_ARITH(LL_ADD, __builtin_add_overflow, +)
+    LL_ARITH(LL_SUB, __builtin_sub_overflow, -)
+    LL_ARITH(LL_MUL, __builtin_mul_overflow, *)
+    TARGET(CL_MUL) {
+        value a = CO->consts[ARG], b = locals[NEXT_ARG()], r;
+        NUM_FAST(a, b, __builtin_mul_overflow, *, r, L_LOAD_CONST);
+        PUSH(r);
+        SKIP_FUSED(CL_MUL);
+        DISPATCH();
+    }
+#define LOCAL_ARITH(name, builtin, fop) \
+    TARGET(name) { \
+        value a = sp[-1], b = locals[ARG], r; \
+        NUM_FAST(a, b, builtin, fop, r, L_LOAD_LOCAL); \
+        SETV(sp[-1], r); \
+        SKIP_FUSED(name); \
+        DISPATCH(); \
+    }
+    LOCAL_ARITH(LOCAL_ADD, __builtin_add_overflow, +)
+    LOCAL_ARITH(LOCAL_SUB, __builtin_sub_overflow, -)
+    LOCAL_ARITH(LOCAL_MUL, __builtin_mul_overflow, *)
+    TARGET(LL_ADD_STORE) {
+        value a = locals[ARG], b = locals[NEXT_ARG()], r;
+        NUM_FAST(a, b, __builtin_add_overflow, +, r, L_LOAD_LOCAL);
+        SETV(locals[ip[2].arg], r);
+        SKIP_FUSED(LL_ADD_STORE);
+        DISPATCH();
+    }
+    TARGET(LOCAL_ADD_STORE) {
+        value a = sp[-1], b = locals[ARG], r;
+        NUM_FAST(a, b, __builtin_add_overflow, +, r, L_LOAD_LOCAL);
+        SETV(locals[ip[1].arg], r);
+        sp--;
+        SKIP_FUSED(LOCAL_ADD_STORE);
+        DISPATCH();
+    }
+    TARGET(FOR_RANGE_STORE) {
+        /* x = next(it) for a range counting up, stored straight into the local */
+        vm_iter *it = (vm_iter *)sp[-1].u.o;
+        if (UNLIKELY(sp[-1].tag != T_ITER || it->seq.tag != T_NONE || it->step <= 0))
+            goto L_FOR_ITER;
+        if (it->pos < it->stop) {
+            locals[NEXT_ARG()] = V_INT(it->pos);
+            RANGE_STEP(it);
+            SKIP_FUSED(FOR_RANGE_STORE);
+            DISPATCH();
+        }
+        sp--;
+        JUMP_BY(ip[-1].arg);    /* FOR_ITER's own jump, from past FOR_ITER */
+        DISPATCH();
+    }
+    TARGET(LL_GET_ITEM) {
+        value c = locals[ARG], k = locals[NEXT_ARG()];
+        if (UNLIKELY(!LIST_INDEX_OK(c, k)))
+            goto L_LOAD_LOCAL;
+        value v = AS_LIST(c)->items[k.u.i];
+        PUSH(v);
+        SKIP_FUSED(LL_GET_ITEM);
+        DISPATCH();
+    }
+    TARGET(LL_CONST_SET_ITEM) {
+        value c = locals[ARG], k = locals[NEXT_ARG()];
+        if (UNLIKELY(!LIST_INDEX_OK(c, k)))
+            goto L_LOAD_LOCAL;
+        SETV(AS_LIST(c)->items[k.u.i], CO->consts[ip[1].arg]);
+        SKIP_FUSED(LL_CONST_SET_ITEM);
+        DISPATCH();
+    }
+    TARGET(LOCAL_MOVE) {
+        value v = locals[ARG];
+        if (UNLIKELY(v.tag == T_UNDEF))
+            goto L_LOAD_LOCAL;
+        SETV(locals[NEXT_ARG()], v);
+        SKIP_FUSED(LOCAL_MOVE);
+        DISPATCH();
+    }
     TARGET(LOAD_LOCAL2) {
         value v = locals[ARG], w = locals[NEXT_ARG()];
         if (UNLIKELY(v.tag == T_UNDEF || w.tag == T_UNDEF))
@@ -691,11 +871,9 @@ dispatch:
         DISPATCH();
     }
     TARGET(ADD_STORE_LOCAL) {
-        value b = sp[-1], a = sp[-2];
-        int64_t r;
-        if (UNLIKELY(a.tag != T_INT || b.tag != T_INT || __builtin_add_overflow(a.u.i, b.u.i, &r)))
-            goto L_ADD;
-        locals[NEXT_ARG()] = V_INT(r);
+        value b = sp[-1], a = sp[-2], r;
+        NUM_FAST(a, b, __builtin_add_overflow, +, r, L_ADD);
+        SETV(locals[NEXT_ARG()], r);
         sp -= 2;
         SKIP_FUSED(ADD_STORE_LOCAL);
         DISPATCH();
@@ -707,17 +885,40 @@ dispatch:
         SKIP_FUSED(RETURN_LOCAL);
         DO_RETURN();
     }
+/* c = a cop b for two ints or two floats; else `slow`. */
+#define NUM_CMP(a, b, cop, c, slow) \
+    do { \
+        if ((a).tag == T_INT && (b).tag == T_INT) \
+            c = (a).u.i cop (b).u.i; \
+        else if ((a).tag == T_FLOAT && (b).tag == T_FLOAT) \
+            c = (a).u.f cop (b).u.f; \
+        else \
+            goto slow; \
+    } while (0)
 #define CMP_JUMP(name, first, cop, jump_when) \
     TARGET(name) { \
         value b = sp[-1], a = sp[-2]; \
-        if (UNLIKELY(a.tag != T_INT || b.tag != T_INT)) \
-            goto L_##first; \
+        bool c; \
+        NUM_CMP(a, b, cop, c, L_##first); \
         sp -= 2; \
         SKIP_FUSED(name); \
-        if ((a.u.i cop b.u.i) == (jump_when)) \
+        if (c == (jump_when)) \
             JUMP_BY(ip[-1].arg); \
         DISPATCH(); \
     }
+#define CONST_CMP_JUMP(name, cop, jump_when) \
+    TARGET(name) { \
+        value a = sp[-1], b = CO->consts[ARG]; \
+        bool c; \
+        NUM_CMP(a, b, cop, c, L_LOAD_CONST); \
+        sp--; \
+        SKIP_FUSED(name); \
+        if (c == (jump_when)) \
+            JUMP_BY(ip[-1].arg); \
+        DISPATCH(); \
+    }
+    CONST_CMP_JUMP(CONST_LT_JUMP_IF_FALSE, <, 0)
+    CONST_CMP_JUMP(CONST_GT_JUMP_IF_TRUE, >, 1)
     CMP_JUMP(LT_JUMP_IF_FALSE, LT, <, 0)
     CMP_JUMP(LE_JUMP_IF_FALSE, LE, <=, 0)
     CMP_JUMP(GT_JUMP_IF_FALSE, GT, >, 0)

@@ -449,10 +449,26 @@ static value finish(vm_thread *t, sbuf *b)
     return s;
 }
 
+/* str(i), written backwards into a small buffer: no snprintf, no growing buffer to free. */
+static value int_to_str(vm_thread *t, int64_t i)
+{
+    char buf[24], *p = buf + sizeof buf;
+    uint64_t u = i < 0 ? 0 - (uint64_t)i : (uint64_t)i;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (i < 0)
+        *--p = '-';
+    return vm_str_new(t, p, (size_t)(buf + sizeof buf - p));
+}
+
 value vm_to_str(vm_thread *t, value v)
 {
     if (v.tag == T_STR)
         return v;
+    if (v.tag == T_INT)
+        return int_to_str(t, v.u.i);
     sbuf b = {0};
     write_value(&b, v, false, 0);
     return finish(t, &b);
