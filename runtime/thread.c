@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Thread states [pystate.c]: creation, the interpreter's thread list, the current thread
  * state in TLS, attach/detach/swap, deletion.  Called by the VM and by lifecycle.c. */
 #include <stdlib.h>
@@ -6,6 +7,10 @@
 
 /* The attached thread state of this OS thread [_Py_tss_tstate]. */
 static _Thread_local rt_thread *tss_current;
+/* The state this OS thread left in a brief detach (rt_thread_detach_brief), until it attaches
+ * again: only then does attach look at the state's `brief` word, so that a thread coming
+ * back from an ordinary wait never reads a state that finalization may be freeing. */
+static _Thread_local rt_thread *tss_brief;
 /* The thread state bound to this OS thread, attached or not [the gilstate TSS], and the
  * runtime epoch it was bound in: a binding left over from before a re-init is stale. */
 static _Thread_local rt_thread *tss_bound;
@@ -157,10 +162,10 @@ static void attach(rt_thread *t, int urgent)
 {
     if (tss_current != NULL)
         RT_FATAL("a thread state is already current on this OS thread");
+    int brief = tss_brief == t;
+    tss_brief = NULL;
     /* must_exit first: then `t` may be freed, and rt_gil_take only compares it. */
-    if (!rt_thread_must_exit(t) &&
-        atomic_load_explicit(&t->brief, memory_order_relaxed) != RT_BRIEF_NONE &&
-        rt_gil_end_brief(t)) {
+    if (brief && !rt_thread_must_exit(t) && rt_gil_end_brief(t)) {
         tss_current = t;            /* nobody took the GIL: it is still ours, attached */
         return;
     }
@@ -209,9 +214,10 @@ void rt_thread_detach_brief(rt_thread *t)
 {
     if (tss_current != t)
         RT_FATAL("thread state is not current");
-    if (rt_gil_hold_briefly(t))
+    if (rt_gil_hold_briefly(t)) {
         tss_current = NULL;         /* still attached: a waiter detaches it if it must */
-    else
+        tss_brief = t;
+    } else
         detach(t, 0);
 }
 
