@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 local function f(x) return x end
 local function loop(n)
   local i = 0

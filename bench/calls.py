@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 def f(x):
     return x
 def loop(n):

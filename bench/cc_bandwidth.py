@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cc_bandwidth.py — CPython twin of cc_bandwidth.gasm (bench/ccbench): while THREADS
 # CPU-bound threads run work(1000), the main thread and an echo thread bounce a 1024-byte
 # message through two pipes for SECS seconds; prints "round_trips N" and "secs X".

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cc_latency.py — CPython twin of cc_latency.gasm (bench/ccbench): while THREADS CPU-bound
 # threads run work(1000), the main thread waits in os.read on a pipe that a forked child
 # writes the monotonic time into every PING seconds (jittered) for SECS seconds; prints

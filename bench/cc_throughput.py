@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cc_throughput.py — CPython twin of cc_throughput.gasm (bench/ccbench): THREADS threads call
 # work(1000) over and over for SECS seconds at switch interval INTERVAL; prints "iters N"
 # and "secs X".  Arguments: THREADS (default 1), SECS (default 1), INTERVAL (default 0.005).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cfloor.c — the raw C floors the GIL benchmarks are compared with, measured in the same run
  * by bench/run (which builds this file with cc into a temporary directory):
  *   pingpong  two threads hand a turn back and forth through one mutex and two condition

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # convoy.py — CPython peer of convoy.gasm: one CPU-bound thread alone and with a thread that
 # sleeps 1 ms in a loop and records its wake-to-run delay; phases alone, with, with, alone.
 import sys, threading, time

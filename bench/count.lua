@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 local function count(n)
   local i = 0
   while i < n do

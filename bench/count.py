@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 def count(n):
     i = 0
     while i < n:

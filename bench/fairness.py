@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # fairness.py — CPython peer of fairness.gasm: 4 CPU-bound threads for 2 s, started
 # together and stopped together; prints each thread's iteration count.
 import sys, threading, time

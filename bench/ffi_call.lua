@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- ffi_call.lua — N calls (arg 1, default 1e6) of libc's abs(int) through LuaJIT's ffi, in a
 -- loop `i = abs(i) + 1` (bench/ffi_call.gasm).  Run with -joff for the interpreter's call
 -- path.  Prints "ffi_call_ns NS" per call.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ffi_call.py — N calls (argv 1, default 1e6) of libc's abs(int) through ctypes, in a loop
 `i = abs(i) + 1` (bench/ffi_call.gasm).  Prints "ffi_call_ns NS" per call (CDLL: the GIL
 released around each call) and "ffi_call_nogil_ns NS" (PyDLL: kept)."""

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- ffi_qsort.lua — libc's qsort of N int32s (arg 1, default 100,000; the same pseudo-random
 -- values as bench/ffi_qsort.gasm) with a Lua comparator through LuaJIT's ffi callbacks.
 -- Run with -joff.  Prints "ffi_qsort_ms MS" (the sort alone).

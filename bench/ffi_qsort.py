@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ffi_qsort.py — libc's qsort of N int32s (argv 1, default 100,000; the same pseudo-random
 values as bench/ffi_qsort.gasm) with a Python comparator through ctypes.CFUNCTYPE.
 Prints "ffi_qsort_ms MS" (the sort alone; CDLL: the GIL released around qsort, each

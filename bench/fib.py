@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 def fib(n):
     if n < 2:
         return n

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # pingpong.py — CPython peer of pingpong.gasm: two threads bounce a turn back and forth,
 # through two Locks used as binary semaphores (the classic CPython handoff benchmark) and
 # through two queue.SimpleQueues (what pingpong.gasm does).  Prints µs per round trip.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # signal_latency.py — CPython peer of signal_latency.gasm: main and a worker both count;
 # the worker signals the process (main then waits for the GIL the worker holds) and the
 # handler, on main, records how long the signal took to reach it.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # threadstart.py — CPython peer of threadstart.gasm: threading.Thread start + join of an
 # empty function, n times after a warm-up tenth; prints µs per start + join.
 import sys, threading, time

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tables derived from opcodes.def: names, operand kinds, flags and stack effects.  Used by
  * the assembler, disassembler, verifier and tests; the eval loop derives its own table. */
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The instruction set's derived views: opcode enum, operand kinds, flags, stack effects and
  * the 32-bit instruction encoding.  A leaf: includes nothing of ours but opcodes.def. */
 #ifndef OPCODES_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Eval-breaker bits: the one mailbox between producers in runtime/ (GIL, pending calls,
  * signals, async exceptions) and the consumer, the VM's eval loop, which polls it at RESUME
  * and JUMP_BACKWARD.  Bit values are CPython 3.14's (Include/internal/pycore_ceval.h). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The monotonic clock and timed condition-variable waits that every blocking wait of the
  * runtime and the VM uses, so that deadline arithmetic is written once. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fork() support [posixmodule.c: PyOS_BeforeFork, PyOS_AfterFork_Parent/_Child;
  * pystate.c: _PyRuntimeState_ReInitThreads].  Called by the VM's fork builtin.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The GIL: CPython 3.14's "new GIL" (Python/ceval_gil.c, FORCE_SWITCHING) with a FIFO
  * queue of waiters, a convoy fix and wake-ups deferred to the release.  Called by thread.c
  * (attach, detach, yield), interp.c (create, destroy) and the VM's blocking objects

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* GILState [pystate.c: PyGILState_Ensure / PyGILState_Release]: lets threads the VM did not
  * create (native threads, FFI callbacks) run code.  Called by the embedding API (vm/api/embed.c).
  *

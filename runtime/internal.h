@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Declarations shared by the runtime's own files (lifecycle.c, interp.c, thread.c, gil.c,
  * stats.c) and its unit test; nothing outside runtime/ and tests/unit/ includes this. */
 #ifndef RT_INTERNAL_H

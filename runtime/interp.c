@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Interpreter states [pystate.c, PyInterpreterState]: creation with the next id, own or
  * shared GIL, switch interval, deletion.  Called by the VM and by lifecycle.c. */
 #include <stdlib.h>

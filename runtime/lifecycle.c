@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The runtime singleton [_PyRuntime] and its lifecycle: init, finalize, the finalizing
  * thread; plus rt_fatal and the clock.  Called by the VM's init and exit paths. */
 #include <stdio.h>

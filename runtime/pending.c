@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pending calls [ceval_gil.c: _PyEval_AddPendingCall, make_pending_calls]: C functions
  * queued from any thread to run at a poll of an interpreter's thread.  Called by the VM (its
  * poll handler and builtins), by the embedding API, and by gil.c when a thread takes the GIL. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The runtime layer's structures and entry points: the process-wide runtime, interpreters,
  * thread states and the GIL, modelled on CPython 3.14 (pycore_runtime.h, pycore_interp.h,
  * pycore_tstate.h).  Called by vm/; includes nothing of vm/.  The VM extends rt_interp and

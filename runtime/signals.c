@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Signals [Modules/signalmodule.c]: the async-signal-safe C handler, the tripped flags and
  * delivery counters, the wakeup fd, and the consumer the VM calls at a poll.  Called by the
  * VM's signal builtins and poll handler; the handler itself by the OS, on any thread. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Per-thread GIL statistics: counters, bounded sample reservoirs, percentiles, and the
  * interpreter's list of retired (deleted) threads' stats.  Written by gil.c and thread.c,
  * read by the VM's --stats and trace writers. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libgilvmtest.so: the C side of the native-call tests (tests/programs/ffi/, examples/
  * ffi_threads.gasm).  Built by the Makefile into $(B)/tests/ffi/libgilvmtest.so; the tests
  * find it through $GILVM_TESTLIB (docs/library.md, "Native calls").  Each function is as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the assembler (asm_assemble) and the identities between assembler,
  * .gbc writer and reader, and disassembler.  Built and run by `make fuzz` (docs/fuzzing.md);
  * reproduce a crash with `build/fuzz/fuzz_asm CRASHFILE`.  Nothing is run.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the .gbc loader and verifier (vm_bc_read), then the eval loop running
  * what they accept, under an instruction budget.  Built and run by `make fuzz`
  * (docs/fuzzing.md); reproduce a crash with `build/fuzz/fuzz_load CRASHFILE`.

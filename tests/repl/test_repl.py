@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """The REPL's tests: drive the real gilvm binary through a pty with pexpect (TERM=dumb, HOME
 a fresh temporary directory).  Run by tests/run-repl:
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The unit-test binary: runs every suite of suites.h, each test forked with a timeout
  * (CK_FORK defaults on), and prints Check's one summary line. */
 #include <check.h>

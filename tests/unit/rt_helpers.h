@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared by the runtime-level unit suites (test_runtime.c, test_async.c): start and stop
  * the bare runtime (no VM), and a sleep. */
 #ifndef RT_TEST_HELPERS_H

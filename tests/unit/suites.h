@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The list of Check suites in the one unit-test binary; each test_*.c defines suite_NAME(). */
 SUITE(opcodes)
 SUITE(values)

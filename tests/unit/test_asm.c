@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of the assembler and disassembler (vm/toolchain/asm.c, vm/toolchain/dis.c): every error path's
  * file:line:col message, literals of every type, constant and name tables, labels and jump
  * directions, exception tables, stack depths, and dis -> asm round trips. */

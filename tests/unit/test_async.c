@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of asynchronous events (design §9 items 7-23): pending calls, signals, async
  * exceptions, GILState, finalization and fork, driven from C with raw pthreads (the runtime
  * alone) and through the embedding API (gilvm.h, with the VM).  Every test runs in its own

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of the collector (vm/core/gc.c): what is freed and what survives, found by walking
  * the interpreter's heap list before and after vm_gc_collect.  Roots covered: globals,
  * frames (locals and operand stack, also while a native runs), thread exceptions, code

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of the limits for untrusted code through the embedding API (gilvm_set_limits,
  * vm/lib/limits.c, vm/core/poll.c, vm/core/gc.c): the instruction count and the clock stop a
  * program with LimitExceeded that no handler catches, counts restart when the limits are set

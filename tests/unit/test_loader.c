@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of the bytecode file format (vm/toolchain/bcfile.c) and the verifier (vm/toolchain/verify.c): every
  * rejection path with its message, header and body corruption (truncation at every length,
  * huge counts, flipped bytes with the checksum recomputed), and a write -> read round trip.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of the eval breaker's handler (vm_handle_pending): with several reasons set at
  * once, one call handles them in _Py_HandlePending's order, and a failing handler ends the
  * pass, leaving the later reasons for the next poll.  Runs the VM through the embedding API

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of runtime/: lifecycle, interpreters, thread states and the GIL, driven with
  * raw pthreads and no bytecode.  Each test runs forked (the runtime is a singleton); no
  * assertion is tighter than "happens after" or a generous bound. */

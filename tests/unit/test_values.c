@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of values and their operations (vm/core/object.c, vm/core/dict.c, vm/core/ops.c, and the eval
  * loop's fast paths through small module bodies): equality and hashing, truthiness, str()
  * and repr() formats, dicts and lists under load, and the arithmetic and comparison rules

@@ -1,5 +1,7 @@
-/* The embedding API (gilvm.h): starting and finalizing the runtime, running files and
- * strings.  Its asynchronous part (pending calls, GILState) is embed.c. */
+/* SPDX-License-Identifier: MIT */
+/* The embedding API (gilvm.h): starting and finalizing the runtime, running files, strings
+ * and buffers.  Its asynchronous part (pending calls, GILState, interrupts, output) is
+ * embed.c; values, calls, C functions and errors are host.c. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -8,7 +10,9 @@
 
 #include "vm/api/run.h"
 #include "vm/api/gilvm.h"
+#include "vm/api/host.h"
 #include "vm/api/instruments.h"
+#include "vm/core/output.h"
 #include "vm/lib/lib.h"
 #include "vm/toolchain/module.h"
 
@@ -25,8 +29,22 @@ static void forked_main_exit(vm_thread *t, int failed)
     exit(status);
 }
 
+_Static_assert((int)GILVM_LIB_THREADS == (int)VM_LIB_THREADS &&
+               (int)GILVM_LIB_SIGNAL == (int)VM_LIB_SIGNAL && (int)GILVM_LIB_OS == (int)VM_LIB_OS &&
+               (int)GILVM_LIB_FFI == (int)VM_LIB_FFI, "GILVM_LIB_* values");
+
+const char *gilvm_version(void)
+{
+    return GILVM_VERSION_STRING;
+}
+
 int gilvm_runtime_init(const gilvm_config *config)
 {
+    if (vm_hash_seed_init()) {
+        fprintf(stderr, "gilvm: GILVM_HASHSEED must be \"random\" or an integer in range "
+                "[0; 4294967295]\n");
+        return -1;
+    }
     rt_status st = rt_runtime_init(sizeof(vm_interp), sizeof(vm_thread), &vm_rt_hooks);
     if (st.failed) {
         fprintf(stderr, "gilvm: %s: %s\n", st.func ? st.func : "init", st.msg ? st.msg : "failed");
@@ -42,7 +60,7 @@ int gilvm_runtime_init(const gilvm_config *config)
     }
     vm_interp_setup(t);
     VM_INTERP(t)->ffi_disabled = config && config->no_ffi;
-    vm_lib_install(t);
+    vm_lib_install(t, config ? config->exclude : 0);
     if (!config || !config->no_signal_handlers)
         vm_signals_install_default(t);
     return 0;
@@ -57,36 +75,76 @@ void gilvm_set_argv(int argc, char **argv)
     VM_INTERP(t)->argv = l;
 }
 
-/* The calling thread's attached state (a GILState thread's, say), else the main one. */
-static vm_thread *caller(void)
+/* Reports a file or text that did not load: printed, and recorded as `type`. */
+static int load_failed(const char *type, const char *err, int status)
 {
-    rt_thread *cur = rt_thread_current();
-    return cur ? (vm_thread *)cur : vm_main_thread();
+    vm_output_flush();
+    vm_printf(VM_STDERR, "gilvm: %s\n", err);
+    vm_api_error_set(type, err, NULL);
+    return status;
+}
+
+/* Links and runs a loaded module's body on t; an uncaught exception is recorded for
+ * gilvm_error_* and printed; returns the exit status. */
+static int run_module(vm_thread *t, vm_module *m)
+{
+    vm_module_link(t, m);
+    vm_code *body = m->codes[0];
+    vm_module_free(m);
+    int status = GILVM_EXIT_OK;
+    if (vm_run_code(t, body, NULL, NULL, 0)) {
+        value e = t->exc;
+        if (e.tag == T_EXC && !vm_class_is(AS_EXC(e)->cls, VM_INTERP(t)->exc.system_exit))
+            vm_api_error_set_exc(t, e);
+        status = vm_exit_status(t);
+    }
+    vm_api_returned(t);
+    return status;
+}
+
+/* Loads `len` bytes (.gbc by its magic, else .gasm) and runs them. */
+static int run_data(vm_thread *t, const char *name, const char *data, size_t len)
+{
+    vm_module m;
+    char err[1024];
+    if (vm_load_source(t, name, data, len, &m, err, sizeof err)) {
+        int gbc = len >= 8 && memcmp(data, "GILVMBC", 8) == 0;
+        return load_failed(gbc ? "BytecodeError" : "SyntaxError", err, GILVM_EXIT_DATAERR);
+    }
+    return run_module(t, &m);
 }
 
 int gilvm_run_file(const char *path)
 {
-    vm_thread *t = caller();
-    vm_module m;
-    char err[1024];
-    int rc = vm_load_file(t, path, &m, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "gilvm: %s\n", err);
-        return rc;
+    vm_thread *t = vm_api_caller("gilvm_run_file");
+    if (!t)
+        return GILVM_EXIT_USAGE;
+    char *data;
+    size_t len;
+    if (vm_read_file(path, &data, &len)) {
+        char err[1024];
+        snprintf(err, sizeof err, "can't open file '%s': %s", path, strerror(errno));
+        return load_failed("OSError", err, GILVM_EXIT_USAGE);
     }
-    return vm_run_module(t, &m);
+    int status = run_data(t, path, data, len);
+    free(data);
+    return status;
 }
 
 int gilvm_run_string(const char *name, const char *source)
 {
-    vm_thread *t = caller();
-    vm_module m;
-    char err[1024];
-    if (vm_load_source(t, name, source, strlen(source), &m, err, sizeof err)) {
-        fprintf(stderr, "gilvm: %s\n", err);
-        return GILVM_EXIT_DATAERR;
-    }
-    return vm_run_module(t, &m);
+    vm_thread *t = vm_api_caller("gilvm_run_string");
+    if (!t)
+        return GILVM_EXIT_USAGE;
+    return run_data(t, name, source, strlen(source));
+}
+
+int gilvm_run_buffer(const char *name, const void *data, size_t len)
+{
+    vm_thread *t = vm_api_caller("gilvm_run_buffer");
+    if (!t)
+        return GILVM_EXIT_USAGE;
+    return run_data(t, name, (const char *)data, len);
 }
 
 int gilvm_set_limits(const gilvm_limits *limits)
@@ -111,8 +169,8 @@ static int join_threads(vm_thread *t, int status)
     value e = t->exc;
     int sigint = e.tag == T_EXC && vm_class_is(AS_EXC(e)->cls, VM_INTERP(t)->exc.keyboard_interrupt);
     t->exc = V_UNDEF;
-    fflush(stdout);
-    fprintf(stderr, "Exception ignored on threading shutdown:\n");
+    vm_output_flush();
+    vm_printf(VM_STDERR, "Exception ignored on threading shutdown:\n");
     vm_print_traceback(t, e);
     return sigint ? GILVM_EXIT_SIGINT : status;
 }
@@ -133,5 +191,7 @@ int gilvm_runtime_finalize(int status)
     rt_runtime_set_finalizing(&t->base);
     vm_lib_fini(t);
     rt_runtime_finalize();
+    vm_api_cfunctions_free();
+    gilvm_error_clear();
     return status;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The instruments' start and finish, and --stats: per interpreter and per thread GIL and
  * execution counters, printed to stderr at exit as text or one JSON object (docs/cli.md).
  * The trace writer is trace.c. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Instruments: --stats at exit (text or JSON) over the runtime's per-thread counters, and
  * --trace, a Chrome Trace Event file of GIL activity. */
 #ifndef VM_INSTRUMENTS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Loading and running a program, shared by the embedding API, the CLI and the REPL:
  * reading a file, reading .gbc or assembling .gasm, verifying, linking and running a module
  * body, and turning an uncaught exception into an exit status. */
@@ -8,6 +9,7 @@
 
 #include "vm/api/gilvm.h"
 #include "vm/api/run.h"
+#include "vm/core/output.h"
 
 int vm_read_file(const char *path, char **data, size_t *len)
 {
@@ -91,7 +93,7 @@ int vm_exit_status(vm_thread *t)
         return GILVM_EXIT_OK;
     vm_interp *in = VM_INTERP(t);
     vm_exc *x = AS_EXC(e);
-    fflush(stdout);
+    vm_output_flush();
     if (vm_class_is(x->cls, in->exc.system_exit)) {
         value code = x->arg;
         if (code.tag == T_NONE)
@@ -99,7 +101,7 @@ int vm_exit_status(vm_thread *t)
         if (code.tag == T_INT || code.tag == T_BOOL)
             return (int)(code.u.i & 0xff);
         value s = vm_to_str(t, code);
-        fprintf(stderr, "%s\n", AS_STR(s)->data);
+        vm_printf(VM_STDERR, "%s\n", AS_STR(s)->data);
         return 1;
     }
     vm_print_traceback(t, e);

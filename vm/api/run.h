@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The load-and-run path shared by the CLI, the REPL and the embedding API (run.c). */
 #ifndef VM_RUN_H
 #define VM_RUN_H

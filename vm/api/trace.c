@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* --trace=FILE.json: a Chrome Trace Event file (opens in Perfetto and chrome://tracing) of GIL
  * holds and waits, drop requests, forced switches, signals, pending calls and collections,
  * written as the runtime reports them through rt_hooks.gil_event and async_event.

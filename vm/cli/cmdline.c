@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What the CLI's commands share (cmdline.h). */
 #include <errno.h>
 #include <stdio.h>

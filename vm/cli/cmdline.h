@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What the CLI's commands share (main.c, traceview.c): usage errors, "IN [-o OUT]"
  * arguments, and output files that are written whole or not at all. */
 #ifndef VM_CMDLINE_H

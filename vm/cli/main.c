@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The gilvm command line: run, asm, dis, repl; options; exit statuses (docs/cli.md). */
 #include <errno.h>
 #include <limits.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The interactive REPL (`gilvm`, `gilvm repl`, `gilvm -i FILE`) on GNU readline: line editing,
  * history, completion, a value stack kept across lines, multi-line blocks, meta-commands.
  * Called by the CLI (main.c) on the main thread, attached (holding the GIL).

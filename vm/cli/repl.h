@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The interactive REPL on GNU readline (repl.c); called by the CLI. */
 #ifndef VM_REPL_H
 #define VM_REPL_H

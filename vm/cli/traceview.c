@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `gilvm trace-view IN.json -o OUT.html` (docs/cli.md): writes a --trace file into a page
  * that draws it, so a trace can be looked at without Perfetto.  Called by the CLI (main.c).
  *

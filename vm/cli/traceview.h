@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `gilvm trace-view`: a --trace file as a self-contained HTML timeline (traceview.c); called
  * by the CLI. */
 #ifndef VM_TRACEVIEW_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Entering bytecode from C: calling a callable (vm_call) and running a module body
  * (vm_run_code).  Called by natives, the poll handler, threads and the embedding API. */
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Exceptions: creating and raising them, class matching, tracebacks. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -5,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "vm/core/output.h"
 #include "vm/core/state.h"
 
 value vm_exc_new(vm_thread *t, vm_class *cls, value arg)
@@ -81,8 +83,39 @@ value vm_exc_format(vm_thread *t, value exc)
     return s;
 }
 
+/* A growing text buffer for a formatted traceback; on out of memory it keeps what it has. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+} tbuf;
+
+static void tb_printf(tbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tb_printf(tbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if (b->len + (size_t)n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + (size_t)n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p)
+            return;
+        b->p = p;
+        b->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
 /* Prints line `lineno` of `file`, stripped, as the traceback's source line (linecache). */
-static void print_source_line(const char *file, uint32_t lineno)
+static void print_source_line(tbuf *b, const char *file, uint32_t lineno)
 {
     struct stat st;
     if (stat(file, &st) || !S_ISREG(st.st_mode))   /* a .gbc may name a FIFO: never block */
@@ -103,7 +136,7 @@ static void print_source_line(const char *file, uint32_t lineno)
             while (l && (s[l - 1] == '\n' || s[l - 1] == '\r' || s[l - 1] == ' '))
                 s[--l] = 0;
             if (l)
-                fprintf(stderr, "    %s\n", s);
+                tb_printf(b, "    %s\n", s);
             break;
         }
         while (!whole && fgets(line, sizeof line, fp)) {    /* rest of a long line */
@@ -119,19 +152,19 @@ static void print_source_line(const char *file, uint32_t lineno)
  * (tests/programs/core/recursion_traceback.gasm). */
 enum { TB_REPEAT_CUTOFF = 3 };
 
-static void print_repeated(uint32_t count)
+static void print_repeated(tbuf *b, uint32_t count)
 {
     if (count > TB_REPEAT_CUTOFF)
-        fprintf(stderr, "  [Previous line repeated %u more time%s]\n", count - TB_REPEAT_CUTOFF,
+        tb_printf(b, "  [Previous line repeated %u more time%s]\n", count - TB_REPEAT_CUTOFF,
                 count - TB_REPEAT_CUTOFF > 1 ? "s" : "");
 }
 
-static void print_one(vm_thread *t, value exc)
+static void print_one(tbuf *b, vm_thread *t, value exc)
 {
     vm_exc *e = AS_EXC(exc);
     vm_code *last_code = NULL;
     uint32_t last_line = 0, count = 0;
-    fprintf(stderr, "Traceback (most recent call last):\n");
+    tb_printf(b, "Traceback (most recent call last):\n");
     for (uint32_t i = e->ntb; i-- > 0;) {
         vm_code *c = e->tb[i].code;
         uint32_t line = c->lines && e->tb[i].pc < c->ncode ? c->lines[e->tb[i].pc] : 0;
@@ -139,25 +172,27 @@ static void print_one(vm_thread *t, value exc)
             if (++count > TB_REPEAT_CUTOFF)
                 continue;
         } else {
-            print_repeated(count);
+            print_repeated(b, count);
             last_code = c;
             last_line = line;
             count = 1;
         }
-        fprintf(stderr, "  File \"%s\", line %u, in %s\n", c->file ? c->file->data : "?", line,
+        tb_printf(b, "  File \"%s\", line %u, in %s\n", c->file ? c->file->data : "?", line,
                 c->name->data);
         if (c->file && line)
-            print_source_line(c->file->data, line);
+            print_source_line(b, c->file->data, line);
     }
-    print_repeated(count);
+    print_repeated(b, count);
     value s = vm_exc_format(t, exc);
-    fprintf(stderr, "%s\n", AS_STR(s)->data);
+    tb_printf(b, "%s\n", AS_STR(s)->data);
 }
 
-void vm_print_traceback(vm_thread *t, value exc)
+char *vm_format_traceback(vm_thread *t, value exc)
 {
+    tbuf b = {0};
+    tb_printf(&b, "%s", "");
     if (exc.tag != T_EXC)
-        return;
+        return b.p;
     /* The context chain, oldest printed first; walked in a loop (a chain can be as long as
      * bytecode makes it) and cut at 1000 links, which also ends any cycle. */
     enum { MAX_CHAIN = 1000 };
@@ -168,20 +203,29 @@ void vm_print_traceback(vm_thread *t, value exc)
         e = e->context.tag == T_EXC ? AS_EXC(e->context) : NULL;
     }
     for (int i = n; i-- > 0;) {
-        print_one(t, V_OBJ(T_EXC, chain[i]));
+        print_one(&b, t, V_OBJ(T_EXC, chain[i]));
         if (i)
-            fprintf(stderr, "\nDuring handling of the above exception, another exception occurred:\n\n");
+            tb_printf(&b, "\nDuring handling of the above exception, another exception occurred:\n\n");
     }
+    return b.p;
+}
+
+void vm_print_traceback(vm_thread *t, value exc)
+{
+    char *s = vm_format_traceback(t, exc);
+    if (s)
+        vm_write(VM_STDERR, s, strlen(s));
+    free(s);
 }
 
 void vm_report_ignored(vm_thread *t, const char *what, value func)
 {
     value e = t->exc;
     t->exc = V_UNDEF;
-    fflush(stdout);
+    vm_output_flush();
     if (func.tag != T_UNDEF)
-        fprintf(stderr, "Exception ignored in %s: %s\n", what, AS_STR(vm_repr(t, func))->data);
+        vm_printf(VM_STDERR, "Exception ignored in %s: %s\n", what, AS_STR(vm_repr(t, func))->data);
     else
-        fprintf(stderr, "Exception ignored in %s:\n", what);
+        vm_printf(VM_STDERR, "Exception ignored in %s:\n", what);
     vm_print_traceback(t, e);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Frame records and value-stack chunks: everything about frames that is not on the eval
  * loop's fast path (entries from C, new records, stack overflow into a new chunk, freeing a
  * thread's frames).  Called by eval.c, call.c and interp.c. */

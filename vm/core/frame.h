@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Frames and the value stack: the inline halves of pushing and popping a frame, shared by
  * the eval loop (CALL, RETURN, unwinding) and frame.c (entries from C, stack chunks). */
 #ifndef VM_FRAME_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The interpreter's precise mark-and-sweep collector.  Allocation only counts bytes and, past
  * the threshold, sets RT_GC_SCHEDULED on the allocating thread; the collection itself runs
  * at an eval-loop poll, holding the GIL, when every thread of the interpreter is at a safe

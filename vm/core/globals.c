@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The interpreter's global variables: a name -> slot table of value cells that never move.
  * Code objects are linked to cells when loaded, so LOAD_GLOBAL and STORE_GLOBAL are one load
  * through the code's cell pointer. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Object constructors and the generic value operations (hash, equality, truth, str, repr)
  * that builtins and the eval loop's slow paths share. */
 #include <inttypes.h>
@@ -102,11 +103,43 @@ size_t vm_utf8_seq(const unsigned char *s, size_t n)
 
 /* ---- hashing and equality ---- */
 
+/* SipHash-1-3 keyed with the process's seed (vm_hash_key, hashseed.c), as CPython hashes
+ * str and bytes: which strings collide cannot be known without the key, so a program's
+ * input cannot flood a dict (tests/embed: the seed changes hash() between processes). */
+#define SIP_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIP_ROUND() \
+    do { \
+        v0 += v1; v1 = SIP_ROTL(v1, 13); v1 ^= v0; v0 = SIP_ROTL(v0, 32); \
+        v2 += v3; v3 = SIP_ROTL(v3, 16); v3 ^= v2; \
+        v0 += v3; v3 = SIP_ROTL(v3, 21); v3 ^= v0; \
+        v2 += v1; v1 = SIP_ROTL(v1, 17); v1 ^= v2; v2 = SIP_ROTL(v2, 32); \
+    } while (0)
+
 uint64_t vm_hash_bytes(const char *s, size_t len)
 {
-    uint64_t h = 14695981039346656037u;    /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211u;
+    const unsigned char *p = (const unsigned char *)s;
+    uint64_t k0 = vm_hash_key[0], k1 = vm_hash_key[1];
+    uint64_t v0 = k0 ^ 0x736f6d6570736575u, v1 = k1 ^ 0x646f72616e646f6du;
+    uint64_t v2 = k0 ^ 0x6c7967656e657261u, v3 = k1 ^ 0x7465646279746573u;
+    size_t n = len;
+    for (; n >= 8; n -= 8, p += 8) {
+        uint64_t m;
+        memcpy(&m, p, 8);       /* little-endian hosts; a big-endian one hashes differently */
+        v3 ^= m;
+        SIP_ROUND();
+        v0 ^= m;
+    }
+    uint64_t b = (uint64_t)len << 56;
+    for (size_t i = 0; i < n; i++)
+        b |= (uint64_t)p[i] << (8 * i);
+    v3 ^= b;
+    SIP_ROUND();
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIP_ROUND();
+    SIP_ROUND();
+    SIP_ROUND();
+    uint64_t h = v0 ^ v1 ^ v2 ^ v3;
     return h ? h : 1;
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Values and heap objects: the tagged 16-byte value, the object header every heap object
  * starts with, and the object layouts.  Used by every vm/ file. */
 #ifndef VM_OBJECT_H
@@ -269,7 +270,13 @@ value vm_repr(vm_thread *t, value v);
 /* Length of the valid UTF-8 sequence at s (n > 0 bytes left; strict: no overlong forms,
  * surrogates or code points above U+10FFFF), 0 if invalid. */
 size_t vm_utf8_seq(const unsigned char *s, size_t n);
-/* Byte-wise hash used for strings. */
+/* Byte-wise hash used for strings: SipHash-1-3 keyed with vm_hash_key. */
 uint64_t vm_hash_bytes(const char *s, size_t len);
+/* The string hash's key, per process (hashseed.c); zero until vm_hash_seed_init. */
+extern uint64_t vm_hash_key[2];
+/* Sets the key once per process, before any string is hashed: from GILVM_HASHSEED (a
+ * decimal number 0..4294967295 fixes it, for reproducible runs; unset or "random": random
+ * bytes); 0, or -1 if GILVM_HASHSEED is malformed (the key is then random). */
+int vm_hash_seed_init(void);
 
 #endif

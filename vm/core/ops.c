@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Slow paths of arithmetic, comparison, indexing, iteration and calls (see ops.h). */
 #define _GNU_SOURCE 1  /* memmem */
 #include <math.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Slow paths of the eval loop's instructions, shared with builtins: arithmetic on mixed or
  * non-int operands, comparisons, indexing, iteration, calling non-functions. */
 #ifndef VM_OPS_H

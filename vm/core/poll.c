@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The poll handler [_Py_HandlePending]: what the eval loop does when it finds a bit set in
  * its thread's eval breaker at RESUME or JUMP_BACKWARD, and what a blocking wait does when
  * it wakes for a signal or a stop request.  Called by eval.c and by vm/lib/wait.c.
@@ -90,6 +91,8 @@ static int check_limits(vm_thread *t)
     case VM_LIMIT_TIME:
         return vm_raise(t, in->exc.limit_exceeded, "time limit of %" PRIu64 " ms exceeded",
                         in->limits.timeout_ms);
+    case VM_LIMIT_INTERRUPT:
+        return vm_raise(t, in->exc.limit_exceeded, "interrupted");
     default:
         return 0;
     }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Quickening: builds a verified code object's execution copy, one vm_xinstr per instruction
  * with its handler's address (direct threading) and decoded operand, superinstructions
  * (opcodes.def, SUPER rows) written over the first of each fusable run, and the size of its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The VM's part of interpreter and thread states: setting up a fresh interpreter (exception
  * classes, argv) and releasing VM memory when the runtime deletes a state. */
 #include <stdlib.h>

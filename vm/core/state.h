@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The VM's interpreter and thread states (extending the runtime's by embedding), frames, and
  * the entry points that run code or raise.  Used by every vm/ file that runs code. */
 #ifndef VM_STATE_H
@@ -114,7 +115,7 @@ struct vm_interp {
 };
 
 /* Which limit a program ran out of (vm_interp.limits.exceeded). */
-enum { VM_LIMIT_NONE, VM_LIMIT_INSTRUCTIONS, VM_LIMIT_TIME };
+enum { VM_LIMIT_NONE, VM_LIMIT_INSTRUCTIONS, VM_LIMIT_TIME, VM_LIMIT_INTERRUPT };
 
 struct vm_thread {
     rt_thread base;
@@ -164,8 +165,11 @@ static inline bool vm_exc_uncatchable(vm_thread *t)
 }
 /* True if class `c` is `base` or derives from it. */
 bool vm_class_is(vm_class *c, vm_class *base);
-/* Prints "Traceback ..." and the exception line for `exc` to stderr. */
+/* Prints "Traceback ..." and the exception line for `exc` to stderr (vm_write). */
 void vm_print_traceback(vm_thread *t, value exc);
+/* The same text as vm_print_traceback prints, malloc'd ("" for a non-exception), or NULL if
+ * out of memory. */
+char *vm_format_traceback(vm_thread *t, value exc);
 /* Appends (code, pc) to the exception's traceback. */
 void vm_exc_add_tb(vm_thread *t, vm_exc *e, vm_code *code, uint32_t pc);
 /* The exception message line ("ValueError: msg") as a new string. */

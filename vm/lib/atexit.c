@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Exit handlers [atexit]: functions registered by bytecode, run by finalization, last
  * registered first.  The list is vm_interp.atexit (a GC root). */
 #include "vm/lib/lib.h"

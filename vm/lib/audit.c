@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Audit hooks [sys.addaudithook, sys.audit, PEP 578]: per-interpreter bytecode hooks that
  * see named events with their arguments, and abort the operation that raised an event by
  * raising.  The library raises its events through vm_audit (lib.h); with no hook that is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The builtins on values: output, conversions, numbers, containers, strings.  The
  * builtins about the program and the VM itself are in sys.c; threads, time, signals and the
  * OS have files of their own. */
@@ -11,6 +12,7 @@
 #include <time.h>
 
 #include "vm/core/ops.h"
+#include "vm/core/output.h"
 #include "vm/lib/lib.h"
 #include "vm/lib/native.h"
 
@@ -19,10 +21,10 @@ BUILTIN(print)
     for (int i = 0; i < argc; i++) {
         value s = vm_to_str(t, argv[i]);
         if (i)
-            fputc(' ', stdout);
-        fwrite(AS_STR(s)->data, 1, AS_STR(s)->len, stdout);
+            vm_write(VM_STDOUT, " ", 1);
+        vm_write(VM_STDOUT, AS_STR(s)->data, AS_STR(s)->len);
     }
-    fputc('\n', stdout);
+    vm_write(VM_STDOUT, "\n", 1);
     *out = V_NONE;
     return 0;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Native calls through libffi [ctypes]: shared libraries, C functions bound with a signature,
  * buffers of memory, and callbacks that wrap a bytecode function as a C function pointer.
  * Installed by lib.c; the call path is reached through CALL (vm_call_hooks[T_FFI_FUNC]).
@@ -49,6 +50,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "vm/core/output.h"
 #include "vm/lib/lib.h"
 #include "vm/lib/native.h"
 
@@ -681,9 +683,9 @@ static int callback_result(vm_thread *t, ffi_cb *cb, value v, void *ret)
 static void callback_run(vm_thread *t, ffi_cb *cb, void *ret, void **args)
 {
     if (VM_INTERP(t) != cb->in) {
-        fflush(stdout);
-        fprintf(stderr, "Exception ignored in ffi callback: called on a thread of another "
-                "interpreter\n");
+        vm_output_flush();
+        vm_printf(VM_STDERR, "Exception ignored in ffi callback: called on a thread of another "
+                  "interpreter\n");
         return;
     }
     /* Rooted while it runs: the function may ffi_free its own callback, and libffi reads

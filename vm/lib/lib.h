@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The library that bytecode calls (vm/lib/): what the rest of the VM needs of it.
  * vm/core/setup.c installs it into each new interpreter, the embedding API (vm/api/) runs
  * its finalization steps; each module's natives are documented in docs/builtins.md. */
@@ -6,10 +7,27 @@
 
 #include "vm/core/state.h"
 
+/* Groups of natives an embedder can leave out (gilvm_config.exclude; the same values as
+ * GILVM_LIB_*). */
+enum { VM_LIB_THREADS = 1, VM_LIB_SIGNAL = 2, VM_LIB_OS = 4, VM_LIB_FFI = 8 };
+
 /* Installs every module's natives, constants and collector hooks into t's (new)
  * interpreter: builtins.c, sys.c, time.c, threading.c, lock.c, queue.c, pcalls.c,
- * signalmod.c, atexit.c, os.c, audit.c, ffi.c. */
-void vm_lib_install(vm_thread *t);
+ * signalmod.c, atexit.c, os.c, audit.c, ffi.c; the natives of the VM_LIB_* groups in
+ * `exclude` are not defined. */
+void vm_lib_install(vm_thread *t, unsigned exclude);
+
+/* Set while vm_lib_install installs a module of an excluded group: vm_def_natives defines
+ * nothing then. */
+extern int vm_lib_natives_off;
+
+/* Interrupts the program of `in` (gilvm_interrupt): LimitExceeded("interrupted") at every
+ * thread's next poll, unless a limit was exceeded already.  Any thread, no GIL needed. */
+void vm_limits_interrupt(vm_interp *in);
+
+/* Ends an interrupt once the run it stopped has returned to the host: the next run starts
+ * clean (the limits the host set stay). */
+void vm_limits_interrupt_spent(vm_interp *in);
 
 /* One install function per module, called by vm_lib_install in that order. */
 void vm_builtins_install(vm_thread *t);

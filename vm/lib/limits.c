@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Limits on a program, for running code one does not trust (gilvm_set_limits, and the CLI's
  * --max-instructions, --timeout and --max-memory): setting them, and the timer that ends the
  * time.  The poll handler (vm/core/poll.c) enforces the instruction count and the time: a
@@ -41,4 +42,19 @@ int vm_limits_set(vm_thread *t, uint64_t max_instructions, uint64_t timeout_ms,
             return vm_raise(t, in->exc.runtime_error, "can't start the timer thread");
     }
     return 0;
+}
+
+void vm_limits_interrupt(vm_interp *in)
+{
+    int none = VM_LIMIT_NONE;
+    atomic_compare_exchange_strong(&in->limits.exceeded, &none, VM_LIMIT_INTERRUPT);
+    rt_interp_set_breaker(&in->base, RT_LIMITS);
+}
+
+void vm_limits_interrupt_spent(vm_interp *in)
+{
+    int was = VM_LIMIT_INTERRUPT;
+    if (atomic_compare_exchange_strong(&in->limits.exceeded, &was, VM_LIMIT_NONE) &&
+        !in->limits.max_instructions)
+        rt_interp_clear_breaker(&in->base, RT_LIMITS);
 }

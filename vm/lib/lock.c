@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Lock objects [_thread.lock]: acquire (blocking, non-blocking, with a timeout), release,
  * locked.  The lock bit and owner are guarded by the object's wait-queue mutex, so waiters
  * test them without the GIL. */

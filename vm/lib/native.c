@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The helpers of vm/lib/native.h: installing natives and checking their arguments. */
 #include <errno.h>
 #include <stdint.h>
@@ -5,8 +6,12 @@
 
 #include "vm/lib/native.h"
 
+int vm_lib_natives_off;
+
 void vm_def_natives(vm_thread *t, const vm_native_def *defs, size_t n)
 {
+    if (vm_lib_natives_off)
+        return;
     for (size_t i = 0; i < n; i++) {
         vm_native *nat = (vm_native *)vm_alloc(t, T_NATIVE, sizeof(vm_native));
         nat->name = defs[i].name;

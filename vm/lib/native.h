@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What every native function of the library uses: its signature (BUILTIN), its install
  * table, and the argument checks and errors it shares with the others.  Included by
  * vm/lib/ only. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The OS [os]: process ids, fork, waitpid, _exit, and file descriptors (pipes, reads that
  * wait without the GIL, writes), enough for wakeup fds and talking to a forked child. */
 #include <errno.h>

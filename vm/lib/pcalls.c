@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bytecode calls queued for later: call_soon_main and pending_call wrap a bytecode call as a
  * runtime pending call (runtime/pending.c), call_later hands it to the timer thread, which
  * queues it as a pending call when it is due.  The timer thread also runs the VM's own C

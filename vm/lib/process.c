@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The VM's process-wide state (process.h): its one instance, its set-up, and the one reset
  * a forked child runs. */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The VM's process-wide state: everything vm/lib/ keeps outside the interpreters' heaps for
  * the whole process, in one struct with one after-fork reset (process.c).  Per-interpreter
  * state lives in vm_interp (vm/core/state.h) instead. */

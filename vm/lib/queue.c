@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Queue objects [queue.SimpleQueue]: unbounded FIFO, put never blocks, get blocks (with an
  * optional timeout).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Signals [Modules/signalmodule.c]: installing bytecode handlers, the signal numbers, sending
  * and raising signals, alarm, the wakeup fd.  The runtime (runtime/signals.c) owns the C
  * handler and the tripped flags; the handlers bytecode installs live in the main

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The builtins about the program and the VM itself [sys, gc]: program arguments, exit, the
  * recursion limit, the switch interval, the collector. */
 #include <inttypes.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Threads in bytecode: thread objects, starting and joining them, thread identities and
  * asynchronous exceptions [Modules/_threadmodule.c, PyThreadState_SetAsyncExc].
  *
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "vm/core/output.h"
 #include "vm/lib/lib.h"
 #include "vm/lib/native.h"
 #include "vm/lib/process.h"
@@ -89,8 +91,8 @@ static void *thread_main(void *arg)
     if (failed) {
         value e = t->exc;
         if (e.tag == T_EXC && !vm_class_is(AS_EXC(e)->cls, EXC(t)->system_exit)) {
-            fflush(stdout);
-            fprintf(stderr, "Exception in thread %llu:\n", (unsigned long long)th->ident);
+            vm_output_flush();
+            vm_printf(VM_STDERR, "Exception in thread %llu:\n", (unsigned long long)th->ident);
             vm_print_traceback(t, e);
         }
         t->exc = V_UNDEF;

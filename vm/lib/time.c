@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Time [time]: the wall and monotonic clocks, and sleep, which waits without the GIL. */
 #include <math.h>
 #include <time.h>

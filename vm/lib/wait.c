@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Blocking waits without the GIL: thread join, lock acquire, queue get and sleep all wait
  * here (vm_wait), and waitpid and fd reads use the same begin/poll/end bracket.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Blocking waits without the GIL (wait.c): the wait queues of thread, lock and queue
  * objects and of sleep, the slices that let the main thread run signal handlers while it
  * waits, and the bookkeeping that lets finalization and fork wait the waiters out. */

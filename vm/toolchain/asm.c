@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The assembler: .gasm source text to code objects (syntax in docs/assembly.md).  Called by
  * the CLI (gilvm FILE, gilvm asm), the REPL and the embedding API, holding the GIL.
  *

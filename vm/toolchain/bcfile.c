@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bytecode files (.gbc): vm_bc_write serialises a module, vm_bc_read parses one with every
  * count bounds-checked against the bytes left, then runs the verifier on each code object.
  * Called by the CLI (`gilvm asm`) and the loader (api.c).  Layout: docs/bytecode.md.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The disassembler: code objects back to .gasm text that re-assembles to identical bytecode
  * (docs/assembly.md).  Called by `gilvm dis`, the REPL's :dis and tests; reads only.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The stack-depth flow analysis (flow.h): one depth per reachable instruction, and the
  * unwinding check on the exception table.  Called by the verifier (verify.c) on every code
  * object before it may run, and by the assembler (asm.c) on every code object it completes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The stack-depth flow analysis of one code object, written once for the verifier
  * (verify.c), which checks a loaded exception table against it, and the assembler (asm.c),
  * which takes its exception depths and maxstack from it.  Each caller words its own messages. */

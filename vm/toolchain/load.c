@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Linking a loaded module into an interpreter: each code object quickened against the
  * interpreter's globals (vm/core/quicken.c puts each global's cell in its instructions), and one
  * function object per .func bound to a global of its name. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A loaded program: its code objects, and the entry points that make, save, check, print
  * and link them (asm.c, bcfile.c, verify.c, dis.c, load.c).  Used by the CLI, REPL, API. */
 #ifndef VM_MODULE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The load-time bytecode verifier: proves that a code object cannot read or write out of
  * bounds when the eval loop runs it.  Called by vm_bc_read on every loaded code object and
  * by the loader (api.c) on the assembler's output.

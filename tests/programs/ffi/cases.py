@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers for the native-call test generators (*.gen beside this file): each prints a
 .gasm program that opens the test library (argv()[1], $GILVM_TESTLIB), binds functions and
 runs cases.  A case is a label and an expression; the program prints `label -> repr(value)`
