@@ -653,6 +653,26 @@ def help_name_shows_the_sources(x):
 
 
 @test
+def huge_value_shows_its_head_only(x):
+    """A repr far longer than the display (3 M ints, about 24 MB) is not made whole: the
+    head, "...", and no tail; the next lines are as quick (the display's work is bounded)."""
+    s = x.session()
+    s.line("LOAD_GLOBAL list", "<")
+    s.line("LOAD_GLOBAL range", "<")
+    s.line("LOAD_INT 3000000", "3000000]\r\n")
+    s.line("CALL 1", "\r\n")
+    s.c.sendline("CALL 1")
+    s.expect("[[0, 1, 2, ")
+    s.prompt()
+    line = "[[0, 1, 2, " + s.c.before.split("\r\n")[0]
+    want = "[" + ("[" + ", ".join(map(str, range(100))))[:197] + "...]"
+    check(line == want, "huge list: %r" % line[-120:])
+    s.line("LOAD_INT 1", "..., 1]\r\n")
+    s.c.sendeof()
+    exited(s, 0)
+
+
+@test
 def load_file_keeps_definitions(x):
     path = os.path.join(x.home, "lib.gasm")
     with open(path, "w") as f:

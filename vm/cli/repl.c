@@ -178,20 +178,24 @@ static void report_exception(repl *r)
 }
 
 /* The stack display shows at most about REPR_MAX bytes of each value's repr, as reprlib
- * does: the head, "...", the tail (test_repl.py's long_value_abbreviated). */
-enum { REPR_MAX = 200 };
+ * does: the head, "...", the tail (test_repl.py's long_value_abbreviated).  A repr longer
+ * than REPR_SCAN is not made whole (a list of 50 M ints would take seconds and hundreds of
+ * MB each line): its head and "..." show. */
+enum { REPR_MAX = 200, REPR_SCAN = 64 * 1024 };
 
 static int utf8_cont(unsigned char c) { return (c & 0xC0) == 0x80; }
 
 /* Writes `data` (a repr, UTF-8) whole, or its first and last bytes around "..." when it is
- * longer than REPR_MAX; the cuts fall between characters. */
-static void print_abbreviated(const char *data, size_t len)
+ * longer than REPR_MAX (only the first, then "...", if `cut`: it is a prefix); the cuts
+ * fall between characters. */
+static void print_abbreviated(const char *data, size_t len, bool cut)
 {
-    if (len <= REPR_MAX) {
+    if (len <= REPR_MAX && !cut) {
         fwrite(data, 1, len, stdout);
         return;
     }
-    size_t head = (REPR_MAX - 3) / 2, tail = len - (REPR_MAX - 3 - head);
+    size_t head = cut ? REPR_MAX - 3 : (REPR_MAX - 3) / 2;
+    size_t tail = cut ? len : len - (REPR_MAX - 3 - head);
     while (head && utf8_cont((unsigned char)data[head]))
         head--;
     while (tail < len && utf8_cont((unsigned char)data[tail]))
@@ -205,10 +209,11 @@ static void print_stack(repl *r)
 {
     fputc('[', stdout);
     for (uint32_t i = 0; i < r->depth; i++) {
-        value s = vm_repr(r->t, r->stack[i]);
+        bool cut;
+        value s = vm_repr_prefix(r->t, r->stack[i], REPR_SCAN, &cut);
         if (i)
             fputs(", ", stdout);
-        print_abbreviated(AS_STR(s)->data, AS_STR(s)->len);
+        print_abbreviated(AS_STR(s)->data, AS_STR(s)->len, cut);
     }
     fputs("]\n", stdout);
     fflush(stdout);
@@ -420,9 +425,10 @@ static void help_name(repl *r, const char *name)
         else
             printf("class %s  (exception class; see docs/library.md)\n", k->name->data);
     } else if (v.tag != T_UNDEF) {
-        value s = vm_repr(r->t, v);
+        bool cut;
+        value s = vm_repr_prefix(r->t, v, REPR_SCAN, &cut);
         printf("%s: a global %s, ", name, vm_type_name(v));
-        print_abbreviated(AS_STR(s)->data, AS_STR(s)->len);
+        print_abbreviated(AS_STR(s)->data, AS_STR(s)->len, cut);
         printf("\n");
     } else
         printf("no instruction, command, builtin or global named '%s'\n", name);

@@ -322,10 +322,16 @@ const char *vm_type_name(value v)
 typedef struct {
     char *p;
     size_t len, cap;
+    size_t limit;               /* vm_repr_prefix: write no more than this; 0, no limit */
+    bool cut;                   /* the limit was reached: what follows is not written */
 } sbuf;
 
 static void sb_add(sbuf *b, const char *s, size_t n)
 {
+    if (b->limit && b->len + n > b->limit) {
+        n = b->limit - b->len;
+        b->cut = true;
+    }
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
         while (cap < b->len + n + 1)
@@ -385,7 +391,7 @@ static void repr_quoted(sbuf *b, const vm_str *s, bool bytes)
         sb_add(b, "b", 1);
     char q = memchr(s->data, '\'', s->len) && !memchr(s->data, '"', s->len) ? '"' : '\'';
     sb_add(b, &q, 1);
-    for (size_t i = 0; i < s->len; i++) {
+    for (size_t i = 0; i < s->len && !b->cut; i++) {
         unsigned char c = (unsigned char)s->data[i];
         char esc[8];
         if (c == (unsigned char)q || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; sb_add(b, esc, 2); }
@@ -425,7 +431,7 @@ static void write_value(sbuf *b, value v, bool repr, int depth)
         size_t n = tup ? AS_TUPLE(v)->len : AS_LIST(v)->len;
         value *items = tup ? AS_TUPLE(v)->items : AS_LIST(v)->items;
         sb_str(b, tup ? "(" : "[");
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n && !b->cut; i++) {
             if (i)
                 sb_str(b, ", ");
             write_value(b, items[i], true, depth + 1);
@@ -439,7 +445,7 @@ static void write_value(sbuf *b, value v, bool repr, int depth)
         vm_dict *d = AS_DICT(v);
         sb_str(b, "{");
         bool first = true;
-        for (size_t i = 0; i < d->used; i++) {
+        for (size_t i = 0; i < d->used && !b->cut; i++) {
             if (d->entries[i].key.tag == T_UNDEF)
                 continue;
             if (!first)
@@ -511,5 +517,13 @@ value vm_repr(vm_thread *t, value v)
 {
     sbuf b = {0};
     write_value(&b, v, true, 0);
+    return finish(t, &b);
+}
+
+value vm_repr_prefix(vm_thread *t, value v, size_t max, bool *cut)
+{
+    sbuf b = {.limit = max};
+    write_value(&b, v, true, 0);
+    *cut = b.cut;
     return finish(t, &b);
 }

@@ -267,6 +267,9 @@ const char *vm_type_name(value v);
 value vm_to_str(vm_thread *t, value v);
 /* repr(v) as a new string value. */
 value vm_repr(vm_thread *t, value v);
+/* repr(v) up to its first `max` (> 0) bytes (which may end inside a character): *cut tells whether
+ * it was longer.  The work is bounded by `max`, not by v's size (the REPL's stack display). */
+value vm_repr_prefix(vm_thread *t, value v, size_t max, bool *cut);
 /* Length of the valid UTF-8 sequence at s (n > 0 bytes left; strict: no overlong forms,
  * surrogates or code points above U+10FFFF), 0 if invalid. */
 size_t vm_utf8_seq(const unsigned char *s, size_t n);
