@@ -29,7 +29,14 @@ static const char *const pictures[] = {
 #undef OP
 };
 
+static const char *const kind_operands[] = {
+    [OPK_NONE] = "no operand", [OPK_CONST] = "a literal", [OPK_LOCAL] = "a local name or index",
+    [OPK_NAME] = "a global name", [OPK_JUMP] = "a label", [OPK_COUNT] = "an unsigned integer",
+    [OPK_IMM] = "an integer",
+};
+
 const char *op_name(unsigned op) { return op < OP__COUNT ? names[op] : NULL; }
+const char *op_kind_operand(op_kind k) { return kind_operands[k]; }
 const char *op_picture(unsigned op) { return pictures[op]; }
 op_kind op_kind_of(unsigned op) { return (op_kind)kinds[op]; }
 unsigned op_flags(unsigned op) { return flagtab[op]; }

@@ -55,6 +55,10 @@ int op_lookup(const char *name, unsigned len);
 /* Operand kind of a valid opcode. */
 op_kind op_kind_of(unsigned op);
 
+/* What an operand of kind `k` is written as in assembly ("a literal", "a label"; "no
+ * operand" for OPK_NONE): the assembler's messages and the REPL's :help. */
+const char *op_kind_operand(op_kind k);
+
 /* Flags (OPF_*) of a valid opcode. */
 unsigned op_flags(unsigned op);
 

@@ -324,8 +324,9 @@ static int release_brief_holder(rt_gil *gil)
     rt_thread *h = atomic_load_explicit(&gil->last_holder, memory_order_relaxed);
     int expected = RT_BRIEF_HELD;
     if (!h || !is_locked(gil) ||
+        atomic_load_explicit(&h->brief, memory_order_relaxed) != RT_BRIEF_HELD ||
         !atomic_compare_exchange_strong(&h->brief, &expected, RT_BRIEF_RELEASING))
-        return 0;
+        return 0;                   /* (the plain load first: no write to h's line per wake) */
     /* `h` is in C until it takes the GIL back through us: its stats are ours to write. */
     uint64_t now = rt_now_ns();
     h->last_hold_ns = rt_stats_close_hold(h, now);

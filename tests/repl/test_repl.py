@@ -644,7 +644,7 @@ def help_name_shows_the_sources(x):
         s.c.sendline(":help " + name)
         s.c.expect_exact("\r\n".join(sigs) + "\r\n(built-in function")
         s.prompt()
-    s.line(":help load_const", "LOAD_CONST  (instruction; operand: a constant)")
+    s.line(":help load_const", "LOAD_CONST  (instruction; operand: a literal)")
     s.line(":help KeyError", "class KeyError(LookupError)")
     s.line(":help :quit", ":quit [N]  leave the REPL")
     s.line(":help nosuch", "no instruction, command, builtin or global named 'nosuch'")

@@ -381,20 +381,15 @@ static const struct meta {
  * signature (its natives row, which docs/library.md shows the same), or what a global is. */
 static void help_name(repl *r, const char *name)
 {
-    static const char *const kinds[] = {
-        [OPK_NONE] = "no operand", [OPK_CONST] = "operand: a constant",
-        [OPK_LOCAL] = "operand: a local", [OPK_NAME] = "operand: a global's name",
-        [OPK_JUMP] = "operand: a label", [OPK_COUNT] = "operand: a count",
-        [OPK_IMM] = "operand: a signed 24-bit int",
-    };
     char upper[32];                     /* mnemonics match in any case, as in assembly */
     size_t n = strlen(name);
     for (size_t i = 0; i < n && i < sizeof upper; i++)
         upper[i] = (char)toupper((unsigned char)name[i]);
     int op = n < sizeof upper ? op_lookup(upper, (unsigned)n) : -1;
     if (op >= 0) {
-        printf("%s  (instruction; %s%s)\n    %s\n", op_name((unsigned)op),
-               kinds[op_kind_of((unsigned)op)],
+        op_kind k = op_kind_of((unsigned)op);
+        printf("%s  (instruction; %s%s%s)\n    %s\n", op_name((unsigned)op),
+               k == OPK_NONE ? "" : "operand: ", op_kind_operand(k),
                op_flags((unsigned)op) & OPF_POLL ? "; polls the eval breaker" : "",
                op_picture((unsigned)op));
         printf("See docs/assembly.md for what it does and raises.\n");

@@ -1072,14 +1072,8 @@ static int instruction(asm_state *a, size_t s, size_t n)
     if (k == OPK_NONE) {
         if (!at_eol(a))
             return FAIL(a, as, "%s takes no operand, found %s", nm, FOUND(a));
-    } else if (at_eol(a)) {
-        static const char *const want[] = {
-            [OPK_CONST] = "a literal", [OPK_LOCAL] = "a local name or index",
-            [OPK_NAME] = "a global name", [OPK_JUMP] = "a label",
-            [OPK_COUNT] = "an unsigned integer", [OPK_IMM] = "an integer",
-        };
-        return FAIL(a, as, "expected %s after %s", want[k], nm);
-    }
+    } else if (at_eol(a))
+        return FAIL(a, as, "expected %s after %s", op_kind_operand(k), nm);
     switch (k) {
     case OPK_NONE:
         break;
