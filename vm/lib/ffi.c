@@ -97,23 +97,44 @@ static int is_int_type(int ft)
     return ft >= FT_I8 && ft <= FT_U64;
 }
 
-/* The FT_ type named by the n bytes at d (a type's name or a C alias), or -1; by length and
- * constant compares (inlined), since a memory access names its type on every call. */
-static int lookup_type(const char *d, size_t n)
+/* The first n (< 8) bytes at s as a word, byte i in bits 8i..8i+7, for comparing short
+ * names at once; NAME_WORD(literal) is the same word as a constant. */
+static inline __attribute__((always_inline)) uint64_t name_word(const char *s, size_t n)
 {
-#define M(name, ft) if (!memcmp(d, name, sizeof name - 1)) return ft
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+#define NAME_BYTE(s, i) \
+    ((i) < sizeof(s) - 1 ? (uint64_t)(unsigned char)(s)[(i) < sizeof(s) - 1 ? (i) : 0] << (8 * (i)) : 0)
+#define NAME_WORD(s) (NAME_BYTE(s, 0) | NAME_BYTE(s, 1) | NAME_BYTE(s, 2) | NAME_BYTE(s, 3) | \
+                      NAME_BYTE(s, 4) | NAME_BYTE(s, 5) | NAME_BYTE(s, 6))
+
+/* The FT_ type named by the n bytes at d (a type's name or a C alias), or -1; by length and
+ * one word compare per candidate (inlined, calling nothing), since a memory access names
+ * its type on every call. */
+static inline __attribute__((always_inline)) int lookup_type(const char *d, size_t n)
+{
+    uint64_t w;
+#define M(name, ft) if (w == NAME_WORD(name)) return ft
     switch (n) {
-    case 3: M("int", FT_I32); M("str", FT_STR); break;
-    case 4: M("int8", FT_I8); M("void", FT_VOID); M("uint", FT_U32); M("long", FT_I64); break;
+    case 3: w = name_word(d, 3); M("int", FT_I32); M("str", FT_STR); break;
+    case 4: w = name_word(d, 4); M("int8", FT_I8); M("void", FT_VOID); M("uint", FT_U32);
+        M("long", FT_I64); break;
     case 5:
+        w = name_word(d, 5);
         M("int32", FT_I32); M("int64", FT_I64); M("int16", FT_I16); M("uint8", FT_U8);
         M("float", FT_FLOAT); M("ulong", FT_U64);
         break;
     case 6:
+        w = name_word(d, 6);
         M("double", FT_DOUBLE); M("uint32", FT_U32); M("uint64", FT_U64); M("uint16", FT_U16);
         M("size_t", FT_U64);
         break;
-    case 7: M("pointer", FT_PTR); M("ssize_t", FT_I64); break;
+    case 7: w = name_word(d, 7); M("pointer", FT_PTR); M("ssize_t", FT_I64); break;
     }
     return -1;
 #undef M
@@ -227,8 +248,9 @@ typedef struct ffi_cb {         /* T_FFI_CALLBACK [ctypes.CFUNCTYPE(...)(f)] */
     vm_obj h;
     value func;                 /* the bytecode function (or any callable) */
     vm_interp *in;
-    ffi_closure *closure;       /* NULL once freed (ffi_free) */
-    void *code;                 /* the C function pointer */
+    ffi_closure *closure;       /* libffi's, or NULL for a direct entry (slot >= 0) */
+    int slot;                   /* its direct entry (cb_slots), or -1 */
+    void *code;                 /* the C function pointer; NULL once freed (ffi_free) */
     struct ffi_cb *prev, *next; /* in `callbacks` while the closure lives */
     ffi_cif cif;
     ffi_sig sig;
@@ -251,14 +273,21 @@ static void callback_unlink(ffi_cb *cb)
     pthread_mutex_unlock(&callbacks_mu);
 }
 
-/* Frees a callback's closure (C must not call it any more) and stops rooting it. */
+static void slot_release(int slot);
+
+/* Frees a callback's closure or direct entry (C must not call it any more) and stops
+ * rooting it. */
 static void callback_release(ffi_cb *cb)
 {
-    if (!cb->closure)
+    if (!cb->code)
         return;
     callback_unlink(cb);
-    ffi_closure_free(cb->closure);
+    if (cb->closure)
+        ffi_closure_free(cb->closure);
+    else
+        slot_release(cb->slot);
     cb->closure = NULL;
+    cb->slot = -1;
     cb->code = NULL;
 }
 
@@ -324,6 +353,20 @@ static int want_buffer(vm_thread *t, const char *fn, value v, vm_ffi_buffer **ou
     return 0;
 }
 
+/* Stores n, in range for the int type ft, as that C type in *s. */
+static inline void int_slot(int ft, int64_t n, ffi_slot *s)
+{
+    switch (ft) {
+    case FT_I8: s->i8 = (int8_t)n; break;
+    case FT_I16: s->i16 = (int16_t)n; break;
+    case FT_I32: s->i32 = (int32_t)n; break;
+    case FT_U8: s->u8 = (uint8_t)n; break;
+    case FT_U16: s->u16 = (uint16_t)n; break;
+    case FT_U32: s->u32 = (uint32_t)n; break;
+    default: s->i64 = n; break;
+    }
+}
+
 /* Converts argument `i` (from 1; 0: FN is what is converted, a callback's result) of FN,
  * `v`, to C type `ft` in *s; TypeError or OverflowError.  C strings and pointers point into
  * `v`, which the caller keeps alive. */
@@ -340,15 +383,7 @@ static int to_c(vm_thread *t, const char *fn, int i, int ft, value v, ffi_slot *
             return vm_raise(t, EXC(t)->overflow_error, "%s: %lld is out of range for %s "
                             "(%lld..%lld)", WHAT, (long long)n, ft_name(ft),
                             (long long)ft_min[ft], (long long)ft_max[ft]);
-        switch (ft) {
-        case FT_I8: s->i8 = (int8_t)n; break;
-        case FT_I16: s->i16 = (int16_t)n; break;
-        case FT_I32: s->i32 = (int32_t)n; break;
-        case FT_U8: s->u8 = (uint8_t)n; break;
-        case FT_U16: s->u16 = (uint16_t)n; break;
-        case FT_U32: s->u32 = (uint32_t)n; break;
-        default: s->i64 = n; break;
-        }
+        int_slot(ft, n, s);
         return 0;
     }
     switch (ft) {
@@ -411,7 +446,8 @@ static int u64_overflow(vm_thread *t, const char *what, uint64_t u)
 
 /* Reads a C value of type `ft` at p (any alignment) into *out; a C string ("str": a char *
  * at p) is copied into a new str, NULL gives None. */
-static int from_c(vm_thread *t, const char *what, int ft, const void *p, value *out)
+static inline __attribute__((always_inline)) int from_c(vm_thread *t, const char *what, int ft,
+                                                       const void *p, value *out)
 {
 #define READ(type, to) do { type x_; memcpy(&x_, p, sizeof x_); *out = to(x_); } while (0)
     switch (ft) {
@@ -440,6 +476,35 @@ static int from_c(vm_thread *t, const char *what, int ft, const void *p, value *
         return 0;
     }
     default: *out = V_NONE; return 0;
+    }
+#undef READ
+}
+
+/* Reads a number of type `ft` at p into *out as from_c, calling nothing: 1, or 0 if it
+ * cannot (void, str, a uint64 above INT64_MAX), leaving *out alone. */
+static inline __attribute__((always_inline)) int read_number(int ft, const void *p, value *out)
+{
+#define READ(type, to) do { type x_; memcpy(&x_, p, sizeof x_); *out = to(x_); } while (0)
+    switch (ft) {
+    case FT_I8: READ(int8_t, V_INT); return 1;
+    case FT_I16: READ(int16_t, V_INT); return 1;
+    case FT_I32: READ(int32_t, V_INT); return 1;
+    case FT_I64: READ(int64_t, V_INT); return 1;
+    case FT_U8: READ(uint8_t, V_INT); return 1;
+    case FT_U16: READ(uint16_t, V_INT); return 1;
+    case FT_U32: READ(uint32_t, V_INT); return 1;
+    case FT_U64: {
+        uint64_t u;
+        memcpy(&u, p, sizeof u);
+        if (u > INT64_MAX)
+            return 0;
+        *out = V_INT((int64_t)u);
+        return 1;
+    }
+    case FT_FLOAT: READ(float, V_FLOAT); return 1;
+    case FT_DOUBLE: READ(double, V_FLOAT); return 1;
+    case FT_PTR: READ(intptr_t, V_INT); return 1;
+    default: return 0;
     }
 #undef READ
 }
@@ -664,7 +729,9 @@ static int callback_result(vm_thread *t, ffi_cb *cb, value v, void *ret)
     if (ft == FT_VOID)
         return 0;
     ffi_slot s;
-    if (to_c(t, "ffi callback result", 0, ft, v, &s))
+    if (is_int_type(ft) && v.tag == T_INT && v.u.i >= ft_min[ft] && v.u.i <= ft_max[ft])
+        int_slot(ft, v.u.i, &s);
+    else if (to_c(t, "ffi callback result", 0, ft, v, &s))
         return -1;
     switch (ft) {               /* narrow integral results are returned widened */
     case FT_I8: *(ffi_sarg *)ret = s.i8; break;
@@ -707,12 +774,10 @@ static void callback_run(vm_thread *t, ffi_cb *cb, void *ret, void **args)
         t->nroots--;
 }
 
-/* The closure's handler: runs on C's thread, with or without the GIL (Notes). */
-static void callback_entry(ffi_cif *cif, void *ret, void **args, void *user)
+/* Runs a callback from C, on whatever thread C calls it from, with or without the GIL
+ * (Notes); `ret` is already zero. */
+static void callback_dispatch(ffi_cb *cb, void *ret, void **args)
 {
-    ffi_cb *cb = user;
-    if (cb->sig.ret != FT_VOID)     /* what C gets if the function cannot run or fails */
-        memset(ret, 0, sizeof(ffi_arg));
     rt_thread *cur = rt_thread_current();
     if (cur) {                      /* called while holding the GIL (release_gil=False) */
         callback_run((vm_thread *)cur, cb, ret, args);
@@ -739,6 +804,123 @@ static void callback_entry(ffi_cif *cif, void *ret, void **args, void *user)
     rt_gilstate_release(st);
 }
 
+/* The libffi closure's handler. */
+static void callback_entry(ffi_cif *cif, void *ret, void **args, void *user)
+{
+    (void)cif;
+    ffi_cb *cb = user;
+    if (cb->sig.ret != FT_VOID)     /* what C gets if the function cannot run or fails */
+        memset(ret, 0, sizeof(ffi_arg));
+    callback_dispatch(cb, ret, args);
+}
+
+/* Direct entries: what the direct call is for calls out (above direct_ok), for calls in.
+ * A libffi closure's entry decodes its cif on every call (classifying each argument: a
+ * quarter of a qsort comparison's instructions).  For a signature the direct call could
+ * call, a callback instead gets one of CB_SLOTS C functions compiled here, each taking 6
+ * int64_t and 8 doubles (all of them registers) and returning an int64_t or a double:
+ * exactly what C passes and expects for that signature, by the same register argument.
+ * The function knows its slot number, the slot holds the callback; arguments are read
+ * from the registers by the signature's order and narrowed to their C types (a caller
+ * need not extend them).  When the slots are taken, or for another signature, a callback
+ * is a libffi closure. */
+#if FFI_DIRECT && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define CB_DIRECT 1
+#define CB_SLOTS 64
+static _Atomic(ffi_cb *) cb_slots[CB_SLOTS];   /* written under callbacks_mu */
+static int cb_slot_hint;                        /* where the next search starts */
+
+/* Runs the callback in `slot` with the registers C passed; the result into *ret. */
+static void direct_entry(int slot, const int64_t *r, const double *d, void *ret)
+{
+    ffi_cb *cb = atomic_load_explicit(&cb_slots[slot], memory_order_acquire);
+    if (!cb) {
+        fprintf(stderr, "Exception ignored in ffi callback: called after ffi_free\n");
+        return;
+    }
+    ffi_slot a[14];                 /* little-endian: each C value at its slot's start */
+    void *args[14];
+    for (unsigned i = 0, ni = 0, nd = 0; i < cb->sig.nargs; i++) {
+        if (cb->sig.ft[i] == FT_DOUBLE)
+            a[i].d = d[nd++];
+        else
+            a[i].i64 = r[ni++];
+        args[i] = &a[i];
+    }
+    callback_dispatch(cb, ret, args);
+}
+
+#define CB_PARAMS int64_t r0, int64_t r1, int64_t r2, int64_t r3, int64_t r4, int64_t r5, \
+    double d0, double d1, double d2, double d3, double d4, double d5, double d6, double d7
+#define CB_BODY(n, type) \
+    { \
+        int64_t r[6] = {r0, r1, r2, r3, r4, r5}; \
+        double d[8] = {d0, d1, d2, d3, d4, d5, d6, d7}; \
+        union { type x; ffi_arg a; } ret; \
+        ret.a = 0; \
+        ret.x = 0; \
+        direct_entry(n, r, d, &ret); \
+        return ret.x; \
+    }
+#define CB_DEF(id, n) \
+    static int64_t cb_int_##id(CB_PARAMS) CB_BODY(n, int64_t) \
+    static double cb_double_##id(CB_PARAMS) CB_BODY(n, double)
+#define CB_ROW(X, b) X(b##0, b * 8 + 0) X(b##1, b * 8 + 1) X(b##2, b * 8 + 2) \
+    X(b##3, b * 8 + 3) X(b##4, b * 8 + 4) X(b##5, b * 8 + 5) X(b##6, b * 8 + 6) \
+    X(b##7, b * 8 + 7)
+#define CB_ALL(X) CB_ROW(X, 0) CB_ROW(X, 1) CB_ROW(X, 2) CB_ROW(X, 3) CB_ROW(X, 4) \
+    CB_ROW(X, 5) CB_ROW(X, 6) CB_ROW(X, 7)
+CB_ALL(CB_DEF)
+#define CB_INT_REF(id, n) cb_int_##id,
+#define CB_DOUBLE_REF(id, n) cb_double_##id,
+static direct_int_fn const cb_int_entries[CB_SLOTS] = {CB_ALL(CB_INT_REF)};
+static direct_double_fn const cb_double_entries[CB_SLOTS] = {CB_ALL(CB_DOUBLE_REF)};
+
+/* Gives `cb` a free slot and its direct entry as cb->code (under callbacks_mu); 0, or -1
+ * if none is free.  Slots are taken round the table, so that a freed one is reused as late
+ * as can be (C calling a freed callback calls whatever holds its slot later). */
+static int slot_take(ffi_cb *cb)
+{
+    for (int k = 0; k < CB_SLOTS; k++) {
+        int i = (cb_slot_hint + k) % CB_SLOTS;
+        if (!atomic_load_explicit(&cb_slots[i], memory_order_relaxed)) {
+            atomic_store_explicit(&cb_slots[i], cb, memory_order_release);
+            cb_slot_hint = (i + 1) % CB_SLOTS;
+            cb->slot = i;
+            cb->code = cb->sig.ret == FT_DOUBLE ? (void *)cb_double_entries[i]
+                                                : (void *)cb_int_entries[i];
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void slot_release(int slot)
+{
+    pthread_mutex_lock(&callbacks_mu);
+    atomic_store_explicit(&cb_slots[slot], NULL, memory_order_release);
+    pthread_mutex_unlock(&callbacks_mu);
+}
+#else
+#define CB_DIRECT 0
+static int slot_take(ffi_cb *cb)
+{
+    (void)cb;
+    return -1;
+}
+
+static void slot_release(int slot)
+{
+    (void)slot;
+}
+#endif
+
+/* Whether a callback of signature `sig` can have a direct entry. */
+static int direct_entry_ok(const ffi_sig *sig)
+{
+    return CB_DIRECT && direct_ok(sig);
+}
+
 /* ffi_callback(f, restype, argtypes): f as a C function pointer [ctypes.CFUNCTYPE]. */
 BUILTIN(ffi_callback)
 {
@@ -755,20 +937,26 @@ BUILTIN(ffi_callback)
     ffi_cb *cb = (ffi_cb *)vm_alloc(t, T_FFI_CALLBACK, sizeof(ffi_cb));
     cb->func = argv[0];
     cb->in = VM_INTERP(t);
+    cb->slot = -1;
     cb->sig = sig;
     if (prep_cif(t, "ffi_callback", &cb->sig, &cb->cif))
         return -1;
-    void *code = NULL;
-    ffi_closure *c = ffi_closure_alloc(sizeof(ffi_closure), &code);
-    if (!c)
-        return vm_raise(t, EXC(t)->memory_error, "ffi_callback(): cannot allocate a closure");
-    if (ffi_prep_closure_loc(c, &cb->cif, callback_entry, cb, code) != FFI_OK) {
-        ffi_closure_free(c);
-        return vm_raise(t, EXC(t)->runtime_error, "ffi_callback(): libffi cannot make a closure");
-    }
-    cb->closure = c;
-    cb->code = code;
     pthread_mutex_lock(&callbacks_mu);
+    if (!direct_entry_ok(&cb->sig) || slot_take(cb)) {
+        pthread_mutex_unlock(&callbacks_mu);
+        void *code = NULL;
+        ffi_closure *c = ffi_closure_alloc(sizeof(ffi_closure), &code);
+        if (!c)
+            return vm_raise(t, EXC(t)->memory_error, "ffi_callback(): cannot allocate a closure");
+        if (ffi_prep_closure_loc(c, &cb->cif, callback_entry, cb, code) != FFI_OK) {
+            ffi_closure_free(c);
+            return vm_raise(t, EXC(t)->runtime_error, "ffi_callback(): libffi cannot make a "
+                            "closure");
+        }
+        cb->closure = c;
+        cb->code = code;
+        pthread_mutex_lock(&callbacks_mu);
+    }
     cb->next = callbacks;
     if (callbacks)
         callbacks->prev = cb;
@@ -925,9 +1113,9 @@ static int want_address(vm_thread *t, const char *fn, value v, unsigned char **p
     return 0;
 }
 
-/* ffi_read_unchecked(ptr, type, offset=0): the value of `type` at address ptr + offset,
- * unchecked: a bad address crashes the process [ctypes: cast(ptr, POINTER(T))[i]]. */
-BUILTIN(ffi_read_unchecked)
+/* ffi_read_unchecked in full (the builtin below has the common form inline). */
+static __attribute__((noinline)) int read_unchecked(vm_thread *t, int argc, value *argv,
+                                                    value *out)
 {
     if (argc < 2 || argc > 3)
         return vm_raise(t, EXC(t)->type_error, "ffi_read_unchecked expected 2 or 3 arguments, got %d",
@@ -941,6 +1129,21 @@ BUILTIN(ffi_read_unchecked)
         (argc == 3 && vm_want_int(t, "ffi_read_unchecked", argv[2], &off)))
         return -1;
     return from_c(t, "ffi_read_unchecked()", ft, p + off, out);
+}
+
+/* ffi_read_unchecked(ptr, type, offset=0): the value of `type` at address ptr + offset,
+ * unchecked: a bad address crashes the process [ctypes: cast(ptr, POINTER(T))[i]]. */
+BUILTIN(ffi_read_unchecked)
+{
+    /* The common form first, (address, type name), as a callback reads what its pointer
+     * argument points at: no other check can fail for it.  Short, to stay a leaf. */
+    if (argc == 2 && argv[0].tag == T_INT && argv[0].u.i != 0 && argv[1].tag == T_STR &&
+        !VM_INTERP(t)->ffi_disabled) {
+        int ft = lookup_type(AS_STR(argv[1])->data, AS_STR(argv[1])->len);
+        if (ft >= 0 && read_number(ft, (void *)(intptr_t)argv[0].u.i, out))
+            return 0;
+    }
+    return read_unchecked(t, argc, argv, out);
 }
 
 /* ffi_write_unchecked(ptr, type, value, offset=0): stores `value` at address ptr + offset,
