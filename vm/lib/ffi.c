@@ -250,6 +250,7 @@ typedef struct ffi_cb {         /* T_FFI_CALLBACK [ctypes.CFUNCTYPE(...)(f)] */
     vm_interp *in;
     ffi_closure *closure;       /* libffi's, or NULL for a direct entry (slot >= 0) */
     int slot;                   /* its direct entry (cb_slots), or -1 */
+    uint8_t reg[FFI_MAX_ARGS];  /* direct entry: argument i's register (int 0-5, vector 0-7) */
     void *code;                 /* the C function pointer; NULL once freed (ffi_free) */
     struct ffi_cb *prev, *next; /* in `callbacks` while the closure lives */
     ffi_cif cif;
@@ -723,15 +724,18 @@ static int func_call(vm_thread *t, value fv, int argc, const value *argv, value 
 
 /* Writes the bytecode function's result `v` as the callback's C result; -1 with TypeError
  * or OverflowError if it does not convert. */
-static int callback_result(vm_thread *t, ffi_cb *cb, value v, void *ret)
+static inline __attribute__((always_inline)) int callback_result(vm_thread *t, ffi_cb *cb,
+                                                                  value v, void *ret)
 {
     int ft = cb->sig.ret;
     if (ft == FT_VOID)
         return 0;
+    if (is_int_type(ft) && v.tag == T_INT && v.u.i >= ft_min[ft] && v.u.i <= ft_max[ft]) {
+        *(ffi_sarg *)ret = v.u.i;   /* in range: the narrow value, sign or zero extended */
+        return 0;
+    }
     ffi_slot s;
-    if (is_int_type(ft) && v.tag == T_INT && v.u.i >= ft_min[ft] && v.u.i <= ft_max[ft])
-        int_slot(ft, v.u.i, &s);
-    else if (to_c(t, "ffi callback result", 0, ft, v, &s))
+    if (to_c(t, "ffi callback result", 0, ft, v, &s))
         return -1;
     switch (ft) {               /* narrow integral results are returned widened */
     case FT_I8: *(ffi_sarg *)ret = s.i8; break;
@@ -745,9 +749,20 @@ static int callback_result(vm_thread *t, ffi_cb *cb, value v, void *ret)
     return 0;
 }
 
+/* Where C put a callback's arguments: libffi's pointers to them, or the registers a
+ * direct entry received (below). */
+typedef struct {
+    void **args;                /* libffi: a pointer to each argument */
+    const int64_t *r;           /* direct: the integer registers ... */
+    const double *d;            /* ... and the vector registers */
+} cb_args;
+
 /* Runs the callback's function on t (attached, holding the GIL) with C's arguments, and
- * writes its result for C; an exception is reported and leaves the result zero. */
-static void callback_run(vm_thread *t, ffi_cb *cb, void *ret, void **args)
+ * writes its result for C; an exception is reported and leaves the result zero.  Inlined
+ * into each entry, `direct` constant. */
+static inline __attribute__((always_inline)) void callback_run(vm_thread *t, ffi_cb *cb,
+                                                               void *ret, const cb_args *a,
+                                                               int direct)
 {
     if (VM_INTERP(t) != cb->in) {
         vm_output_flush();
@@ -755,17 +770,31 @@ static void callback_run(vm_thread *t, ffi_cb *cb, void *ret, void **args)
                   "interpreter\n");
         return;
     }
-    /* Rooted while it runs: the function may ffi_free its own callback, and libffi reads
-     * the cif (in `cb`) after we return. */
+    /* Rooted while it runs: the function may ffi_free its own callback, and we (and libffi)
+     * read `cb` after it returns. */
     int rooted = t->nroots < (int)(sizeof t->roots / sizeof t->roots[0]);
     if (rooted)
         t->roots[t->nroots++] = V_OBJ(T_FFI_CALLBACK, cb);
     value argv[FFI_MAX_ARGS], result;
     int rc = 0;
-    for (unsigned i = 0; i < cb->sig.nargs && rc == 0; i++)
-        rc = from_c(t, "ffi callback argument", cb->sig.ft[i], args[i], &argv[i]);
+    unsigned n = cb->sig.nargs;
+    for (unsigned i = 0; i < n; i++) {
+        int ft = cb->sig.ft[i];
+        if (direct) {
+            int reg = cb->reg[i];
+            if (ft == FT_DOUBLE) {
+                argv[i] = V_FLOAT(a->d[reg]);
+                continue;
+            }
+            ffi_slot sl = {.i64 = a->r[reg]};   /* little-endian: the C value's bytes */
+            rc = from_c(t, "ffi callback argument", ft, &sl, &argv[i]);
+        } else
+            rc = from_c(t, "ffi callback argument", ft, a->args[i], &argv[i]);
+        if (rc)
+            break;
+    }
     if (rc == 0)
-        rc = vm_call(t, cb->func, cb->sig.nargs, argv, &result);
+        rc = vm_call(t, cb->func, (int)n, argv, &result);
     if (rc == 0)
         rc = callback_result(t, cb, result, ret);
     if (rc)
@@ -775,12 +804,14 @@ static void callback_run(vm_thread *t, ffi_cb *cb, void *ret, void **args)
 }
 
 /* Runs a callback from C, on whatever thread C calls it from, with or without the GIL
- * (Notes); `ret` is already zero. */
-static void callback_dispatch(ffi_cb *cb, void *ret, void **args)
+ * (Notes); `ret` is already zero.  Inlined into each entry, `direct` constant. */
+static inline __attribute__((always_inline)) void callback_dispatch(ffi_cb *cb, void *ret,
+                                                                    const cb_args *a,
+                                                                    int direct)
 {
     rt_thread *cur = rt_thread_current();
     if (cur) {                      /* called while holding the GIL (release_gil=False) */
-        callback_run((vm_thread *)cur, cb, ret, args);
+        callback_run((vm_thread *)cur, cb, ret, a, direct);
         return;
     }
     rt_thread *bound = rt_thread_bound();
@@ -789,7 +820,7 @@ static void callback_dispatch(ffi_cb *cb, void *ret, void **args)
          * [PyGILState_Ensure on a thread with a detached state], released briefly after,
          * as the call did (usually nobody took the GIL meanwhile: a CAS each way). */
         rt_thread_attach(bound);
-        callback_run((vm_thread *)bound, cb, ret, args);
+        callback_run((vm_thread *)bound, cb, ret, a, direct);
         rt_thread_detach_brief(bound);
         return;
     }
@@ -800,7 +831,7 @@ static void callback_dispatch(ffi_cb *cb, void *ret, void **args)
     vm_thread *t = (vm_thread *)rt_thread_current();
     if (t->exc.tag == T_NONE)
         t->exc = V_UNDEF;           /* the state is new: zeroed, no exception */
-    callback_run(t, cb, ret, args);
+    callback_run(t, cb, ret, a, direct);
     rt_gilstate_release(st);
 }
 
@@ -811,7 +842,8 @@ static void callback_entry(ffi_cif *cif, void *ret, void **args, void *user)
     ffi_cb *cb = user;
     if (cb->sig.ret != FT_VOID)     /* what C gets if the function cannot run or fails */
         memset(ret, 0, sizeof(ffi_arg));
-    callback_dispatch(cb, ret, args);
+    cb_args a = {.args = args};
+    callback_dispatch(cb, ret, &a, 0);
 }
 
 /* Direct entries: what the direct call is for calls out (above direct_ok), for calls in.
@@ -838,16 +870,8 @@ static void direct_entry(int slot, const int64_t *r, const double *d, void *ret)
         fprintf(stderr, "Exception ignored in ffi callback: called after ffi_free\n");
         return;
     }
-    ffi_slot a[14];                 /* little-endian: each C value at its slot's start */
-    void *args[14];
-    for (unsigned i = 0, ni = 0, nd = 0; i < cb->sig.nargs; i++) {
-        if (cb->sig.ft[i] == FT_DOUBLE)
-            a[i].d = d[nd++];
-        else
-            a[i].i64 = r[ni++];
-        args[i] = &a[i];
-    }
-    callback_dispatch(cb, ret, args);
+    cb_args a = {.r = r, .d = d};
+    callback_dispatch(cb, ret, &a, 1);
 }
 
 #define CB_PARAMS int64_t r0, int64_t r1, int64_t r2, int64_t r3, int64_t r4, int64_t r5, \
@@ -887,6 +911,8 @@ static int slot_take(ffi_cb *cb)
             atomic_store_explicit(&cb_slots[i], cb, memory_order_release);
             cb_slot_hint = (i + 1) % CB_SLOTS;
             cb->slot = i;
+            for (unsigned k = 0, ni = 0, nd = 0; k < cb->sig.nargs; k++)
+                cb->reg[k] = (uint8_t)(cb->sig.ft[k] == FT_DOUBLE ? nd++ : ni++);
             cb->code = cb->sig.ret == FT_DOUBLE ? (void *)cb_double_entries[i]
                                                 : (void *)cb_int_entries[i];
             return 0;
