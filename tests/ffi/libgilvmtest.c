@@ -184,3 +184,19 @@ int64_t t_threads(int nthreads, int ncalls, int64_t (*cb)(int64_t, int64_t))
     free(w);
     return started == nthreads ? sum : -1;
 }
+
+/* ---- callbacks in both register classes, and arguments with junk above their bits ---- */
+
+/* A callback whose int and double arguments interleave. */
+double t_cb_dmix(double (*f)(int32_t, double, int64_t, double, uint8_t, double))
+{
+    return f(-7, 0.5, 1LL << 40, -2.0, 200, 8.0);
+}
+
+/* Calls f, a callback of ("int8", "uint16"), as if it took two int64_t whose high bits are
+ * junk: a callee may read only the low bits of a narrow argument's register. */
+int64_t t_cb_junk(void *f)
+{
+    int64_t (*g)(int64_t, int64_t) = (int64_t (*)(int64_t, int64_t))f;
+    return g((int64_t)0x7777777777777785ULL, (int64_t)0x55555555FFFF0001ULL);
+}
