@@ -24,16 +24,23 @@
  * the call is back.  Finalization does not wait for threads inside foreign calls (it cannot
  * know when they return); one that returns later exits at its GIL take, as a daemon thread.
  *
- * Callbacks.  ffi_callback makes a libffi closure whose handler (callback_entry) runs on
- * whatever thread C calls it from, with or without the GIL, and takes it through GILState
- * [PyGILState_Ensure]: a thread holding it goes on; a gilvm thread that released it for the
- * foreign call re-attaches its own state (design §9 item 20); a thread gilvm did not create
- * gets a new state, deleted when the callback returns.  An exception in the bytecode
- * function is reported as CPython reports unraisable exceptions ("Exception ignored in ffi
- * callback: ...") and the callback returns zero (NULL, 0.0).  C may keep the function
- * pointer as long as it likes, so a callback is a GC root (with its function) from its
- * creation until ffi_free releases its closure; the live ones are listed in `callbacks`,
- * under callbacks_mu, which the collector's root hook walks.
+ * Callbacks.  ffi_callback makes a C function pointer: a direct entry (below, "Direct
+ * entries") when its signature allows and one is free, else a libffi closure
+ * (callback_entry).  Either runs on whatever thread C calls it from, with or without the
+ * GIL, and takes it through GILState [PyGILState_Ensure] (callback_dispatch): a thread
+ * holding it goes on; a gilvm thread that released it for the foreign call re-attaches its
+ * own state by the brief protocol (design §9 item 20; a CAS to take it back, a mark to give
+ * it up again); a thread gilvm did not create gets a new state, deleted when the callback
+ * returns.  The function is entered by vm_call, bounded by the recursion limit and the
+ * native re-entry limit.  An exception in the bytecode function is reported as CPython
+ * reports unraisable exceptions ("Exception ignored in ffi callback: ...") and the callback
+ * returns zero (NULL, 0.0).  C may keep the function pointer as long as it likes, so a
+ * callback is a GC root (with its function) from its creation until ffi_free releases its
+ * entry; the live ones are listed in `callbacks`, under callbacks_mu, which the collector's
+ * root hook walks.  The path from C to the function is one inlined function per entry kind
+ * (callback_run inside callback_dispatch): arguments converted straight from where C put
+ * them, by a register map computed when the callback is made, and an int result stored
+ * without the general conversion.
  *
  * Memory.  A buffer (vm_ffi_buffer) owns `size` malloc'd bytes, read and written at an
  * offset with bounds checks; ffi_free releases them early.  Memory C returns (a raw
