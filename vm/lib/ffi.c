@@ -5,8 +5,8 @@
  *
  * Notes
  * -----
- * Types.  A signature names each type by a string (`"int32"`, `"double"`, `"str"`, ...; the
- * table `types` below).  It is checked once, when a function is bound or a callback made:
+ * Types.  A signature names each type by a string (`"int32"`, `"double"`, `"str"`, ...;
+ * lookup_type below).  It is checked once, when a function is bound or a callback made:
  * the ffi_cif that libffi calls through is prepared then and kept in the object, so a call
  * only converts its arguments (into slots on the C stack, at most FFI_MAX_ARGS) and calls.
  * Ints are range-checked against the C type before anything is called (OverflowError), never
@@ -207,7 +207,7 @@ typedef struct {                /* T_FFI_FUNC [a ctypes function pointer] */
  * without interpreting its cif.  Integer arguments are passed already extended to 64 bits
  * from their C type (as C's callers extend them), results narrowed as libffi's are.  Any
  * other signature goes through libffi. */
-#if defined(__x86_64__) || defined(__aarch64__)
+#if (defined(__x86_64__) || defined(__aarch64__)) && !defined(_WIN32)
 #define FFI_DIRECT 1
 typedef int64_t (*direct_int_fn)(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                                  double, double, double, double, double, double, double, double);
