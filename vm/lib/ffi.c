@@ -858,11 +858,12 @@ static void callback_entry(ffi_cif *cif, void *ret, void **args, void *user)
  * quarter of a qsort comparison's instructions).  For a signature the direct call could
  * call, a callback instead gets one of CB_SLOTS C functions compiled here, each taking 6
  * int64_t and 8 doubles (all of them registers) and returning an int64_t or a double:
- * exactly what C passes and expects for that signature, by the same register argument.
- * The function knows its slot number, the slot holds the callback; arguments are read
- * from the registers by the signature's order and narrowed to their C types (a caller
- * need not extend them).  When the slots are taken, or for another signature, a callback
- * is a libffi closure. */
+ * exactly what C passes and expects for that signature, for the direct call's reason
+ * (each register class counted on its own; unused registers are ignored).  The function
+ * knows its slot number, the slot holds the callback; each argument is read from the
+ * register the callback's map (`reg`, made with it) names, and narrowed to its C type (a
+ * caller need not extend it).  No executable memory is written.  When the slots are
+ * taken, or for another signature, a callback is a libffi closure. */
 #if FFI_DIRECT && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define CB_DIRECT 1
 #define CB_SLOTS 64
