@@ -184,6 +184,7 @@ typedef struct {
     uint16_t nargs, nfixed;
     int variadic;
     uint8_t ft[FFI_MAX_ARGS];
+    uint8_t deref[FFI_MAX_ARGS];    /* callbacks: a "T*" argument's T, read at the call */
     ffi_type *atypes[FFI_MAX_ARGS];
 } ffi_sig;
 
@@ -557,7 +558,20 @@ static int want_sig(vm_thread *t, const char *fn, value restype, value argtypes,
             return vm_raise(t, EXC(t)->type_error, "%s() takes at most %d argument types", fn,
                             FFI_MAX_ARGS);
         uint8_t ft;
-        if (want_type(t, fn, v, &ft))
+        size_t len = v.tag == T_STR ? AS_STR(v)->len : 0;
+        if (len > 1 && AS_STR(v)->data[len - 1] == '*') {
+            /* "T*": a pointer argument whose callback receives the T it points to */
+            int to = lookup_type(AS_STR(v)->data, len - 1);
+            if (!callback)
+                return vm_raise(t, EXC(t)->type_error, "%s() type '%s' is for a callback's "
+                                "arguments only (use 'pointer')", fn, AS_STR(v)->data);
+            if (to <= FT_VOID || to == FT_STR)
+                return vm_raise(t, EXC(t)->type_error, "%s() unknown type '%s' (a pointer "
+                                "argument names the number it points to: 'int32*', "
+                                "'double*', 'pointer*', ...)", fn, AS_STR(v)->data);
+            sig->deref[sig->nargs] = (uint8_t)to;
+            ft = FT_PTR;
+        } else if (want_type(t, fn, v, &ft))
             return -1;
         if (ft == FT_VOID)
             return vm_raise(t, EXC(t)->type_error, "%s() an argument cannot have type void", fn);
@@ -799,6 +813,18 @@ static inline __attribute__((always_inline)) void callback_run(vm_thread *t, ffi
             rc = from_c(t, "ffi callback argument", ft, a->args[i], &argv[i]);
         if (rc)
             break;
+        int to = cb->sig.deref[i];
+        if (to) {                   /* "T*": the T it points to (None for NULL) */
+            const void *p = (const void *)(intptr_t)argv[i].u.i;
+            uint64_t u;
+            if (!p)
+                argv[i] = V_NONE;
+            else if (!read_number(to, p, &argv[i])) {   /* a uint64 above INT64_MAX */
+                memcpy(&u, p, sizeof u);
+                rc = u64_overflow(t, "ffi callback argument", u);
+                break;
+            }
+        }
     }
     if (rc == 0)
         rc = vm_call(t, cb->func, (int)n, argv, &result);
