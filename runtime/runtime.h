@@ -275,6 +275,16 @@ rt_interp *rt_interp_main(void);
  * thread of it, or knows it is not being deleted). */
 rt_interp *rt_interp_find(int64_t id);
 
+/* Returns 1 if `in` has thread states (under HEAD_LOCK), else 0. */
+int rt_interp_has_threads(rt_interp *in);
+
+/* [_PyInterpreterState_IDIncref] Adds one reference to `in`'s id; any thread. */
+void rt_interp_id_incref(rt_interp *in);
+
+/* [_PyInterpreterState_IDDecref] Drops one reference to `in`'s id; returns how many are
+ * left (the embedder destroys an interpreter that requires them at 0). */
+int64_t rt_interp_id_decref(rt_interp *in);
+
 /* Sets the switch interval in microseconds; returns -1 if `us` is 0 (caller raises). */
 int rt_interp_set_switch_interval(rt_interp *in, uint64_t us);
 

@@ -63,7 +63,7 @@ typedef struct vm_chunk {
     X(memory_error, "MemoryError", exception) \
     X(os_error, "OSError", exception) \
     X(interpreter_error, "InterpreterError", exception) \
-    X(not_shareable_error, "NotShareableError", value_error) \
+    X(not_shareable_error, "NotShareableError", type_error) \
     X(finalization_error, "FinalizationError", runtime_error) \
     X(stop_iteration, "StopIteration", exception) \
     X(assertion_error, "AssertionError", exception) \
@@ -102,6 +102,12 @@ struct vm_interp {
     int exiting;
     int ffi_disabled;           /* native calls refused (gilvm_config.no_ffi, --no-ffi) */
     value audit_hooks;          /* list of bytecode audit hooks (addaudithook), or None */
+    struct {                    /* sub-interpreters (vm/lib/interp.c), under its lock */
+        int running;            /* thread states swapped in to run code here */
+        int requires_idref;     /* destroyed when its last id reference goes */
+        int joining;            /* finalization joins its threads: runs still allowed */
+        int destroyed;          /* being deleted: no more runs */
+    } sub;
     /* The embedder's limits on this interpreter's program (vm/lib/limits.c sets them,
      * poll.c enforces them at polls while RT_LIMITS is set). */
     struct {

@@ -42,6 +42,36 @@ void vm_atexit_install(vm_thread *t);
 void vm_os_install(vm_thread *t);
 void vm_audit_install(vm_thread *t);
 void vm_ffi_install(vm_thread *t);
+void vm_interp_install(vm_thread *t);
+void vm_xiqueue_install(vm_thread *t);
+
+/* Loads `len` bytes of `data` (.gbc by its magic, else .gasm) as a module named `name`, or,
+ * data NULL, the file at path `name`, links it into t's interpreter and runs its body on t.
+ * 0; -1 with t's exception set; -2 if it did not load, with the message in err and the
+ * error's type name ("SyntaxError", "BytecodeError", "OSError") in *type.  Set by the
+ * embedding API, since lib/ does not call the toolchain. */
+typedef int (*vm_interp_loader_fn)(vm_thread *t, const char *name, const char *data, size_t len,
+                                   char *err, size_t errlen, const char **type);
+
+/* Sets the loader interp_exec and interp_run_file use (interp.c). */
+void vm_interp_set_loader(vm_interp_loader_fn fn);
+
+/* Remembers the groups of natives the main interpreter left out: sub-interpreters leave
+ * out the same (interp.c). */
+void vm_interp_note_main_exclude(unsigned exclude);
+
+/* Finalization, main thread, before the main interpreter's instruments finish: in each
+ * sub-interpreter (oldest first) joins its non-daemon threads, runs its pending calls and
+ * its atexit functions; new runs and threads there are refused from then on. */
+void vm_interps_join(vm_thread *t);
+
+/* Finalization, after vm_interps_join: destroys every sub-interpreter that no thread runs
+ * in (those that a daemon thread still runs in the runtime frees later). */
+void vm_interps_destroy_idle(vm_thread *t);
+
+/* Finalization (vm_lib_fini): drops what the library keeps for the sub-interpreters left,
+ * which the runtime frees next. */
+void vm_interps_fini(void);
 
 /* Calls t's interpreter's audit hooks with (event, args) (audit.c) [PySys_Audit]; 0, or -1
  * with the exception of the hook that raised: the caller then abandons the operation. */
