@@ -526,6 +526,65 @@ BUILTIN(interp_call_thread)
     return vm_thread_start(t, V_OBJ(T_NATIVE, nat), targs, argc == 4 && vm_truthy(argv[3]), out);
 }
 
+/* ---- pending calls addressed to another interpreter ---- */
+
+typedef struct {
+    char *name;
+    vm_xidata args;                 /* a tuple */
+} xi_pending;
+
+static void pending_free(xi_pending *p)
+{
+    vm_xi_clear(&p->args);
+    free(p->name);
+    free(p);
+}
+
+/* The rt_pending_fn: runs on a thread of the target interpreter, holding its GIL. */
+static int run_pending(void *arg)
+{
+    xi_pending *p = arg;
+    vm_thread *t = (vm_thread *)rt_thread_current();
+    value args = vm_xi_new(t, &p->args);
+    value f = vm_global_get(VM_INTERP(t), p->name);
+    int rc;
+    if (f.tag == T_UNDEF)
+        rc = vm_raise(t, EXC(t)->name_error, "name '%s' is not defined", p->name);
+    else {
+        t->roots[t->nroots++] = args;
+        value r;
+        rc = vm_call(t, f, (int)AS_TUPLE(args)->len, AS_TUPLE(args)->items, &r);
+        t->nroots--;
+    }
+    pending_free(p);
+    return rc;
+}
+
+int vm_interp_pending_call(vm_thread *t, int64_t id, value name, int argc, value *argv,
+                           value *out)
+{
+    xi_pending *p = calloc(1, sizeof *p);
+    if (!p)
+        RT_FATAL("out of memory");
+    value tu = vm_tuple_new(t, (size_t)argc, argv);
+    if (vm_xi_get(t, tu, &p->args)) {
+        free(p);
+        return -1;
+    }
+    p->name = dup_bytes(AS_STR(name)->data, AS_STR(name)->len);
+    vm_interp *in = pin(t, id);
+    if (!in) {
+        pending_free(p);
+        return -1;
+    }
+    int full = rt_pending_add(&in->base, run_pending, p);
+    unpin(t, in);
+    if (full)
+        pending_free(p);            /* refused, nothing raised */
+    *out = V_BOOL(!full);
+    return 0;
+}
+
 /* ---- asking ---- */
 
 BUILTIN(interp_list)

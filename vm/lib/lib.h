@@ -60,6 +60,12 @@ void vm_interp_set_loader(vm_interp_loader_fn fn);
  * out the same (interp.c). */
 void vm_interp_note_main_exclude(unsigned exclude);
 
+/* pending_call(id, name, *args) for another interpreter: queues a call of its global
+ * `name` (a str) with copies of the (shareable) args, run at a poll of one of its threads;
+ * *out is True, or False if its queue is full (interp.c). */
+int vm_interp_pending_call(vm_thread *t, int64_t id, value name, int argc, value *argv,
+                           value *out);
+
 /* Finalization, main thread, before the main interpreter's instruments finish: in each
  * sub-interpreter (oldest first) joins its non-daemon threads, runs its pending calls and
  * its atexit functions; new runs and threads there are refused from then on. */
