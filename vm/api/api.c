@@ -147,6 +147,11 @@ int gilvm_run_file(const char *path)
     vm_thread *t = vm_api_caller("gilvm_run_file");
     if (!t)
         return GILVM_EXIT_USAGE;
+    value ev = vm_str_c(t, path);
+    if (vm_audit(t, "gilvm.run_file", 1, &ev)) {
+        vm_api_error_set_exc(t, t->exc);
+        return vm_exit_status(t);
+    }
     char *data;
     size_t len;
     if (vm_read_file(path, &data, &len)) {
@@ -222,6 +227,7 @@ int gilvm_runtime_finalize(int status)
     vm_lib_fini(t);
     rt_runtime_finalize();
     vm_api_cfunctions_free();
+    vm_api_audit_hooks_clear();
     gilvm_error_clear();
     return status;
 }

@@ -215,15 +215,9 @@ static int parse_config(vm_thread *t, value c, rt_interp_config *cfg, int *reqre
     return 0;
 }
 
-BUILTIN(interp_create)
+int vm_interp_create(vm_thread *t, const rt_interp_config *config, int reqrefs, int64_t *id)
 {
-    rt_interp_config cfg;
-    int reqrefs;
-    if (argc > 1)
-        return vm_raise(t, EXC(t)->type_error, "interp_create expected at most 1 argument, got %d",
-                        argc);
-    if (parse_config(t, argc ? argv[0] : V_NONE, &cfg, &reqrefs))
-        return -1;
+    rt_interp_config cfg = *config;
     if (rt_main_runtime.finalizing || atomic_load(&t->base.interp->finalizing))
         return vm_raise(t, EXC(t)->interpreter_error,
                         "can't create an interpreter at interpreter shutdown");
@@ -260,7 +254,22 @@ BUILTIN(interp_create)
     }
     subs[nsubs++] = in;
     pthread_mutex_unlock(&reg_mu);
-    *out = V_INT(in->base.id);
+    *id = in->base.id;
+    return 0;
+}
+
+BUILTIN(interp_create)
+{
+    rt_interp_config cfg;
+    int reqrefs;
+    int64_t id;
+    if (argc > 1)
+        return vm_raise(t, EXC(t)->type_error, "interp_create expected at most 1 argument, got %d",
+                        argc);
+    if (parse_config(t, argc ? argv[0] : V_NONE, &cfg, &reqrefs) ||
+        vm_interp_create(t, &cfg, reqrefs, &id))
+        return -1;
+    *out = V_INT(id);
     return 0;
 }
 
@@ -292,11 +301,8 @@ static int want_id(vm_thread *t, const char *fn, value v, int64_t *id)
     return vm_want_int(t, fn, v, id);
 }
 
-BUILTIN(interp_destroy)
+int vm_interp_destroy(vm_thread *t, int64_t id)
 {
-    int64_t id;
-    if (want_id(t, "interp_destroy", argv[0], &id))
-        return -1;
     if (id == 0)
         return vm_raise(t, EXC(t)->interpreter_error, "cannot destroy the main interpreter");
     if (id == t->base.interp->id)
@@ -317,8 +323,16 @@ BUILTIN(interp_destroy)
     else
         destroy(t, in);
     pthread_mutex_unlock(&reg_mu);
-    *out = V_NONE;
     return rc;
+}
+
+BUILTIN(interp_destroy)
+{
+    int64_t id;
+    if (want_id(t, "interp_destroy", argv[0], &id))
+        return -1;
+    *out = V_NONE;
+    return vm_interp_destroy(t, id);
 }
 
 /* ---- id references ---- */
@@ -445,6 +459,25 @@ static int pack_args(vm_thread *t, int argc, value *argv, int from, xi_job *j)
     return vm_xi_get(t, tu, &j->args);
 }
 
+int vm_interp_call(vm_thread *t, int64_t id, const char *name, int argc, value *argv,
+                   value *out)
+{
+    xi_job j = {.name = name, .want_result = 1};
+    if (pack_args(t, argc, argv, 0, &j))
+        return -1;
+    return run_job(t, id, call_body, &j, out);
+}
+
+int vm_interp_exec(vm_thread *t, int64_t id, const char *name, const char *src, size_t len)
+{
+    value ev[2] = {V_INT(id), V_NONE};
+    if (vm_audit(t, "interpreters.exec", 2, ev))
+        return -1;
+    xi_job j = {.name = name, .src = src, .len = len};
+    value out;
+    return run_job(t, id, load_body, &j, &out);
+}
+
 BUILTIN(interp_call)
 {
     int64_t id;
@@ -464,11 +497,8 @@ BUILTIN(interp_exec)
     int64_t id;
     if (want_id(t, "interp_exec", argv[0], &id) || want_str(t, "interp_exec", argv[1]))
         return -1;
-    value ev[2] = {argv[0], V_NONE};
-    if (vm_audit(t, "interpreters.exec", 2, ev))
-        return -1;
-    xi_job j = {.name = "<interp_exec>", .src = AS_STR(argv[1])->data, .len = AS_STR(argv[1])->len};
-    return run_job(t, id, load_body, &j, out);
+    *out = V_NONE;
+    return vm_interp_exec(t, id, "<interp_exec>", AS_STR(argv[1])->data, AS_STR(argv[1])->len);
 }
 
 BUILTIN(interp_run_file)

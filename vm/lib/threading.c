@@ -154,6 +154,9 @@ int vm_thread_start(vm_thread *t, value func, value args, int daemon, value *out
     if (args.tag != T_TUPLE)
         return vm_raise(t, EXC(t)->type_error, "thread_start() args must be a tuple, not '%s'",
                         vm_type_name(args));
+    value ev[2] = {func, args};
+    if (vm_audit(t, "_thread.start_new_thread", 2, ev))
+        return -1;
     vm_thread_obj *th = (vm_thread_obj *)vm_alloc(t, T_THREAD, sizeof(vm_thread_obj));
     vm_waitq_init(&th->base.wq);
     th->func = func;
