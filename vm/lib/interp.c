@@ -421,7 +421,10 @@ static int set_body(vm_thread *nt, void *arg)
     xi_job *j = arg;
     value v = vm_xi_new(nt, &j->args);
     vm_xi_clear(&j->args);
-    vm_global_set(nt, j->name, v);
+    nt->roots[nt->nroots++] = v;
+    value *cell = vm_global_cell(VM_INTERP(nt), AS_STR(vm_str_c(nt, j->name)));
+    nt->nroots--;
+    *cell = v;
     return 0;
 }
 
