@@ -317,6 +317,18 @@ GILVM_API int gilvm_interp_run_string(long long id, const char *name, const char
 GILVM_API int gilvm_interp_call(long long id, const char *name, int argc, const gilvm_value *argv,
                                 gilvm_value *result);
 
+/* [Py_NewInterpreter's swap, PyThreadState_Swap] Makes the calling thread, which holds a
+ * GIL, run in interpreter `id` from now on: it gets a new thread state there (the old one
+ * released, its GIL too), so gilvm_run_string, gilvm_call and the globals functions work
+ * on that interpreter.  Returns the old state, to pass to gilvm_interp_leave; NULL with
+ * the error recorded if there is no such interpreter.  Interpreter `id` counts as running
+ * (it cannot be destroyed) until then. */
+GILVM_API gilvm_thread *gilvm_interp_enter(long long id);
+
+/* Undoes gilvm_interp_enter: deletes the thread state it made (which must be current) and
+ * takes `prev` back, with its GIL. */
+GILVM_API void gilvm_interp_leave(gilvm_thread *prev);
+
 /* ---- audit hooks [PySys_AddAuditHook, PEP 578] ---- */
 
 /* A runtime-wide audit hook: sees every event (docs/runtime.md has the table) of every

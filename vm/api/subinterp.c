@@ -80,6 +80,25 @@ int gilvm_interp_call(long long id, const char *name, int argc, const gilvm_valu
     return rc ? failed(t) : 0;
 }
 
+gilvm_thread *gilvm_interp_enter(long long id)
+{
+    vm_thread *t = vm_api_caller("gilvm_interp_enter");
+    if (!t)
+        return NULL;
+    if (!vm_interp_enter(t, id)) {
+        failed(t);
+        return NULL;
+    }
+    return (gilvm_thread *)t;
+}
+
+void gilvm_interp_leave(gilvm_thread *prev)
+{
+    vm_thread *cur = (vm_thread *)rt_thread_current();
+    if (cur && prev)
+        vm_interp_leave(cur, (vm_thread *)prev);
+}
+
 /* ---- audit hooks ---- */
 
 static struct {

@@ -165,6 +165,31 @@ static void run_in(vm_thread *t, vm_interp *in, int (*body)(vm_thread *nt, void 
     rt_thread_attach(&t->base);
 }
 
+vm_thread *vm_interp_enter(vm_thread *t, int64_t id)
+{
+    vm_interp *in = pin(t, id);
+    if (!in)
+        return NULL;
+    vm_thread *nt = (vm_thread *)rt_thread_new(&in->base, RT_WHENCE_EXEC);
+    if (!nt)
+        RT_FATAL("out of memory");
+    nt->exc = V_UNDEF;
+    nt->handled = V_NONE;
+    nt->self = V_NONE;
+    rt_thread_bind(&nt->base);
+    rt_thread_swap(&nt->base);
+    return nt;
+}
+
+void vm_interp_leave(vm_thread *nt, vm_thread *back)
+{
+    vm_interp *in = VM_INTERP(nt);
+    nt->exc = V_UNDEF;
+    rt_thread_delete_current(&nt->base);
+    rt_thread_attach(&back->base);
+    unpin(back, in);
+}
+
 /* ---- creating ---- */
 
 static unsigned main_exclude;

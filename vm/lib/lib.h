@@ -72,6 +72,13 @@ int vm_interp_call(vm_thread *t, int64_t id, const char *name, int argc, value *
                    value *out);
 int vm_interp_exec(vm_thread *t, int64_t id, const char *name, const char *src, size_t len);
 
+/* Makes the calling thread, attached as `t`, run in interpreter `id` from now on: a new
+ * thread state there, swapped in (t detached), which it returns; NULL with t's exception
+ * set if there is no such interpreter.  The interpreter counts as running until
+ * vm_interp_leave(new state, t) deletes the state and re-attaches `t`. */
+vm_thread *vm_interp_enter(vm_thread *t, int64_t id);
+void vm_interp_leave(vm_thread *nt, vm_thread *back);
+
 /* pending_call(id, name, *args) for another interpreter: queues a call of its global
  * `name` (a str) with copies of the (shareable) args, run at a poll of one of its threads;
  * *out is True, or False if its queue is full (interp.c). */
