@@ -77,7 +77,9 @@ typedef struct {
  * or -1 if n is 0, p is out of range or memory runs out. */
 int rt_stats_percentile(const uint64_t *samples, uint32_t n, double p, uint64_t *out);
 
-/* Stats of a deleted thread state, kept by its interpreter until the interpreter is freed. */
+/* Stats of a deleted thread state, kept by its interpreter until the interpreter is freed;
+ * thread id 0 is the merged row of every state swapped in to run code there from another
+ * interpreter's thread (whence RT_WHENCE_EXEC). */
 typedef struct {
     uint64_t thread_id;
     rt_thread_stats stats;
