@@ -260,15 +260,14 @@ int vm_interp_create(vm_thread *t, const rt_interp_config *config, int reqrefs, 
     nt->exc = V_UNDEF;
     nt->handled = V_NONE;
     nt->self = V_NONE;
-    rt_thread_bind(&nt->base);
-    rt_thread_swap(&nt->base);
+    /* Set up through `nt` without attaching it: no other thread can reach the new heap yet,
+     * so its GIL need not be taken (creation stays cheap: bench/interp_create.gasm). */
     pthread_mutex_lock(&install_mu);
     vm_interp_setup(nt);
     in->ffi_disabled = VM_INTERP(t)->ffi_disabled;
     vm_lib_install(nt, main_exclude);
     pthread_mutex_unlock(&install_mu);
-    rt_thread_delete_current(&nt->base);
-    rt_thread_attach(&t->base);
+    rt_thread_delete(&nt->base);
     pthread_mutex_lock(&reg_mu);
     in->sub.running = 0;
     if (nsubs == subs_cap) {
