@@ -331,8 +331,8 @@ BUILTIN(set_async_exc)
 
 void vm_threading_install(vm_thread *t)
 {
-    vm_gc_blacken_hooks[T_THREAD] = thread_blacken;
-    vm_gc_free_hooks[T_THREAD] = vm_waitable_free;
+    VM_SET_HOOK(vm_gc_blacken_hooks[T_THREAD], thread_blacken);
+    VM_SET_HOOK(vm_gc_free_hooks[T_THREAD], vm_waitable_free);
     static const vm_native_def natives[] = {
         {"thread_start", -1, bi_thread_start, "thread_start(f, args=(), daemon=False)"},
         {"thread_join", -1, bi_thread_join, "thread_join(th, timeout=None)"},

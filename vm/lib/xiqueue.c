@@ -392,8 +392,7 @@ BUILTIN(is_shareable)
 
 void vm_xiqueue_install(vm_thread *t)
 {
-    if (vm_gc_free_hooks[T_XIQUEUE] != handle_free)     /* written once: others read it */
-        vm_gc_free_hooks[T_XIQUEUE] = handle_free;
+    VM_SET_HOOK(vm_gc_free_hooks[T_XIQUEUE], handle_free);
     static const vm_native_def natives[] = {
         {"xiqueue", -1, bi_xiqueue, "xiqueue(maxsize=0)"},
         {"xiqueue_put", -1, bi_xiqueue_put, "xiqueue_put(q, x, timeout=None)"},
