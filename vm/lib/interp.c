@@ -126,6 +126,7 @@ static vm_interp *pin(vm_thread *t, int64_t id)
 }
 
 static void destroy(vm_thread *t, vm_interp *in);
+static void drop_pending(vm_interp *in);
 
 /* Under reg_mu: 1 if `in` may be destroyed now (not running, no thread states). */
 static int idle(vm_interp *in)
@@ -311,6 +312,7 @@ static void destroy(vm_thread *t, vm_interp *in)
     pthread_mutex_unlock(&vm_proc.mu);
     (void)t;
     vm_pcalls_fini(in);
+    drop_pending(in);
     for (size_t i = 0; i < nsubs; i++)
         if (subs[i] == in) {
             memmove(subs + i, subs + i + 1, (nsubs - i - 1) * sizeof *subs);
@@ -617,6 +619,22 @@ static int run_pending(void *arg)
     return rc;
 }
 
+/* Frees the calls by name still queued for `in` (which is idle: nobody runs them now). */
+static void drop_pending(vm_interp *in)
+{
+    rt_pending *q = &in->base.pending;
+    pthread_mutex_lock(&q->mutex);
+    int32_t n = atomic_load(&q->npending);
+    for (int32_t i = 0; i < n; i++) {
+        int32_t k = (q->first + i) % q->cap;
+        if (q->calls[k].fn == run_pending) {
+            pending_free(q->calls[k].arg);
+            q->calls[k].fn = NULL;      /* never run: the queue goes with the interpreter */
+        }
+    }
+    pthread_mutex_unlock(&q->mutex);
+}
+
 int vm_interp_pending_call(vm_thread *t, int64_t id, value name, int argc, value *argv,
                            value *out)
 {
@@ -763,8 +781,10 @@ void vm_interps_fini(void)
 {
     /* What is left (running daemon threads' interpreters) the runtime frees next. */
     pthread_mutex_lock(&reg_mu);
-    for (size_t i = 0; i < nsubs; i++)
+    for (size_t i = 0; i < nsubs; i++) {
         vm_pcalls_fini(subs[i]);
+        drop_pending(subs[i]);
+    }
     free(subs);
     subs = NULL;
     nsubs = subs_cap = 0;
