@@ -791,6 +791,29 @@ void vm_interps_fini(void)
     pthread_mutex_unlock(&reg_mu);
 }
 
+/* Re-creates the wait queues of the queues whose handles the heap of `in` holds. */
+static void queues_after_fork(vm_interp *in)
+{
+    for (vm_obj *o = in->heap; o; o = o->next)
+        if (o->tag == T_XIQUEUE)
+            vm_xiq_after_fork(o);
+}
+
+void vm_interps_after_fork_child(vm_thread *t)
+{
+    /* Only the forking thread exists: the locks may have been held by threads now gone. */
+    pthread_mutex_init(&reg_mu, NULL);
+    pthread_mutex_init(&install_mu, NULL);
+    queues_after_fork(VM_INTERP(t));
+    for (size_t i = 0; i < nsubs; i++) {
+        queues_after_fork(subs[i]);
+        vm_pcalls_fini(subs[i]);
+    }
+    free(subs);
+    subs = NULL;
+    nsubs = subs_cap = 0;
+}
+
 /* ---- install ---- */
 
 void vm_interp_install(vm_thread *t)

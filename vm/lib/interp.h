@@ -34,4 +34,7 @@ value vm_xi_new(vm_thread *t, const vm_xidata *d);
 /* Frees what *d owns (drops a queue reference) and makes it None; any thread, no GIL. */
 void vm_xi_clear(vm_xidata *d);
 
+/* After fork, in the child: re-creates the wait queue of the queue handle `o` holds. */
+void vm_xiq_after_fork(vm_obj *o);
+
 #endif

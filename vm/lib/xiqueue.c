@@ -377,6 +377,11 @@ BUILTIN(xiqueue_close)
     return 0;
 }
 
+void vm_xiq_after_fork(vm_obj *o)
+{
+    vm_waitq_init(&((vm_xiq_handle *)o)->q->wq);
+}
+
 BUILTIN(is_shareable)
 {
     vm_xidata d;
