@@ -253,6 +253,8 @@ int vm_interp_create(vm_thread *t, const rt_interp_config *config, int reqrefs, 
     if (!in)
         return vm_raise(t, EXC(t)->memory_error, "can't allocate an interpreter");
     in->sub.requires_idref = reqrefs;
+    if (reqrefs)
+        rt_interp_id_incref(&in->base);     /* the creator's reference [_interpreters.create] */
     in->sub.running = 1;            /* nobody may destroy it before it is set up */
     in->base.recursion_limit = t->base.interp->recursion_limit;
     vm_thread *nt = (vm_thread *)rt_thread_new(&in->base, RT_WHENCE_INIT);
