@@ -145,19 +145,26 @@ static void unpin(vm_thread *t, vm_interp *in)
     pthread_mutex_unlock(&reg_mu);
 }
 
-/* Runs body(nt, arg) on a new thread state `nt` of `in` (pinned) on the calling OS thread,
- * then comes back to `t`.  body returns 0 or -1 with nt's exception set, which goes into
- * o->exc_*. */
-static void run_in(vm_thread *t, vm_interp *in, int (*body)(vm_thread *nt, void *arg),
-                   void *arg, xi_outcome *o)
+/* A new thread state of `in` (whence `whence`), bound to the calling OS thread, detached. */
+static vm_thread *new_state(vm_interp *in, int whence)
 {
-    vm_thread *nt = (vm_thread *)rt_thread_new(&in->base, RT_WHENCE_EXEC);
+    vm_thread *nt = (vm_thread *)rt_thread_new(&in->base, whence);
     if (!nt)
         RT_FATAL("out of memory");
     nt->exc = V_UNDEF;
     nt->handled = V_NONE;
     nt->self = V_NONE;
     rt_thread_bind(&nt->base);
+    return nt;
+}
+
+/* Runs body(nt, arg) on a new thread state `nt` of `in` (pinned) on the calling OS thread,
+ * then comes back to `t`.  body returns 0 or -1 with nt's exception set, which goes into
+ * o->exc_*. */
+static void run_in(vm_thread *t, vm_interp *in, int (*body)(vm_thread *nt, void *arg),
+                   void *arg, xi_outcome *o)
+{
+    vm_thread *nt = new_state(in, RT_WHENCE_EXEC);
     rt_thread_swap(&nt->base);
     if (body(nt, arg))
         capture_exc(nt, o);
@@ -171,13 +178,7 @@ vm_thread *vm_interp_enter(vm_thread *t, int64_t id)
     vm_interp *in = pin(t, id);
     if (!in)
         return NULL;
-    vm_thread *nt = (vm_thread *)rt_thread_new(&in->base, RT_WHENCE_EXEC);
-    if (!nt)
-        RT_FATAL("out of memory");
-    nt->exc = V_UNDEF;
-    nt->handled = V_NONE;
-    nt->self = V_NONE;
-    rt_thread_bind(&nt->base);
+    vm_thread *nt = new_state(in, RT_WHENCE_EXEC);
     rt_thread_swap(&nt->base);
     return nt;
 }
