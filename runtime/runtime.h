@@ -368,9 +368,12 @@ void rt_thread_delete_all_but(rt_interp *in, rt_thread *keep);
 int rt_thread_is_main(const rt_thread *t);
 
 /* [PyThreadState_SetAsyncExc] Stores `exc` (opaque; NULL clears) in the async-exception slot
- * of the thread of `in` whose id is `id` and sets its RT_ASYNC_EXCEPTION bit; the slot's
- * previous value goes to *old.  Returns 1, or 0 (nothing done) if no such thread. */
-int rt_thread_set_async_exc(rt_interp *in, uint64_t id, void *exc, void **old);
+ * of the thread of `in` whose id is `id`, sets its RT_ASYNC_EXCEPTION bit and calls
+ * wake(thread) (if not NULL; under the thread-list lock, so the state stays alive) to end a
+ * blocking wait; the slot's previous value goes to *old.  Returns 1, or 0 (nothing done)
+ * if no such thread. */
+int rt_thread_set_async_exc(rt_interp *in, uint64_t id, void *exc, void **old,
+                            void (*wake)(rt_thread *t));
 
 /* Handles RT_GIL_DROP_REQUEST at a poll: clears the bit, drops the GIL, waits until another
  * thread took it (forced switching), then re-attaches at the back of the queue.  Called by

@@ -324,7 +324,8 @@ BUILTIN(set_async_exc)
                         vm_type_name(e));
     void *old = NULL;
     int n = id > 0 && rt_thread_set_async_exc(t->base.interp, (uint64_t)id,
-                                              e.tag == T_EXC ? e.u.o : NULL, &old);
+                                              e.tag == T_EXC ? e.u.o : NULL, &old,
+                                              vm_wait_wake);
     *out = V_INT(n);                /* `old` is garbage now: the collector takes it */
     return 0;
 }
