@@ -21,7 +21,9 @@
  *
  * Id references [_PyInterpreterState_IDIncref/IDDecref, requires_idref]: an interpreter
  * created with "reqrefs" is destroyed when the last reference (interp_incref) is dropped
- * (interp_decref), or, if it is running then, when its last run ends. */
+ * (interp_decref), or, if it is running then, when its last run ends; queue ends hold
+ * references too (xiqueue.c), and drop them where nothing may be destroyed: then
+ * vm_interp_id_released destroys it at the main thread's next poll. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -365,6 +367,26 @@ BUILTIN(interp_destroy)
 }
 
 /* ---- id references ---- */
+
+/* The pending call of vm_interp_id_released: destroys interpreter `id` if it is still
+ * without references and idle. */
+static int reap_released(void *arg)
+{
+    int64_t id = (int64_t)(intptr_t)arg;
+    pthread_mutex_lock(&reg_mu);
+    vm_interp *in = id ? find(id) : NULL;
+    if (in && in->sub.requires_idref && atomic_load(&in->base.id_refcount) <= 0 && idle(in) &&
+        !atomic_load(&in->base.finalizing))
+        destroy(NULL, in);
+    pthread_mutex_unlock(&reg_mu);
+    return 0;
+}
+
+void vm_interp_id_released(int64_t id)
+{
+    if (id != 0)
+        rt_pending_add_main(reap_released, (void *)(intptr_t)id);   /* full: exit reaps it */
+}
 
 BUILTIN(interp_incref)
 {
@@ -812,6 +834,9 @@ void vm_interps_after_fork_child(vm_thread *t)
         queues_after_fork(subs[i]);
         vm_pcalls_fini(subs[i]);
     }
+    for (vm_obj *o = VM_INTERP(t)->heap; o; o = o->next)
+        if (o->tag == T_XIQUEUE)
+            vm_xiq_after_fork_end(o, VM_INTERP(t));
     free(subs);
     subs = NULL;
     nsubs = subs_cap = 0;

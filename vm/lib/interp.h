@@ -34,7 +34,17 @@ value vm_xi_new(vm_thread *t, const vm_xidata *d);
 /* Frees what *d owns (drops a queue reference) and makes it None; any thread, no GIL. */
 void vm_xi_clear(vm_xidata *d);
 
-/* After fork, in the child: re-creates the wait queue of the queue handle `o` holds. */
+/* After fork, in the child: re-creates the wait queue of the queue handle `o` holds and
+ * forgets the queue's ends (vm_xiq_after_fork_end then counts the child's). */
 void vm_xiq_after_fork(vm_obj *o);
+
+/* After fork, in the child, after every vm_xiq_after_fork: counts the handle `o` of the
+ * main interpreter `in` as an end of its queue again. */
+void vm_xiq_after_fork_end(vm_obj *o, vm_interp *in);
+
+/* An id reference of interpreter `id` was dropped where it cannot be destroyed (a
+ * collector's free hook, any interpreter's GIL): if it requires id references, has none
+ * left and is idle when the main thread next polls (a pending call), destroys it then. */
+void vm_interp_id_released(int64_t id);
 
 #endif

@@ -10,6 +10,16 @@
  * an item in another queue) holds one more.  The last reference frees it, so a queue
  * outlives the interpreter that made it while another holds it.
  *
+ * Queue ends [requires_idref]: an interpreter with at least one handle of a queue is one of
+ * its ends (ends[], counting its handles: the creator's, and those made when the queue came
+ * in as an argument, a result or an item).  While a queue has two ends or more, it holds one
+ * id reference on each, so an interpreter created with "reqrefs" lives while it shares a
+ * queue with another interpreter; when an end's last handle is freed (its collector, or its
+ * destruction) and fewer than two ends are left, the queue drops those references, and an
+ * interpreter left without any is destroyed at the main thread's next poll
+ * (vm_interp_id_released: a free hook runs inside a collection, where it cannot be).  An
+ * interpreter alone with a queue is not kept alive by it: nobody else can reach it through it.
+ *
  * Items are vm_xidata: copies of shareable values, never objects, so no interpreter ever
  * sees another's heap.  Everything in the queue is guarded by its wait queue's mutex; the
  * GILs play no part (the two ends usually hold different ones).  Blocking put and get wait
@@ -27,10 +37,18 @@
 /* Nesting of tuples a shareable value may have. */
 #define XI_MAX_DEPTH 64
 
+/* An interpreter holding a queue: its handles of it. */
+typedef struct {
+    vm_interp *in;
+    int64_t handles;
+} xiq_end;
+
 struct vm_xiq {
     vm_waitq wq;                /* mu guards everything below */
     int64_t id;                 /* for repr and messages: 1, 2, ... in creation order */
     int64_t refs;               /* handles and in-flight copies */
+    xiq_end *ends;              /* the interpreters holding handles; id references on */
+    size_t nends, ends_cap;     /* each while nends >= 2 */
     int closed;
     size_t maxsize;             /* 0: unbounded */
     size_t len, cap, head;      /* ring buffer of items */
@@ -40,6 +58,7 @@ struct vm_xiq {
 typedef struct {                /* T_XIQUEUE: one reference on q */
     vm_obj h;
     vm_xiq *q;
+    vm_interp *in;              /* the interpreter whose heap holds it: an end of q */
 } vm_xiq_handle;
 
 static _Atomic int64_t next_queue_id = 1;
@@ -62,6 +81,7 @@ static void xiq_decref(vm_xiq *q)
     for (size_t i = 0; i < q->len; i++)
         vm_xi_clear(&q->items[(q->head + i) % q->cap]);
     free(q->items);
+    free(q->ends);
     vm_waitq_destroy(&q->wq);
     free(q);
 }
@@ -130,10 +150,60 @@ int vm_xi_get(vm_thread *t, value v, vm_xidata *out)
     return xi_get(t, v, out, 0);
 }
 
+/* Under q->wq.mu: adds a handle of `in` to q's ends, taking the ends' id references when
+ * `in` is the second end. */
+static void end_add(vm_xiq *q, vm_interp *in)
+{
+    for (size_t i = 0; i < q->nends; i++)
+        if (q->ends[i].in == in) {
+            q->ends[i].handles++;
+            return;
+        }
+    if (q->nends == q->ends_cap) {
+        size_t cap = q->ends_cap ? q->ends_cap * 2 : 4;
+        xiq_end *ends = realloc(q->ends, cap * sizeof *ends);
+        if (!ends)
+            RT_FATAL("out of memory");
+        q->ends = ends;
+        q->ends_cap = cap;
+    }
+    q->ends[q->nends++] = (xiq_end){in, 1};
+    if (q->nends == 2)
+        rt_interp_id_incref(&q->ends[0].in->base);
+    if (q->nends >= 2)
+        rt_interp_id_incref(&in->base);
+}
+
+/* Under q->wq.mu: drops a handle of `in`; when `in` stops being an end, drops the id
+ * references that end (and, if one end is left, the other) held, writing into released[]
+ * the ids of interpreters left without any (at most 2).  Returns how many. */
+static int end_drop(vm_xiq *q, vm_interp *in, int64_t released[2])
+{
+    int n = 0;
+    for (size_t i = 0; i < q->nends; i++) {
+        if (q->ends[i].in != in)
+            continue;
+        if (--q->ends[i].handles > 0)
+            return 0;
+        int held = q->nends >= 2;
+        q->ends[i] = q->ends[--q->nends];
+        if (held && rt_interp_id_decref(&in->base) <= 0)
+            released[n++] = in->base.id;
+        if (held && q->nends == 1 && rt_interp_id_decref(&q->ends[0].in->base) <= 0)
+            released[n++] = q->ends[0].in->base.id;
+        return n;
+    }
+    return 0;                       /* a handle of an interpreter the fork child forgot */
+}
+
 static value handle_new(vm_thread *t, vm_xiq *q)
 {
     vm_xiq_handle *h = (vm_xiq_handle *)vm_alloc(t, T_XIQUEUE, sizeof(vm_xiq_handle));
     h->q = q;
+    h->in = VM_INTERP(t);
+    pthread_mutex_lock(&q->wq.mu);
+    end_add(q, h->in);
+    pthread_mutex_unlock(&q->wq.mu);
     return V_OBJ(T_XIQUEUE, h);
 }
 
@@ -192,7 +262,14 @@ void vm_xi_clear(vm_xidata *d)
 
 static void handle_free(vm_obj *o)
 {
-    xiq_decref(((vm_xiq_handle *)o)->q);
+    vm_xiq_handle *h = (vm_xiq_handle *)o;
+    int64_t released[2];
+    pthread_mutex_lock(&h->q->wq.mu);
+    int n = end_drop(h->q, h->in, released);
+    pthread_mutex_unlock(&h->q->wq.mu);
+    for (int i = 0; i < n; i++)
+        vm_interp_id_released(released[i]);
+    xiq_decref(h->q);
 }
 
 static int want_xiq(vm_thread *t, value v, const char *fn, vm_xiq **q)
@@ -379,7 +456,14 @@ BUILTIN(xiqueue_close)
 
 void vm_xiq_after_fork(vm_obj *o)
 {
-    vm_waitq_init(&((vm_xiq_handle *)o)->q->wq);
+    vm_xiq *q = ((vm_xiq_handle *)o)->q;
+    vm_waitq_init(&q->wq);
+    q->nends = 0;                   /* the other interpreters are gone; no references held */
+}
+
+void vm_xiq_after_fork_end(vm_obj *o, vm_interp *in)
+{
+    end_add(((vm_xiq_handle *)o)->q, in);   /* only the main interpreter is left: one end */
 }
 
 BUILTIN(is_shareable)
