@@ -92,6 +92,24 @@ rt_interp *rt_interp_find(int64_t id)
     return in;
 }
 
+int rt_interp_has_threads(rt_interp *in)
+{
+    rt_head_lock();
+    int has = in->threads != NULL;
+    rt_head_unlock();
+    return has;
+}
+
+void rt_interp_id_incref(rt_interp *in)
+{
+    atomic_fetch_add(&in->id_refcount, 1);
+}
+
+int64_t rt_interp_id_decref(rt_interp *in)
+{
+    return atomic_fetch_sub(&in->id_refcount, 1) - 1;
+}
+
 int rt_interp_set_switch_interval(rt_interp *in, uint64_t us)
 {
     if (us == 0)

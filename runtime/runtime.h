@@ -77,7 +77,9 @@ typedef struct {
  * or -1 if n is 0, p is out of range or memory runs out. */
 int rt_stats_percentile(const uint64_t *samples, uint32_t n, double p, uint64_t *out);
 
-/* Stats of a deleted thread state, kept by its interpreter until the interpreter is freed. */
+/* Stats of a deleted thread state, kept by its interpreter until the interpreter is freed;
+ * thread id 0 is the merged row of every state swapped in to run code there from another
+ * interpreter's thread (whence RT_WHENCE_EXEC). */
 typedef struct {
     uint64_t thread_id;
     rt_thread_stats stats;
@@ -275,6 +277,16 @@ rt_interp *rt_interp_main(void);
  * thread of it, or knows it is not being deleted). */
 rt_interp *rt_interp_find(int64_t id);
 
+/* Returns 1 if `in` has thread states (under HEAD_LOCK), else 0. */
+int rt_interp_has_threads(rt_interp *in);
+
+/* [_PyInterpreterState_IDIncref] Adds one reference to `in`'s id; any thread. */
+void rt_interp_id_incref(rt_interp *in);
+
+/* [_PyInterpreterState_IDDecref] Drops one reference to `in`'s id; returns how many are
+ * left (the embedder destroys an interpreter that requires them at 0). */
+int64_t rt_interp_id_decref(rt_interp *in);
+
 /* Sets the switch interval in microseconds; returns -1 if `us` is 0 (caller raises). */
 int rt_interp_set_switch_interval(rt_interp *in, uint64_t us);
 
@@ -356,9 +368,12 @@ void rt_thread_delete_all_but(rt_interp *in, rt_thread *keep);
 int rt_thread_is_main(const rt_thread *t);
 
 /* [PyThreadState_SetAsyncExc] Stores `exc` (opaque; NULL clears) in the async-exception slot
- * of the thread of `in` whose id is `id` and sets its RT_ASYNC_EXCEPTION bit; the slot's
- * previous value goes to *old.  Returns 1, or 0 (nothing done) if no such thread. */
-int rt_thread_set_async_exc(rt_interp *in, uint64_t id, void *exc, void **old);
+ * of the thread of `in` whose id is `id`, sets its RT_ASYNC_EXCEPTION bit and calls
+ * wake(thread) (if not NULL; under the thread-list lock, so the state stays alive) to end a
+ * blocking wait; the slot's previous value goes to *old.  Returns 1, or 0 (nothing done)
+ * if no such thread. */
+int rt_thread_set_async_exc(rt_interp *in, uint64_t id, void *exc, void **old,
+                            void (*wake)(rt_thread *t));
 
 /* Handles RT_GIL_DROP_REQUEST at a poll: clears the bit, drops the GIL, waits until another
  * thread took it (forced switching), then re-attaches at the back of the queue.  Called by

@@ -86,8 +86,44 @@ int rt_stats_percentile(const uint64_t *samples, uint32_t n, double p, uint64_t 
     return 0;
 }
 
+/* Adds b's counters and samples (fed through a's reservoirs) into a; frees b's samples. */
+static void merge(rt_thread_stats *a, rt_thread_stats *b)
+{
+    a->switches += b->switches;
+    a->forced_switches += b->forced_switches;
+    a->drop_requests += b->drop_requests;
+    a->bytecodes += b->bytecodes;
+    a->pending_calls += b->pending_calls;
+    a->signals += b->signals;
+    a->gc_runs += b->gc_runs;
+    a->hold_ns += b->hold_ns;
+    a->wait_ns += b->wait_ns;
+    if (b->hold_max_ns > a->hold_max_ns)
+        a->hold_max_ns = b->hold_max_ns;
+    if (b->wait_max_ns > a->wait_max_ns)
+        a->wait_max_ns = b->wait_max_ns;
+    for (uint32_t i = 0; i < b->nhold; i++)
+        sample(&a->hold_samples, &a->nhold, a->hold_count++, &a->rng, b->hold_samples[i]);
+    for (uint32_t i = 0; i < b->nwait; i++)
+        sample(&a->wait_samples, &a->nwait, a->wait_count++, &a->rng, b->wait_samples[i]);
+    a->hold_count += b->hold_count - b->nhold;
+    a->wait_count += b->wait_count - b->nwait;
+    free(b->hold_samples);
+    free(b->wait_samples);
+    b->hold_samples = b->wait_samples = NULL;
+}
+
 void rt_stats_retire(rt_interp *in, rt_thread *t)
 {
+    /* States swapped in to run one call (interp_call...) are many and short: they share
+     * one row, thread id 0, so that the list does not grow with every call. */
+    if (t->whence == RT_WHENCE_EXEC) {
+        for (size_t i = 0; i < in->nretired; i++)
+            if (in->retired[i].thread_id == 0) {
+                merge(&in->retired[i].stats, &t->stats);
+                return;
+            }
+    }
     if (in->nretired == in->retired_cap) {
         size_t cap = in->retired_cap ? 2 * in->retired_cap : 16;
         rt_retired_stats *r = realloc(in->retired, cap * sizeof *r);
@@ -99,7 +135,8 @@ void rt_stats_retire(rt_interp *in, rt_thread *t)
         in->retired = r;
         in->retired_cap = cap;
     }
-    in->retired[in->nretired++] = (rt_retired_stats){t->id, t->stats};
+    in->retired[in->nretired++] =
+        (rt_retired_stats){t->whence == RT_WHENCE_EXEC ? 0 : t->id, t->stats};
     t->stats.hold_samples = t->stats.wait_samples = NULL;
 }
 

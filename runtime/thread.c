@@ -143,7 +143,8 @@ void rt_thread_delete_all_but(rt_interp *in, rt_thread *keep)
     }
 }
 
-int rt_thread_set_async_exc(rt_interp *in, uint64_t id, void *exc, void **old)
+int rt_thread_set_async_exc(rt_interp *in, uint64_t id, void *exc, void **old,
+                            void (*wake)(rt_thread *t))
 {
     /* Under HEAD_LOCK: threads without the GIL may be deleting states [SetAsyncExc]. */
     rt_head_lock();
@@ -153,6 +154,8 @@ int rt_thread_set_async_exc(rt_interp *in, uint64_t id, void *exc, void **old)
     if (t) {
         *old = atomic_exchange(&t->async_exc, exc);
         rt_breaker_set(&t->eval_breaker, RT_ASYNC_EXCEPTION);
+        if (wake)
+            wake(t);
     }
     rt_head_unlock();
     return t != NULL;

@@ -192,7 +192,7 @@ static void reset(vm_thread *t)
     in->base.recursion_limit = F.recursion_limit;
     rt_interp_set_switch_interval(&in->base, F.switch_interval);
     void *old = NULL;
-    rt_thread_set_async_exc(&in->base, t->base.id, NULL, &old);
+    rt_thread_set_async_exc(&in->base, t->base.id, NULL, &old, NULL);
     t->exc = V_UNDEF;
     t->handled = V_NONE;
     vm_gc_collect(t);

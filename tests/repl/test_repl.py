@@ -690,6 +690,33 @@ def load_file_keeps_definitions(x):
 
 
 @test
+def interp_switches_the_session(x):
+    s = x.session()
+    s.line("LOAD_GLOBAL interp_create", "\r\n")
+    s.line("CALL 0", "[1]\r\n")
+    s.line("STORE_GLOBAL sub", "[]\r\n")
+    s.line("LOAD_INT 5", "[5]\r\n")
+    s.line(":interp 1", "now in interpreter 1 (stack emptied)")
+    s.line(":interps", "(this REPL)")
+    s.line("LOAD_GLOBAL interp_current", "\r\n")
+    s.line("CALL 0", "[1]\r\n")
+    s.line("STORE_GLOBAL here", "[]\r\n")
+    s.line("LOAD_GLOBAL sub", "NameError")          # main's global is not visible here
+    s.line(":interp 1", "already in interpreter 1")
+    s.line(":interp 7", "unrecognized interpreter ID 7 (back in interpreter 0)")
+    s.line("LOAD_GLOBAL here", "NameError")         # nor interpreter 1's in main
+    s.line(":interp 1", "now in interpreter 1")
+    s.line("LOAD_GLOBAL here", "[1]\r\n")
+    s.line(":interp 0", "now in interpreter 0")
+    s.line("LOAD_GLOBAL interp_destroy", "\r\n")
+    s.line("LOAD_GLOBAL sub", "\r\n")
+    s.line("CALL 1", "[None]\r\n")
+    s.line(":interp 1", "unrecognized interpreter ID 1")
+    s.c.sendeof()
+    exited(s, 0)
+
+
+@test
 def interactive_after_file(x):
     path = os.path.join(x.home, "prog.gasm")
     with open(path, "w") as f:

@@ -543,6 +543,16 @@ END_TEST
 
 /* ---- async exceptions (runtime) ---- */
 
+static int wakes;
+static rt_thread *woken;
+
+/* The wake callback of set_async_exc: counts its calls. */
+static void count_wake(rt_thread *t)
+{
+    wakes++;
+    woken = t;
+}
+
 START_TEST(test_async_exc_slot)
 {
     start();
@@ -550,15 +560,17 @@ START_TEST(test_async_exc_slot)
     rt_thread *t = rt_thread_new(m, RT_WHENCE_THREADING);
     int first, second;
     void *old = (void *)1;
-    ck_assert_int_eq(rt_thread_set_async_exc(m, t->id, &first, &old), 1);
+    ck_assert_int_eq(rt_thread_set_async_exc(m, t->id, &first, &old, count_wake), 1);
     ck_assert_ptr_null(old);
     ck_assert(rt_breaker_load(&t->eval_breaker) & RT_ASYNC_EXCEPTION);
-    ck_assert_int_eq(rt_thread_set_async_exc(m, t->id, &second, &old), 1);
+    ck_assert_int_eq(rt_thread_set_async_exc(m, t->id, &second, &old, NULL), 1);
     ck_assert_ptr_eq(old, &first);
-    ck_assert_int_eq(rt_thread_set_async_exc(m, t->id, NULL, &old), 1);     /* clears */
+    ck_assert_int_eq(rt_thread_set_async_exc(m, t->id, NULL, &old, count_wake), 1);     /* clears */
     ck_assert_ptr_eq(old, &second);
     ck_assert_ptr_null(atomic_load(&t->async_exc));
-    ck_assert_int_eq(rt_thread_set_async_exc(m, 12345, &first, &old), 0);
+    ck_assert_int_eq(rt_thread_set_async_exc(m, 12345, &first, &old, count_wake), 0);
+    ck_assert_int_eq(wakes, 2);             /* the live thread, once per call with a wake */
+    ck_assert_ptr_eq(woken, t);
     rt_thread_delete(t);
     stop();
 }

@@ -105,7 +105,7 @@ static vm_exc *arm_the_rest(void)
     ck_assert(BITS(T) & RT_SIGNALS_PENDING);
     vm_exc *e = AS_EXC(vm_exc_new(T, EXC(T)->value_error, vm_str_c(T, "async")));
     void *old = NULL;
-    ck_assert_int_eq(rt_thread_set_async_exc(T->base.interp, T->base.id, e, &old), 1);
+    ck_assert_int_eq(rt_thread_set_async_exc(T->base.interp, T->base.id, e, &old, NULL), 1);
     ck_assert_ptr_null(old);
     rt_breaker_set(&T->base.eval_breaker, RT_GC_SCHEDULED | RT_GIL_DROP_REQUEST);
     ck_assert_uint_eq(BITS(T) & ~RT_EVAL_PLEASE_STOP, ALL_REASONS & ~RT_EVAL_PLEASE_STOP);

@@ -33,6 +33,33 @@ _Static_assert((int)GILVM_LIB_THREADS == (int)VM_LIB_THREADS &&
                (int)GILVM_LIB_SIGNAL == (int)VM_LIB_SIGNAL && (int)GILVM_LIB_OS == (int)VM_LIB_OS &&
                (int)GILVM_LIB_FFI == (int)VM_LIB_FFI, "GILVM_LIB_* values");
 
+/* The loader of interp_exec and interp_run_file (vm_interp_loader_fn, lib.h). */
+static int interp_loader(vm_thread *t, const char *name, const char *data, size_t len,
+                         char *err, size_t errlen, const char **type)
+{
+    char *buf = NULL;
+    if (data == NULL) {
+        if (vm_read_file(name, &buf, &len)) {
+            snprintf(err, errlen, "can't open file '%s': %s", name, strerror(errno));
+            *type = "OSError";
+            return -2;
+        }
+        data = buf;
+    }
+    vm_module m;
+    int gbc = len >= 8 && memcmp(data, "GILVMBC", 8) == 0;
+    int rc = vm_load_source(t, name, data, len, &m, err, errlen);
+    free(buf);
+    if (rc) {
+        *type = gbc ? "BytecodeError" : "SyntaxError";
+        return -2;
+    }
+    vm_module_link(t, &m);
+    vm_code *body = m.codes[0];
+    vm_module_free(&m);
+    return vm_run_code(t, body, NULL, NULL, 0);
+}
+
 const char *gilvm_version(void)
 {
     return GILVM_VERSION_STRING;
@@ -52,6 +79,7 @@ int gilvm_runtime_init(const gilvm_config *config)
     }
     vm_thread *t = (vm_thread *)rt_thread_current();
     vm_lib_set_forked_main_exit(forked_main_exit);
+    vm_interp_set_loader(interp_loader);
     if (config && config->switch_interval_us)
         rt_interp_set_switch_interval(t->base.interp, config->switch_interval_us);
     if (config && config->recursion_limit > 0) {
@@ -119,6 +147,11 @@ int gilvm_run_file(const char *path)
     vm_thread *t = vm_api_caller("gilvm_run_file");
     if (!t)
         return GILVM_EXIT_USAGE;
+    value ev = vm_str_c(t, path);
+    if (vm_audit(t, "gilvm.run_file", 1, &ev)) {
+        vm_api_error_set_exc(t, t->exc);
+        return vm_exit_status(t);
+    }
     char *data;
     size_t len;
     if (vm_read_file(path, &data, &len)) {
@@ -185,13 +218,16 @@ int gilvm_runtime_finalize(int status)
     status = join_threads(t, status);
     vm_pending_finish(t);
     vm_atexit_run(t);
+    vm_interps_join(t);             /* sub-interpreters' threads and atexit functions */
     fflush(stdout);
     vm_instruments_finish(t);
+    vm_interps_destroy_idle(t);     /* before main [finalize_subinterpreters] */
     /* Daemon threads never run bytecode again: they end at their next GIL take or wait slice. */
     rt_runtime_set_finalizing(&t->base);
     vm_lib_fini(t);
     rt_runtime_finalize();
     vm_api_cfunctions_free();
+    vm_api_audit_hooks_clear();
     gilvm_error_clear();
     return status;
 }

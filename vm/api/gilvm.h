@@ -287,6 +287,66 @@ typedef void (*gilvm_write_fn)(void *data, int stream, const char *text, size_t 
  * restores the default.  Any thread, any time; --stats and --trace output is not affected. */
 GILVM_API void gilvm_set_output(gilvm_write_fn fn, void *data);
 
+/* ---- sub-interpreters [Py_NewInterpreterFromConfig, PEP 684, PEP 734] ---- */
+
+/* How gilvm_interp_create sets an interpreter up; all zeros: isolated, as CPython's
+ * default (its own GIL, threads allowed, daemon threads and fork refused). */
+typedef struct {
+    int shared_gil;             /* 1: share the main interpreter's GIL (legacy) */
+    int no_threads;             /* 1: thread_start refused */
+    int allow_daemon_threads;   /* 1: daemon threads allowed */
+} gilvm_interp_config;
+
+/* [Py_NewInterpreterFromConfig] Creates an interpreter with its own heap, globals and
+ * builtins (config NULL: isolated); call it holding a GIL.  Returns its id (1, 2, ...;
+ * never reused), or -1 with the error recorded. */
+GILVM_API long long gilvm_interp_create(const gilvm_interp_config *config);
+
+/* [Py_EndInterpreter] Destroys interpreter `id`: refused (-1, InterpreterError recorded)
+ * for main, the caller's own, one running code or with live threads.  0 on success. */
+GILVM_API int gilvm_interp_destroy(long long id);
+
+/* [PyRun_StringFlags in another interpreter] Runs `source` (.gasm text) as a module named
+ * `name` in interpreter `id`, on the calling thread (it swaps to a thread state of `id` and
+ * back).  0, or -1 with the error recorded: an exception in the target is recorded as
+ * InterpreterError naming the interpreter, the original type and message. */
+GILVM_API int gilvm_interp_run_string(long long id, const char *name, const char *source);
+
+/* As gilvm_call, for global `name` of interpreter `id`: the arguments and the result are
+ * copied (None, bool, int, float, str, bytes); 0, or -1 with the error recorded. */
+GILVM_API int gilvm_interp_call(long long id, const char *name, int argc, const gilvm_value *argv,
+                                gilvm_value *result);
+
+/* [Py_NewInterpreter's swap, PyThreadState_Swap] Makes the calling thread, which holds a
+ * GIL, run in interpreter `id` from now on: it gets a new thread state there (the old one
+ * released, its GIL too), so gilvm_run_string, gilvm_call and the globals functions work
+ * on that interpreter.  Returns the old state, to pass to gilvm_interp_leave; NULL with
+ * the error recorded if there is no such interpreter.  Interpreter `id` counts as running
+ * (it cannot be destroyed) until then. */
+GILVM_API gilvm_thread *gilvm_interp_enter(long long id);
+
+/* Undoes gilvm_interp_enter: deletes the thread state it made (which must be current) and
+ * takes `prev` back, with its GIL. */
+GILVM_API void gilvm_interp_leave(gilvm_thread *prev);
+
+/* ---- audit hooks [PySys_AddAuditHook, PEP 578] ---- */
+
+/* A runtime-wide audit hook: sees every event (docs/runtime.md has the table) of every
+ * interpreter, with its arguments (lent; GILVM_OTHER for values that are not plain data),
+ * on the thread that raised it, holding its GIL.  Returns 0 to let the operation go on,
+ * non-zero to abort it (it fails with RuntimeError "EVENT: refused by an audit hook"). */
+typedef int (*gilvm_audit_hook)(void *data, const char *event, int argc, const gilvm_value *argv);
+
+/* [PySys_AddAuditHook] Adds a hook, before gilvm_runtime_init (it then sees every event
+ * from the start) or after, holding the GIL (hooks already there see "sys.addaudithook"
+ * and may refuse it).  Hooks are forgotten at gilvm_runtime_finalize.  0, or -1 if refused
+ * or if 16 hooks are set already. */
+GILVM_API int gilvm_audit_hook_add(gilvm_audit_hook fn, void *data);
+
+/* [PySys_Audit] Raises audit event `event` with argc arguments from the host, holding the
+ * GIL; 0, or -1 if a hook refused it (the error recorded). */
+GILVM_API int gilvm_audit(const char *event, int argc, const gilvm_value *argv);
+
 #ifdef __cplusplus
 }
 #endif

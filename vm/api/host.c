@@ -172,6 +172,11 @@ static int to_host(vm_thread *t, value v, gilvm_value *out)
     return vm_raise(t, EXC(t)->memory_error, "out of memory copying a value for the host");
 }
 
+int vm_api_to_host(vm_thread *t, value v, gilvm_value *out)
+{
+    return to_host(t, v, out);
+}
+
 /* A gilvm_value from the host as a VM value; 0, or -1 with TypeError set. */
 static int from_host(vm_thread *t, const gilvm_value *v, value *out)
 {
@@ -424,4 +429,9 @@ void vm_api_cfunctions_free(void)
         hostfns = h->next;
         hostfn_free(h);
     }
+}
+
+int vm_api_from_host(vm_thread *t, const gilvm_value *v, value *out)
+{
+    return from_host(t, v, out);
 }

@@ -92,16 +92,27 @@ void vm_instruments_finish(vm_thread *t)
     if (r.json)
         fprintf(stderr, "{\"interpreters\": [");
     int first_interp = 1;
-    for (rt_interp *in = rt_main_runtime.interps; in; in = in->next) {
+    /* Oldest (main) first; the runtime's list is newest first.  Sub-interpreters are still
+     * there: they are destroyed after this report (gilvm_runtime_finalize). */
+    for (int64_t after = -1;;) {
+        rt_interp *in = NULL;
+        for (rt_interp *x = rt_main_runtime.interps; x; x = x->next)
+            if (x->id > after && (!in || x->id < in->id))
+                in = x;
+        if (!in)
+            break;
+        after = in->id;
         vm_interp *vi = (vm_interp *)in;
+        int own = in->gil == &in->own;
         if (r.json)
-            fprintf(stderr, "%s{\"id\": %" PRId64 ", \"switch_interval_us\": %" PRIu64
+            fprintf(stderr, "%s{\"id\": %" PRId64 ", \"own_gil\": %s, \"switch_interval_us\": %" PRIu64
                     ", \"gc_collections\": %zu, \"threads\": [",
-                    first_interp ? "" : ", ", in->id, rt_interp_switch_interval(in),
-                    vi->ncollections);
+                    first_interp ? "" : ", ", in->id, own ? "true" : "false",
+                    rt_interp_switch_interval(in), vi->ncollections);
         else
-            fprintf(stderr, "interpreter %" PRId64 ": switch interval %" PRIu64 " us, %zu GC runs\n",
-                    in->id, rt_interp_switch_interval(in), vi->ncollections);
+            fprintf(stderr, "interpreter %" PRId64 ": switch interval %" PRIu64 " us, %zu GC runs%s\n",
+                    in->id, rt_interp_switch_interval(in), vi->ncollections,
+                    in->id == 0 ? "" : own ? ", own GIL" : ", shared GIL");
         r.first = 1;
         rt_interp_stats_foreach(in, thread_row, &r);
         if (r.json)

@@ -125,6 +125,8 @@ static void name_thread(rt_thread *t)
         emit(", \"ph\": \"M\", \"pid\": %" PRId64 ", \"tid\": %" PRIu64, pid, t->id);
         if (t == atomic_load(&rt_main_runtime.main_tstate))
             emit(", \"args\": {\"name\": \"main\"}}");
+        else if (t->whence == RT_WHENCE_EXEC)   /* swapped in by interp_call and the like */
+            emit(", \"args\": {\"name\": \"thread %" PRIu64 " (run from another interpreter)\"}}", t->id);
         else
             emit(", \"args\": {\"name\": \"thread %" PRIu64 "\"}}", t->id);
     }

@@ -57,7 +57,9 @@
 #define HISTORY_FILE ".gilvm_history"
 
 typedef struct {
-    vm_thread *t;
+    vm_thread *t;               /* the state the session runs on (in :interp N's interpreter) */
+    vm_thread *home;            /* the state it started with */
+    gilvm_thread *away;         /* after :interp N (N not home's): home, saved; else NULL */
     value *stack;               /* the session's value stack, bottom first (GC root) */
     uint32_t depth, cap;
     vm_code *last;              /* body of the last input, for :dis without a name (GC root) */
@@ -356,6 +358,7 @@ static void cmd_dis(repl *r, const char *arg);
 static void cmd_stack(repl *r, const char *arg);
 static void cmd_threads(repl *r, const char *arg);
 static void cmd_interps(repl *r, const char *arg);
+static void cmd_interp(repl *r, const char *arg);
 static void cmd_stats(repl *r, const char *arg);
 static void cmd_load(repl *r, const char *arg);
 static void cmd_reset(repl *r, const char *arg);
@@ -370,6 +373,7 @@ static const struct meta {
     {":stack", "", "the value stack, one value per line, top last", cmd_stack},
     {":threads", "", "thread states of this interpreter", cmd_threads},
     {":interps", "", "interpreters of the runtime", cmd_interps},
+    {":interp", " N", "switch the session into interpreter N (:interps lists them)", cmd_interp},
     {":stats", "", "GIL and thread statistics of this interpreter", cmd_stats},
     {":load", " FILE", "run a .gasm or .gbc file here; its definitions stay", cmd_load},
     {":reset", "", "empty the stack; restore the globals of the session's start", cmd_reset},
@@ -567,6 +571,57 @@ static void cmd_interps(repl *r, const char *arg)
                (double)rows[i].interval_us / 1000.0, rows[i].main ? "  main" : "",
                rows[i].finalizing ? "  finalizing" : "", rows[i].self ? "  (this REPL)" : "");
     free(rows);
+}
+
+/* Takes the snapshot of the session's interpreter's globals that :reset restores. */
+static void snapshot(repl *r)
+{
+    vm_globals *g = &VM_INTERP(r->t)->globals;
+    r->nsnap = g->n;
+    r->snap = xrealloc(r->snap, (g->n ? g->n : 1) * sizeof *r->snap);
+    for (uint32_t i = 0; i < g->n; i++)
+        r->snap[i] = *g->cells[i];
+}
+
+/* Goes back to the session's first interpreter if it is away from it. */
+static void go_home(repl *r)
+{
+    if (r->away) {
+        gilvm_interp_leave(r->away);
+        r->away = NULL;
+        r->t = r->home;
+    }
+}
+
+static void cmd_interp(repl *r, const char *arg)
+{
+    char *end;
+    long long id = strtoll(arg, &end, 10);
+    if (!*arg || *skip_space(end)) {
+        printf("usage: :interp N  (N: an interpreter id; :interps lists them)\n");
+        return;
+    }
+    if (id == r->t->base.interp->id) {
+        printf("already in interpreter %lld\n", id);
+        return;
+    }
+    /* Values of one interpreter's heap mean nothing in another's. */
+    r->depth = 0;
+    r->last = NULL;
+    go_home(r);
+    if (id != r->home->base.interp->id) {
+        gilvm_thread *home = gilvm_interp_enter(id);
+        if (!home) {
+            printf("%s: %s (back in interpreter %lld)\n", gilvm_error_type(), gilvm_error_message(),
+                   (long long)r->t->base.interp->id);
+            snapshot(r);
+            return;
+        }
+        r->away = home;
+        r->t = (vm_thread *)rt_thread_current();
+    }
+    snapshot(r);
+    printf("now in interpreter %lld (stack emptied)\n", id);
 }
 
 typedef struct {
@@ -1116,7 +1171,7 @@ int vm_repl_main(vm_thread *t)
     if (!isatty(STDIN_FILENO))
         return run_script(t);
 
-    repl r = {.t = t};
+    repl r = {.t = t, .home = t};
     if (pipe_open()) {
         fprintf(stderr, "gilvm: repl: %s\n", strerror(errno));
         return GILVM_EXIT_EXCEPTION;
@@ -1165,6 +1220,7 @@ int vm_repl_main(vm_thread *t)
         free(line);
     }
 
+    go_home(&r);
     tty_cooked();
     history_finish(&r);
     vm_gc_remove_root_hook(mark_roots);

@@ -33,20 +33,21 @@ static void reindex(vm_globals *g)
     g->mask = size - 1;
     for (uint32_t k = 0; k < g->n; k++) {
         vm_str *n = g->names[k];
-        uint32_t i = (uint32_t)vm_hash_bytes(n->data, n->len) & g->mask;
+        uint32_t i = (uint32_t)(n->hash ? n->hash : vm_hash_bytes(n->data, n->len)) & g->mask;
         while (g->index[i])
             i = (i + 1) & g->mask;
         g->index[i] = k + 1;
     }
 }
 
-value *vm_global_cell(vm_interp *in, vm_str *name)
+/* The cell of `name`, whose hash is h; added after the last slot if absent. */
+static value *cell_of(vm_interp *in, vm_str *name, uint64_t h)
 {
     vm_globals *g = &in->globals;
-    uint64_t h = vm_hash_bytes(name->data, name->len);
     uint32_t k = find(g, name->data, name->len, h);
     if (k != UINT32_MAX)
         return g->cells[k];
+    name->hash = h;                 /* the str's own hash (vm_hash): reindex needs no rehash */
     if (g->n == g->cap) {
         g->cap = g->cap ? g->cap * 2 : VM_GLOBAL_BLOCK;
         g->names = realloc(g->names, g->cap * sizeof *g->names);
@@ -74,12 +75,18 @@ value *vm_global_cell(vm_interp *in, vm_str *name)
     return g->cells[k];
 }
 
+value *vm_global_cell(vm_interp *in, vm_str *name)
+{
+    return cell_of(in, name, name->hash ? name->hash : vm_hash_bytes(name->data, name->len));
+}
+
 void vm_global_set(vm_thread *t, const char *name, value v)
 {
     vm_interp *in = VM_INTERP(t);
-    uint64_t h = vm_hash_bytes(name, strlen(name));
-    uint32_t k = find(&in->globals, name, strlen(name), h);
-    *(k == UINT32_MAX ? vm_global_cell(in, AS_STR(vm_str_c(t, name))) : in->globals.cells[k]) = v;
+    size_t len = strlen(name);
+    uint64_t h = vm_hash_bytes(name, len);
+    uint32_t k = find(&in->globals, name, len, h);
+    *(k == UINT32_MAX ? cell_of(in, AS_STR(vm_str_new(t, name, len)), h) : in->globals.cells[k]) = v;
 }
 
 value vm_global_get(vm_interp *in, const char *name)

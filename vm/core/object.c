@@ -309,7 +309,7 @@ const char *vm_type_name(value v)
         [T_TUPLE] = "tuple", [T_DICT] = "dict", [T_FUNC] = "function",
         [T_NATIVE] = "builtin_function_or_method", [T_CODE] = "code", [T_CLASS] = "type",
         [T_ITER] = "iterator", [T_THREAD] = "thread", [T_LOCK] = "lock", [T_QUEUE] = "queue",
-        [T_INTERP] = "interpreter", [T_FFI_LIB] = "ffi_library", [T_FFI_FUNC] = "ffi_function",
+        [T_INTERP] = "interpreter", [T_XIQUEUE] = "xiqueue", [T_FFI_LIB] = "ffi_library", [T_FFI_FUNC] = "ffi_function",
         [T_FFI_BUFFER] = "ffi_buffer", [T_FFI_CALLBACK] = "ffi_callback",
     };
     if (v.tag == T_EXC)

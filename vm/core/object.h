@@ -22,7 +22,7 @@ typedef enum {
     T_UNDEF,        /* an unset global or local slot, or "no exception"; never visible to bytecode */
     T_BOOL, T_INT, T_FLOAT,
     T_STR, T_BYTES, T_LIST, T_TUPLE, T_DICT, T_FUNC, T_NATIVE, T_CODE, T_CLASS, T_EXC,
-    T_ITER, T_THREAD, T_LOCK, T_QUEUE, T_INTERP,
+    T_ITER, T_THREAD, T_LOCK, T_QUEUE, T_INTERP, T_XIQUEUE,
     T_FFI_LIB, T_FFI_FUNC, T_FFI_BUFFER, T_FFI_CALLBACK,   /* native calls (vm/lib/ffi.c) */
     T__COUNT
 } vm_tag;

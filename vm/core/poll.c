@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The poll handler [_Py_HandlePending]: what the eval loop does when it finds a bit set in
  * its thread's eval breaker at RESUME or JUMP_BACKWARD, and what a blocking wait does when
- * it wakes for a signal or a stop request.  Called by eval.c and by vm/lib/wait.c.
+ * it wakes for a signal, a stop request or an asynchronous exception.  Called by eval.c and
+ * by vm/lib/wait.c.
  *
  * Notes
  * -----
@@ -136,7 +137,15 @@ int vm_poll_in_wait(vm_thread *t)
         handle_stop(t);
     if ((bits & RT_LIMITS) && check_limits(t))
         return -1;
-    return (bits & RT_SIGNALS_PENDING) ? vm_signals_run(t) : 0;
+    if ((bits & RT_SIGNALS_PENDING) && vm_signals_run(t))
+        return -1;
+    if (bits & RT_ASYNC_EXCEPTION) {
+        rt_breaker_clear(&t->base.eval_breaker, RT_ASYNC_EXCEPTION);
+        void *e = atomic_exchange(&t->base.async_exc, NULL);
+        if (e)
+            return vm_raise_value(t, V_OBJ(T_EXC, e));
+    }
+    return 0;
 }
 
 void vm_pending_finish(vm_thread *t)

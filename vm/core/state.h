@@ -63,7 +63,7 @@ typedef struct vm_chunk {
     X(memory_error, "MemoryError", exception) \
     X(os_error, "OSError", exception) \
     X(interpreter_error, "InterpreterError", exception) \
-    X(not_shareable_error, "NotShareableError", value_error) \
+    X(not_shareable_error, "NotShareableError", type_error) \
     X(finalization_error, "FinalizationError", runtime_error) \
     X(stop_iteration, "StopIteration", exception) \
     X(assertion_error, "AssertionError", exception) \
@@ -102,6 +102,12 @@ struct vm_interp {
     int exiting;
     int ffi_disabled;           /* native calls refused (gilvm_config.no_ffi, --no-ffi) */
     value audit_hooks;          /* list of bytecode audit hooks (addaudithook), or None */
+    struct {                    /* sub-interpreters (vm/lib/interp.c), under its lock */
+        int running;            /* thread states swapped in to run code here */
+        int requires_idref;     /* destroyed when its last id reference goes */
+        int joining;            /* finalization joins its threads: runs still allowed */
+        int destroyed;          /* being deleted: no more runs */
+    } sub;
     /* The embedder's limits on this interpreter's program (vm/lib/limits.c sets them,
      * poll.c enforces them at polls while RT_LIMITS is set). */
     struct {
@@ -130,6 +136,7 @@ struct vm_thread {
     int c_depth;                /* nested vm_eval activations */
     value self;                 /* the thread object running on this state, or None */
     uint64_t limits_counted;    /* base.stats.bytecodes already added to limits.executed */
+    void *_Atomic waitq;        /* the vm_waitq a vm_wait blocks on (set_async_exc wakes it) */
     int nroots;                 /* values C code keeps alive across calls into bytecode */
     value roots[16];
 };
@@ -215,9 +222,9 @@ int vm_run_code(vm_thread *t, vm_code *code, value *stack_io, uint32_t *depth_io
 /* Handles the eval breaker's bits at a poll, in CPython's order (poll.c: stop, signals,
  * pending calls, GC, GIL, async exception); 0, or -1 with an exception set. */
 int vm_handle_pending(vm_thread *t);
-/* A blocking wait woke for RT_SIGNALS_PENDING, RT_EVAL_PLEASE_STOP or an exceeded limit
- * (RT_LIMITS); holding the GIL, handles those as a poll would; 0, or -1 if a signal handler
- * raised or a limit was exceeded. */
+/* A blocking wait woke for RT_SIGNALS_PENDING, RT_EVAL_PLEASE_STOP, RT_ASYNC_EXCEPTION or
+ * an exceeded limit (RT_LIMITS); holding the GIL, handles those as a poll would; 0, or -1 if
+ * a signal handler raised, an asynchronous exception arrived or a limit was exceeded. */
 int vm_poll_in_wait(vm_thread *t);
 /* Runs the handlers of signals that arrived, if `t` is the main thread; 0, or -1 with the
  * exception of the handler that raised (the remaining signals run at a later poll). */

@@ -1,10 +1,49 @@
 /* SPDX-License-Identifier: MIT */
-/* Audit hooks [sys.addaudithook, sys.audit, PEP 578]: per-interpreter bytecode hooks that
- * see named events with their arguments, and abort the operation that raised an event by
- * raising.  The library raises its events through vm_audit (lib.h); with no hook that is
- * one branch. */
+/* Audit hooks [sys.addaudithook, sys.audit, PySys_AddAuditHook, PEP 578]: per-interpreter
+ * bytecode hooks and runtime-wide C hooks (which the embedding API may add before the
+ * runtime starts) see named events with their arguments, and abort the operation that
+ * raised an event by raising (a C hook: by returning non-zero).  The library raises its
+ * events through vm_audit (lib.h); with no hook that costs two loads and a branch. */
+#include <pthread.h>
+
 #include "vm/lib/lib.h"
 #include "vm/lib/native.h"
+
+/* The C hooks, in the order added; slots are filled before the count that publishes them
+ * grows, and never change after. */
+static struct {
+    vm_audit_c_fn fn;
+    void *data;
+} c_hooks[VM_AUDIT_MAX_C_HOOKS];
+_Atomic int vm_audit_nc;
+static pthread_mutex_t c_hooks_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int vm_audit_add_c_hook(vm_thread *t, vm_audit_c_fn fn, void *data)
+{
+    /* As PySys_AddAuditHook: with the runtime running, the hooks already there see
+     * "sys.addaudithook" first, and any of them may refuse the new one. */
+    if (t && vm_audit(t, "sys.addaudithook", 0, NULL)) {
+        t->exc = V_UNDEF;
+        return -1;
+    }
+    pthread_mutex_lock(&c_hooks_mu);
+    int n = atomic_load(&vm_audit_nc), rc = -1;
+    if (n < VM_AUDIT_MAX_C_HOOKS) {
+        c_hooks[n].fn = fn;
+        c_hooks[n].data = data;
+        atomic_store(&vm_audit_nc, n + 1);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&c_hooks_mu);
+    return rc;
+}
+
+void vm_audit_clear_c_hooks(void)
+{
+    pthread_mutex_lock(&c_hooks_mu);
+    atomic_store(&vm_audit_nc, 0);
+    pthread_mutex_unlock(&c_hooks_mu);
+}
 
 /* The hooks are GC roots of their interpreter. */
 static void mark_hooks(vm_interp *in, vm_gc_mark_fn mark, void *g)
@@ -14,6 +53,15 @@ static void mark_hooks(vm_interp *in, vm_gc_mark_fn mark, void *g)
 
 int vm_audit_run(vm_thread *t, const char *event, int argc, const value *argv)
 {
+    int nc = atomic_load(&vm_audit_nc);
+    for (int i = 0; i < nc; i++)
+        if (c_hooks[i].fn(c_hooks[i].data, t, event, argc, argv)) {
+            if (t->exc.tag == T_UNDEF)
+                vm_raise(t, EXC(t)->runtime_error, "%s: refused by an audit hook", event);
+            return -1;
+        }
+    if (VM_INTERP(t)->audit_hooks.tag != T_LIST)
+        return 0;
     value ev[2] = {vm_str_c(t, event), vm_tuple_new(t, (size_t)argc, argv)};
     /* Rooted: a hook may drop the others (a collection may run inside it). */
     if (t->nroots + 2 > (int)(sizeof t->roots / sizeof t->roots[0]))

@@ -1311,13 +1311,13 @@ BUILTIN(ffi_free)
 
 void vm_ffi_install(vm_thread *t)
 {
-    vm_gc_blacken_hooks[T_FFI_LIB] = lib_blacken;
-    vm_gc_blacken_hooks[T_FFI_FUNC] = func_blacken;
-    vm_gc_blacken_hooks[T_FFI_CALLBACK] = callback_blacken;
-    vm_gc_free_hooks[T_FFI_LIB] = lib_free;
-    vm_gc_free_hooks[T_FFI_BUFFER] = buffer_free;
-    vm_gc_free_hooks[T_FFI_CALLBACK] = callback_free;
-    vm_call_hooks[T_FFI_FUNC] = func_call;
+    VM_SET_HOOK(vm_gc_blacken_hooks[T_FFI_LIB], lib_blacken);
+    VM_SET_HOOK(vm_gc_blacken_hooks[T_FFI_FUNC], func_blacken);
+    VM_SET_HOOK(vm_gc_blacken_hooks[T_FFI_CALLBACK], callback_blacken);
+    VM_SET_HOOK(vm_gc_free_hooks[T_FFI_LIB], lib_free);
+    VM_SET_HOOK(vm_gc_free_hooks[T_FFI_BUFFER], buffer_free);
+    VM_SET_HOOK(vm_gc_free_hooks[T_FFI_CALLBACK], callback_free);
+    VM_SET_HOOK(vm_call_hooks[T_FFI_FUNC], func_call);
     vm_gc_add_root_hook(mark_callbacks);
     static const vm_native_def natives[] = {
         {"ffi_open", -1, bi_ffi_open, "ffi_open(name=None)"},

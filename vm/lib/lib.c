@@ -9,6 +9,8 @@
 
 void vm_lib_install(vm_thread *t, unsigned exclude)
 {
+    if (VM_INTERP(t) == (vm_interp *)rt_interp_main())
+        vm_interp_note_main_exclude(exclude);
     vm_process_init();
     vm_builtins_install(t);
     vm_sys_install(t);
@@ -24,6 +26,8 @@ void vm_lib_install(vm_thread *t, unsigned exclude)
     GROUP(VM_LIB_OS, vm_os_install(t));
     vm_lib_natives_off = 0;
     vm_audit_install(t);
+    vm_interp_install(t);
+    vm_xiqueue_install(t);
     GROUP(VM_LIB_FFI, vm_ffi_install(t));
     vm_lib_natives_off = 0;
 }
@@ -39,6 +43,7 @@ void vm_lib_fini(vm_thread *t)
     vm_wait_quiesce();
     vm_pcalls_fini(in);
     if (in == (vm_interp *)rt_interp_main()) {
+        vm_interps_fini();
         vm_threads_fini();
         vm_waker_stop();
     }

@@ -121,7 +121,7 @@ BUILTIN(lock_locked)
 
 void vm_lock_install(vm_thread *t)
 {
-    vm_gc_free_hooks[T_LOCK] = vm_waitable_free;
+    VM_SET_HOOK(vm_gc_free_hooks[T_LOCK], vm_waitable_free);
     static const vm_native_def natives[] = {
         {"Lock", 0, bi_Lock, "Lock()"},
         {"lock_acquire", -1, bi_lock_acquire, "lock_acquire(lock, blocking=True, timeout=-1)"},

@@ -25,6 +25,11 @@ typedef struct {
 void vm_def_natives(vm_thread *t, const vm_native_def *defs, size_t n);
 #define VM_DEF_NATIVES(t, defs) vm_def_natives((t), (defs), sizeof(defs) / sizeof (defs)[0])
 
+/* Sets a process-wide hook table slot (vm_gc_blacken_hooks, vm_gc_free_hooks,
+ * vm_call_hooks) in an install function: written only the first time, since every
+ * interpreter's install sets the same value while other interpreters' threads read it. */
+#define VM_SET_HOOK(slot, fn) do { if ((slot) != (fn)) (slot) = (fn); } while (0)
+
 /* Raises TypeError "FN() argument must be WANT, not 'TYPE'"; returns -1. */
 int vm_type_err(vm_thread *t, const char *fn, const char *want, value got);
 

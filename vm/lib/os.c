@@ -69,6 +69,8 @@ BUILTIN(fork)
         return vm_raise(t, EXC(t)->runtime_error, "fork not supported for subinterpreters");
     if (atomic_load(&rt_main_runtime.finalizing) || atomic_load(&in->finalizing))
         return vm_raise(t, EXC(t)->finalization_error, "can't fork at interpreter shutdown");
+    if (vm_audit(t, "os.fork", 0, NULL))
+        return -1;
     fflush(NULL);                   /* else the child writes the parent's buffered output too */
     fork_before(t);
     pid_t pid = fork();

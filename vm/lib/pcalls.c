@@ -211,8 +211,11 @@ BUILTIN(pending_call)
     int64_t id = 0;
     if (argc < 2)
         return vm_raise(t, EXC(t)->type_error, "pending_call expected at least 2 arguments");
-    if (vm_want_int(t, "pending_call", argv[0], &id) ||
-        vm_want_callable(t, "pending_call", argv[1]))
+    if (vm_want_int(t, "pending_call", argv[0], &id))
+        return -1;
+    if (argv[1].tag == T_STR)       /* a function of that interpreter, by name */
+        return vm_interp_pending_call(t, id, argv[1], argc - 2, argv + 2, out);
+    if (vm_want_callable(t, "pending_call", argv[1]))
         return -1;
     rt_interp *target = rt_interp_find(id);
     if (target == NULL)
@@ -220,7 +223,8 @@ BUILTIN(pending_call)
                         (long long)id);
     if (target != t->base.interp)   /* objects are never shared between interpreters */
         return vm_raise(t, EXC(t)->interpreter_error,
-                        "pending_call: interpreter %lld cannot run a function of interpreter %lld",
+                        "pending_call: interpreter %lld cannot run a function of interpreter %lld "
+                        "(pass the name of one of its own)",
                         (long long)id, (long long)t->base.interp->id);
     return queue_call(t, 0, target, argc - 1, argv + 1, out);
 }
@@ -262,7 +266,7 @@ void vm_pcalls_install(vm_thread *t)
     vm_gc_add_root_hook(gc_roots);
     static const vm_native_def natives[] = {
         {"call_soon_main", -1, bi_call_soon_main, "call_soon_main(f, *args)"},
-        {"pending_call", -1, bi_pending_call, "pending_call(interp_id, f, *args)"},
+        {"pending_call", -1, bi_pending_call, "pending_call(interp_id, f, *args)\npending_call(interp_id, name, *args)"},
         {"call_later", -1, bi_call_later, "call_later(delay, f, *args)"},
     };
     VM_DEF_NATIVES(t, natives);

@@ -82,4 +82,5 @@ void vm_process_after_fork_child(vm_thread *t)
         vm_pcall_free(timers);
         timers = next;
     }
+    vm_interps_after_fork_child(t);
 }

@@ -89,6 +89,11 @@ void vm_pcall_free(vm_pcall *p);
 /* Marks a thread object whose OS thread did not survive fork() as finished (threading.c). */
 void vm_thread_obj_forked(vm_obj *o, vm_thread *survivor);
 
+/* In the child after fork(), from vm_process_after_fork_child: re-creates the mutexes and
+ * condvars of interp.c and of every cross-interpreter queue a heap holds, and forgets the
+ * sub-interpreters (which rt_fork_after_child deletes next) (interp.c). */
+void vm_interps_after_fork_child(vm_thread *t);
+
 /* In the child after fork(), holding vm_proc.mu and vm_proc.timer.mu (taken before the fork)
  * and the GIL, before the runtime deletes the other thread states: releases what belonged
  * to threads that did not survive (timers and their thread, OS thread records, the waker),

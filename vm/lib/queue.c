@@ -126,8 +126,8 @@ BUILTIN(queue_size)
 
 void vm_queue_install(vm_thread *t)
 {
-    vm_gc_blacken_hooks[T_QUEUE] = queue_blacken;
-    vm_gc_free_hooks[T_QUEUE] = queue_free;
+    VM_SET_HOOK(vm_gc_blacken_hooks[T_QUEUE], queue_blacken);
+    VM_SET_HOOK(vm_gc_free_hooks[T_QUEUE], queue_free);
     static const vm_native_def natives[] = {
         {"Queue", 0, bi_Queue, "Queue()"},
         {"queue_put", 2, bi_queue_put, "queue_put(q, x)"},

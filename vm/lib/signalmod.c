@@ -52,6 +52,9 @@ BUILTIN(signal)
     else
         return vm_raise(t, EXC(t)->type_error,
                         "signal handler must be SIG_IGN, SIG_DFL, or a callable object");
+    value ev[2] = {V_INT(signum), h};
+    if (vm_audit(t, "signal.signal", 2, ev))
+        return -1;
     if (vm_signals_run(t))          /* signals that arrived before the change [CPython] */
         return -1;
     if (rt_signal_set(signum, action))

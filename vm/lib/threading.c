@@ -154,6 +154,9 @@ int vm_thread_start(vm_thread *t, value func, value args, int daemon, value *out
     if (args.tag != T_TUPLE)
         return vm_raise(t, EXC(t)->type_error, "thread_start() args must be a tuple, not '%s'",
                         vm_type_name(args));
+    value ev[2] = {func, args};
+    if (vm_audit(t, "_thread.start_new_thread", 2, ev))
+        return -1;
     vm_thread_obj *th = (vm_thread_obj *)vm_alloc(t, T_THREAD, sizeof(vm_thread_obj));
     vm_waitq_init(&th->base.wq);
     th->func = func;
@@ -321,15 +324,16 @@ BUILTIN(set_async_exc)
                         vm_type_name(e));
     void *old = NULL;
     int n = id > 0 && rt_thread_set_async_exc(t->base.interp, (uint64_t)id,
-                                              e.tag == T_EXC ? e.u.o : NULL, &old);
+                                              e.tag == T_EXC ? e.u.o : NULL, &old,
+                                              vm_wait_wake);
     *out = V_INT(n);                /* `old` is garbage now: the collector takes it */
     return 0;
 }
 
 void vm_threading_install(vm_thread *t)
 {
-    vm_gc_blacken_hooks[T_THREAD] = thread_blacken;
-    vm_gc_free_hooks[T_THREAD] = vm_waitable_free;
+    VM_SET_HOOK(vm_gc_blacken_hooks[T_THREAD], thread_blacken);
+    VM_SET_HOOK(vm_gc_free_hooks[T_THREAD], vm_waitable_free);
     static const vm_native_def natives[] = {
         {"thread_start", -1, bi_thread_start, "thread_start(f, args=(), daemon=False)"},
         {"thread_join", -1, bi_thread_join, "thread_join(th, timeout=None)"},

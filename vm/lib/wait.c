@@ -66,7 +66,7 @@ uint32_t vm_blocking_poll(vm_thread *t, pthread_mutex_t *held)
     uint32_t bits = rt_breaker_load(&t->base.eval_breaker);
     if ((bits & RT_LIMITS) && !atomic_load(&VM_INTERP(t)->limits.exceeded))
         bits &= ~(uint32_t)RT_LIMITS;           /* a limit applies, but none is exceeded */
-    return bits & (RT_SIGNALS_PENDING | RT_EVAL_PLEASE_STOP | RT_LIMITS);
+    return bits & (RT_SIGNALS_PENDING | RT_EVAL_PLEASE_STOP | RT_ASYNC_EXCEPTION | RT_LIMITS);
 }
 
 void vm_blocking_end(vm_thread *t)
@@ -174,6 +174,17 @@ void vm_waker_stop(void)
 
 /* ---- waiting ---- */
 
+void vm_wait_wake(rt_thread *rt)
+{
+    /* Under q->mu: the waiter is either before its poll (it sees the bit) or in the wait. */
+    vm_waitq *q = atomic_load(&((vm_thread *)rt)->waitq);
+    if (q) {
+        pthread_mutex_lock(&q->mu);
+        pthread_cond_broadcast(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+    }
+}
+
 int vm_wait(vm_thread *t, vm_waitq *q, int (*ready)(void *), void *obj, uint64_t deadline_ns)
 {
     int is_main = rt_signals_can_handle(&t->base);
@@ -182,6 +193,7 @@ int vm_wait(vm_thread *t, vm_waitq *q, int (*ready)(void *), void *obj, uint64_t
         vm_blocking_begin(t);
         if (is_main)
             waker_register(q);
+        atomic_store(&t->waitq, q);
         pthread_mutex_lock(&q->mu);
         q->nwaiters++;
         for (;;) {
@@ -201,6 +213,7 @@ int vm_wait(vm_thread *t, vm_waitq *q, int (*ready)(void *), void *obj, uint64_t
         }
         q->nwaiters--;
         pthread_mutex_unlock(&q->mu);
+        atomic_store(&t->waitq, NULL);
         if (is_main)
             waker_register(NULL);
         vm_blocking_end(t);

@@ -35,8 +35,14 @@ void vm_waitable_free(vm_obj *o);
 
 /* Waits, the GIL released, until ready(obj) (called under q->mu) or until `deadline_ns`
  * (monotonic; 0: forever).  Runs signal handlers meanwhile on the main thread.  Returns 1
- * ready, 0 timed out, -1 a signal handler raised (exception set). */
+ * ready, 0 timed out, -1 a signal handler raised or an asynchronous exception arrived
+ * (exception set). */
 int vm_wait(vm_thread *t, vm_waitq *q, int (*ready)(void *), void *obj, uint64_t deadline_ns);
+
+/* Wakes the vm_wait `t` (a vm_thread) blocks on, if any, so that it polls at once (the
+ * caller keeps `t` alive and holds the GIL of t's interpreter, which keeps the waited-on
+ * object alive). */
+void vm_wait_wake(rt_thread *t);
 
 /* The monotonic deadline of a timeout argument of `fn` (None: 0, forever; a non-negative
  * number of seconds); *err = -1 with TypeError or ValueError set if it is neither. */
@@ -48,8 +54,8 @@ void vm_blocking_begin(vm_thread *t);
 
 /* In a blocking wait (GIL released): if another thread finalizes, unlocks `held` (if not
  * NULL) and ends the OS thread; else returns t's eval-breaker bits that should interrupt the
- * wait (RT_SIGNALS_PENDING, RT_EVAL_PLEASE_STOP, RT_LIMITS once a limit is exceeded), 0 if
- * none. */
+ * wait (RT_SIGNALS_PENDING, RT_EVAL_PLEASE_STOP, RT_ASYNC_EXCEPTION, RT_LIMITS once a limit
+ * is exceeded), 0 if none. */
 uint32_t vm_blocking_poll(vm_thread *t, pthread_mutex_t *held);
 
 /* Ends a blocking wait: re-attaches `t` (urgently: the convoy fix). */
