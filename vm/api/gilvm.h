@@ -47,6 +47,22 @@ enum {
     GILVM_EXIT_SIGINT = 130,    /* uncaught KeyboardInterrupt (the process re-raises SIGINT) */
 };
 
+/* ---- memory: the allocator hook (docs/embedding.md, "Memory") ---- */
+
+/* [PyMemAllocatorEx, lua_Alloc] A host's allocator, through which every allocation of the
+ * VM goes (objects, tables, code, stacks; the runtime's own small structs, libffi's closures
+ * and the strings of owned gilvm_values stay libc's).  realloc(data, NULL, n) must act as
+ * malloc(n); n is never 0; free is never passed NULL; all three must be thread-safe (threads
+ * of gilvm call them without the GIL).  A NULL result is an allocation failure: the program
+ * gets MemoryError (an API call -1 with MemoryError recorded, gilvm_runtime_init -1), never
+ * an abort, except as the guide's "Memory" section says. */
+typedef struct {
+    void *(*malloc)(void *data, size_t n);
+    void *(*realloc)(void *data, void *p, size_t n);
+    void (*free)(void *data, void *p);
+    void *data;                         /* passed to each of the three */
+} gilvm_allocator;
+
 /* [PyConfig] How gilvm_runtime_init sets the runtime up; all zeros are the defaults. */
 typedef struct {
     unsigned long switch_interval_us;   /* 0: default 5000 */
@@ -54,6 +70,7 @@ typedef struct {
     int no_signal_handlers;             /* 1: leave SIGINT alone (else: KeyboardInterrupt) */
     int no_ffi;                         /* 1: native calls (the ffi_* builtins) refused */
     unsigned exclude;                   /* GILVM_LIB_* groups of builtins not installed */
+    const gilvm_allocator *allocator;   /* NULL: libc's; used until the next init (copied) */
 } gilvm_config;
 
 /* Groups of builtins a host can leave out of the interpreter (gilvm_config.exclude), for a

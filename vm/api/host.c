@@ -17,7 +17,9 @@
 /* ---- the calling thread's recorded error ---- */
 
 /* Each OS thread's last error, in thread-specific data whose destructor frees it when the
- * thread ends (a thread gilvm started, or a host thread that never cleared it). */
+ * thread ends (a thread gilvm started, or a host thread that never cleared it).  It and the
+ * strings of owned values are libc's malloc, not the host's allocator: both may outlive the
+ * runtime (docs/embedding.md, "Memory"). */
 typedef struct {
     char *type, *message, *traceback;
 } api_error;
@@ -95,7 +97,7 @@ void vm_api_error_set_exc(vm_thread *t, value e)
     value msg = vm_to_str(t, e);
     char *tb = vm_format_traceback(t, e);
     vm_api_error_set(AS_EXC(e)->cls->name->data, AS_STR(msg)->data, tb);
-    free(tb);
+    vm_free(tb);
 }
 
 const char *gilvm_error_type(void) { api_error *e = error_get(0); return e ? e->type : NULL; }
@@ -242,7 +244,7 @@ int gilvm_call(const char *name, int argc, const gilvm_value *argv, gilvm_value 
     }
     value f = vm_global_get(VM_INTERP(t), name);
     int rc = -1;
-    value *args = malloc(sizeof(value) * (size_t)(argc ? argc : 1));
+    value *args = vm_malloc(sizeof(value) * (size_t)(argc ? argc : 1));
     if (!args) {
         vm_api_error_set("MemoryError", "out of memory", NULL);
         return -1;
@@ -280,7 +282,7 @@ fail:
     vm_api_error_set_exc(t, t->exc);
     t->exc = V_UNDEF;
 done:
-    free(args);
+    vm_free(args);
     return rc;
 }
 
@@ -321,7 +323,7 @@ int gilvm_raise(const char *exc_class, const char *fmt, ...)
  * result back. */
 static int host_call(hostfn *h, vm_thread *t, int argc, const value *argv, value *out)
 {
-    gilvm_value small[8], *hv = argc <= 8 ? small : calloc((size_t)argc, sizeof *hv);
+    gilvm_value small[8], *hv = argc <= 8 ? small : vm_calloc((size_t)argc, sizeof *hv);
     if (!hv)
         return vm_raise(t, EXC(t)->memory_error, "out of memory");
     int rc = -1, i = 0;
@@ -352,7 +354,7 @@ out:
     for (int k = 0; k < i; k++)
         gilvm_value_clear(&hv[k]);
     if (hv != small)
-        free(hv);
+        vm_free(hv);
     return rc;
 }
 
@@ -368,9 +370,9 @@ static void hostfn_free(hostfn *h)
 {
     if (h->closure)
         ffi_closure_free(h->closure);
-    free(h->name);
-    free(h->sig);
-    free(h);
+    vm_free(h->name);
+    vm_free(h->sig);
+    vm_free(h);
 }
 
 int gilvm_register(const char *name, int arity, gilvm_cfunction fn, void *data)
@@ -382,14 +384,14 @@ int gilvm_register(const char *name, int arity, gilvm_cfunction fn, void *data)
         vm_api_error_set("ValueError", "gilvm_register: bad name, function or arity", NULL);
         return -1;
     }
-    hostfn *h = calloc(1, sizeof *h);
+    hostfn *h = vm_calloc(1, sizeof *h);
     if (!h)
         goto oom;
     h->fn = fn;
     h->data = data;
-    h->name = dup(name);
+    h->name = vm_strdup(name);
     size_t n = strlen(name) + 16;
-    h->sig = malloc(n);
+    h->sig = vm_malloc(n);
     if (!h->name || !h->sig)
         goto oom;
     snprintf(h->sig, n, "%s(%s)", name, arity < 0 ? "*args" : "...");

@@ -16,29 +16,6 @@
 /* The largest single allocation a program may ask for, limit or not. */
 #define VM_MAX_ALLOC ((size_t)1 << 40)
 
-/* Memory kept for when malloc fails: freed so that the allocation (or the collector's own
- * gray stack), and raising MemoryError at the next poll, can still succeed; taken again
- * after a collection.  Process-wide, as malloc's heap is. */
-#define RESERVE_SIZE (1u << 20)
-static void *reserve;
-static _Atomic int reserve_spent;   /* since the last collection: MemoryError at its poll */
-
-/* realloc(p, n), falling back on the reserve when malloc's heap is exhausted; fatal only
- * when even that is not enough. */
-static void *heap_realloc(void *p, size_t n)
-{
-    void *q = realloc(p, n);
-    if (!q && reserve) {
-        free(reserve);
-        reserve = NULL;
-        atomic_store(&reserve_spent, 1);
-        q = realloc(p, n);
-    }
-    if (!q)
-        RT_FATAL("out of memory");
-    return q;
-}
-
 void vm_heap_charge(vm_thread *t, size_t bytes)
 {
     vm_interp *in = VM_INTERP(t);
@@ -52,7 +29,7 @@ void vm_heap_charge(vm_thread *t, size_t bytes)
  * and the next, or while MemoryError is being raised. */
 static size_t headroom(size_t max)
 {
-    return max / 8 + RESERVE_SIZE;
+    return max / 8 + (1u << 20);
 }
 
 int vm_heap_reserve(vm_thread *t, size_t bytes)
@@ -69,14 +46,24 @@ int vm_heap_reserve(vm_thread *t, size_t bytes)
 vm_obj *vm_alloc(vm_thread *t, vm_tag tag, size_t size)
 {
     vm_interp *in = VM_INTERP(t);
-    vm_obj *o = heap_realloc(NULL, size);
+    vm_obj *o;
+    if (size - 1 < VM_SMALL_MAX) {      /* size 0 is never asked for; it wraps, to the else */
+        size_t c = (size - 1) >> 4;
+        o = in->small.lists[c];
+        if (o) {
+            in->small.lists[c] = o->next;
+            in->small.bytes -= (c + 1) << 4;
+        } else
+            o = vm_xrealloc(NULL, (c + 1) << 4);
+    } else
+        o = vm_xrealloc(NULL, size);
     memset(o, 0, size);
     o->tag = (uint8_t)tag;
     o->size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
     o->next = in->heap;
     in->heap = o;
     vm_heap_charge(t, size);
-    if (atomic_load_explicit(&reserve_spent, memory_order_relaxed))
+    if (vm_mem_reserve_pending())
         rt_breaker_set(&t->base.eval_breaker, RT_GC_SCHEDULED);
     return o;
 }
@@ -84,10 +71,8 @@ vm_obj *vm_alloc(vm_thread *t, vm_tag tag, size_t size)
 int vm_heap_check(vm_thread *t)
 {
     vm_interp *in = VM_INTERP(t);
-    int oom = atomic_exchange(&reserve_spent, 0);
-    if (!reserve)
-        reserve = malloc(RESERVE_SIZE);
-    if (oom)
+    vm_mem_reserve_take();
+    if (vm_mem_reserve_spent())
         return vm_raise(t, in->exc.memory_error, "out of memory");
     size_t max = in->limits.max_memory;
     if (max && in->allocated > max)
@@ -108,7 +93,7 @@ static void gray(gray_stack *g, vm_obj *o)
     o->marked = 1;
     if (g->len == g->cap) {
         size_t cap = g->cap ? g->cap * 2 : 256;
-        vm_obj **items = realloc(g->items, cap * sizeof *items);
+        vm_obj **items = vm_realloc(g->items, cap * sizeof *items);
         if (!items) {
             g->overflow = 1;        /* marked, not blackened: the collector rescans the heap */
             return;
@@ -225,27 +210,45 @@ void vm_obj_free(vm_interp *in, vm_obj *o)
     switch (o->tag) {
     case T_LIST:
         if (((vm_list *)o)->cap)
-            free(((vm_list *)o)->items);
+            vm_free(((vm_list *)o)->items);
         break;
-    case T_DICT: free(((vm_dict *)o)->entries); free(((vm_dict *)o)->index); break;
+    case T_DICT: vm_free(((vm_dict *)o)->entries); vm_free(((vm_dict *)o)->index); break;
     case T_CODE: {
         vm_code *c = (vm_code *)o;
-        free(c->code);
-        free(c->exec);
-        free(c->lines);
-        free(c->consts);
-        free(c->names);
-        free(c->localnames);
-        free(c->exc);
+        vm_free(c->code);
+        vm_free(c->exec);
+        vm_free(c->lines);
+        vm_free(c->consts);
+        vm_free(c->names);
+        vm_free(c->localnames);
+        vm_free(c->exc);
         break;
     }
-    case T_EXC: free(((vm_exc *)o)->tb); break;
+    case T_EXC: vm_free(((vm_exc *)o)->tb); break;
     default:
         if (o->tag < T__COUNT && vm_gc_free_hooks[o->tag])
             vm_gc_free_hooks[o->tag](o);
         break;
     }
-    free(o);
+    size_t c = ((size_t)o->size - 1) >> 4;
+    if (o->size - 1 < VM_SMALL_MAX && in->small.bytes < in->small.cap) {
+        o->next = in->small.lists[c];
+        in->small.lists[c] = o;
+        in->small.bytes += (c + 1) << 4;
+    } else
+        vm_free(o);
+}
+
+/* Gives every object on the free lists back to the allocator. */
+static void free_lists_drop(vm_interp *in)
+{
+    for (size_t c = 0; c < VM_SMALL_MAX / 16; c++)
+        while (in->small.lists[c]) {
+            vm_obj *o = in->small.lists[c];
+            in->small.lists[c] = o->next;
+            vm_free(o);
+        }
+    in->small.bytes = 0;
 }
 
 static void mark_thread(gray_stack *g, vm_thread *t)
@@ -298,8 +301,11 @@ void vm_gc_collect(vm_thread *t)
                     blacken(&g, g.items[--g.len]);
             }
     }
-    free(g.items);
+    vm_free(g.items);
 
+    /* The sweep keeps freed small objects for reuse, up to the threshold: what the
+     * program allocates until the next collection anyway. */
+    in->small.cap = in->threshold;
     size_t live = 0;
     vm_obj **link = &in->heap;
     while (*link) {
@@ -315,6 +321,8 @@ void vm_gc_collect(vm_thread *t)
     }
     in->allocated = live;
     in->threshold = in->allocated * 2 > GC_MIN_THRESHOLD ? in->allocated * 2 : GC_MIN_THRESHOLD;
+    if (in->small.bytes > in->threshold)        /* the heap shrank: so do the free lists */
+        free_lists_drop(in);
     in->ncollections++;
     t->base.stats.gc_runs++;
     if (rt_main_runtime.hooks.async_event)
@@ -324,11 +332,13 @@ void vm_gc_collect(vm_thread *t)
 void vm_heap_free(vm_interp *in)
 {
     vm_obj *o = in->heap;
+    in->small.cap = 0;
     while (o) {
         vm_obj *next = o->next;
         vm_obj_free(in, o);
         o = next;
     }
+    free_lists_drop(in);
     in->heap = NULL;
     in->allocated = 0;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "opcodes/opcodes.h"
+#include "vm/core/mem.h"
 
 typedef struct vm_thread vm_thread;
 typedef struct vm_interp vm_interp;
@@ -194,6 +195,16 @@ typedef struct {                /* T_FFI_BUFFER: memory for native code (vm/lib/
 
 /* ---- allocation (gc.c) ---- */
 
+/* Objects of up to VM_SMALL_MAX bytes come from free lists by size class (16-byte steps),
+ * per interpreter, above the allocator (mem.h): vm_obj_free keeps a freed object on its
+ * class's list while the lists hold less than `cap` bytes (the collection threshold,
+ * set at each collection), so memory stays bounded; the rest goes back to the allocator. */
+#define VM_SMALL_MAX 256
+typedef struct {
+    vm_obj *lists[VM_SMALL_MAX / 16];
+    size_t bytes, cap;
+} vm_free_lists;
+
 /* Allocates a zeroed heap object of `size` bytes with `tag` in t's interpreter heap; may
  * schedule a collection (RT_GC_SCHEDULED) but never collects, and never fails: when malloc
  * fails it frees the collector's reserve and retries, and the next poll raises MemoryError.
@@ -236,8 +247,29 @@ int vm_dict_get(vm_thread *t, vm_dict *d, value key, value *out);
 int vm_dict_set(vm_thread *t, vm_dict *d, value key, value val);
 /* Removes key; 1 removed, 0 absent, -1 error. */
 int vm_dict_del(vm_thread *t, vm_dict *d, value key);
+/* Hash of an int (and of a bool, or a float with an integral value, equal to it): never 0. */
+static inline uint64_t vm_hash_int(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdu;
+    x ^= x >> 33;
+    return x ? x : 1;
+}
+/* vm_hash for every type (object.c); vm_hash does ints and cached string hashes inline. */
+int vm_hash_slow(vm_thread *t, value v, uint64_t *h);
 /* Hash of a hashable value into *h; -1 with TypeError if unhashable. */
-int vm_hash(vm_thread *t, value v, uint64_t *h);
+static inline int vm_hash(vm_thread *t, value v, uint64_t *h)
+{
+    if (v.tag == T_INT) {
+        *h = vm_hash_int((uint64_t)v.u.i);
+        return 0;
+    }
+    if (v.tag == T_STR && ((vm_str *)v.u.o)->hash) {
+        *h = ((vm_str *)v.u.o)->hash;
+        return 0;
+    }
+    return vm_hash_slow(t, v, h);
+}
 /* Three-way comparison of two numbers (int, bool, float), exact across int and float:
  * -1, 0, 1, or 2 when unordered (nan). */
 int vm_num_cmp(value a, value b);

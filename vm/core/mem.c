@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/* The VM's one allocation layer (mem.h): the host's allocator or libc's, and the reserve
+ * that turns a failed allocation which cannot fail where it is made into MemoryError at the
+ * next poll. */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/runtime.h"
+#include "vm/core/mem.h"
+
+static vm_allocator host;           /* host.malloc NULL: libc's */
+
+/* Memory kept for when the allocator fails: given back so that the allocation (and raising
+ * MemoryError at the next poll) can still succeed; taken again after a collection.
+ * Process-wide, as the allocator is. */
+#define RESERVE_SIZE (1u << 20)
+static _Atomic(void *) reserve;
+static _Atomic int spent;
+
+void vm_mem_set(const vm_allocator *a)
+{
+    if (a && a->malloc && a->realloc && a->free)
+        host = *a;
+    else
+        memset(&host, 0, sizeof host);
+}
+
+void *vm_malloc(size_t n)
+{
+    if (n == 0)
+        n = 1;
+    return host.malloc ? host.malloc(host.data, n) : malloc(n);
+}
+
+void *vm_calloc(size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size)
+        return NULL;
+    void *p = vm_malloc(n * size);
+    if (p)
+        memset(p, 0, n * size);
+    return p;
+}
+
+void *vm_realloc(void *p, size_t n)
+{
+    if (n == 0)
+        n = 1;
+    if (!host.malloc)
+        return realloc(p, n);
+    return p ? host.realloc(host.data, p, n) : host.malloc(host.data, n);
+}
+
+void vm_free(void *p)
+{
+    if (!p)
+        return;
+    if (host.malloc)
+        host.free(host.data, p);
+    else
+        free(p);
+}
+
+char *vm_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = vm_malloc(n);
+    return p ? memcpy(p, s, n) : NULL;
+}
+
+void *vm_xrealloc(void *p, size_t n)
+{
+    void *q = vm_realloc(p, n);
+    if (!q) {
+        void *r = atomic_exchange(&reserve, NULL);
+        atomic_store(&spent, 1);
+        if (r) {
+            vm_free(r);
+            q = vm_realloc(p, n);
+        }
+    }
+    if (!q)
+        RT_FATAL("out of memory");
+    return q;
+}
+
+int vm_mem_reserve_take(void)
+{
+    if (atomic_load(&reserve))
+        return 0;
+    void *r = vm_malloc(RESERVE_SIZE);
+    if (!r)
+        return -1;
+    void *expected = NULL;
+    if (!atomic_compare_exchange_strong(&reserve, &expected, r))
+        vm_free(r);
+    return 0;
+}
+
+void vm_mem_reserve_drop(void)
+{
+    vm_free(atomic_exchange(&reserve, NULL));
+    atomic_store(&spent, 0);
+}
+
+int vm_mem_reserve_spent(void)
+{
+    return atomic_exchange(&spent, 0);
+}
+
+int vm_mem_reserve_pending(void)
+{
+    return atomic_load_explicit(&spent, memory_order_relaxed);
+}
