@@ -205,17 +205,27 @@ typedef enum {
     GILVM_FLOAT,        /* u.f */
     GILVM_STR,          /* u.s: UTF-8 text, len bytes, NUL-terminated */
     GILVM_BYTES,        /* u.s: len bytes (NUL-terminated too) */
-    GILVM_OTHER,        /* out only: a list, dict, function...; u.s holds its repr */
+    GILVM_OTHER,        /* out only: a function, a class...; u.s holds its repr */
+    GILVM_LIST,         /* u.seq: len items */
+    GILVM_TUPLE,        /* u.seq: len items */
+    GILVM_DICT,         /* u.seq: len (key, value) pairs, items[2k] and items[2k + 1] */
 } gilvm_type;
+
+/* How deep lists, tuples and dicts may nest to cross the API: one nested deeper (or a list
+ * that contains itself) is refused, ValueError. */
+#define GILVM_MAX_DEPTH 100
 
 /* A value crossing the API, by copy: no pointer into gilvm's heap ever reaches the host.
  * Ownership: a value gilvm hands out (a call's result, a global) has owned = 1 and its
- * string is freed by gilvm_value_clear; values gilvm lends to a C function (its arguments)
- * have owned = 0 and live until it returns; values the host passes in are copied, and stay
- * the host's (a C function's result with owned = 1 is cleared by gilvm after the copy). */
-typedef struct {
+ * string or items (recursively) are freed by gilvm_value_clear; values gilvm lends to a C
+ * function (its arguments) have owned = 0 and live until it returns; values the host passes
+ * in are copied, and stay the host's (a C function's result with owned = 1 is cleared by
+ * gilvm after the copy). */
+typedef struct gilvm_value gilvm_value;
+struct gilvm_value {
     gilvm_type type;
-    int owned;                          /* 1: u.s.data is malloc'd; gilvm_value_clear frees it */
+    int owned;                          /* 1: u.s.data or u.seq.items is malloc'd (libc's),
+                                         * and gilvm_value_clear frees it */
     union {
         int64_t i;
         double f;
@@ -223,8 +233,12 @@ typedef struct {
             const char *data;
             size_t len;
         } s;
+        struct {
+            gilvm_value *items;         /* GILVM_DICT: 2 * len values */
+            size_t len;
+        } seq;
     } u;
-} gilvm_value;
+};
 
 /* Builders for values passed in (nothing is allocated; strings are borrowed until copied). */
 static inline gilvm_value gilvm_none(void) { gilvm_value v; v.type = GILVM_NONE; v.owned = 0; v.u.i = 0; return v; }
@@ -234,13 +248,19 @@ static inline gilvm_value gilvm_float(double f) { gilvm_value v = gilvm_none(); 
 static inline gilvm_value gilvm_strn(const char *s, size_t len) { gilvm_value v = gilvm_none(); v.type = GILVM_STR; v.u.s.data = s; v.u.s.len = len; return v; }
 static inline gilvm_value gilvm_str(const char *s) { size_t n = 0; while (s[n]) n++; return gilvm_strn(s, n); }
 static inline gilvm_value gilvm_bytes(const void *p, size_t len) { gilvm_value v = gilvm_strn((const char *)p, len); v.type = GILVM_BYTES; return v; }
+/* Containers passed in: `items` (len values; for a dict 2 * len, key then value) is
+ * borrowed until copied. */
+static inline gilvm_value gilvm_list(gilvm_value *items, size_t len) { gilvm_value v = gilvm_none(); v.type = GILVM_LIST; v.u.seq.items = items; v.u.seq.len = len; return v; }
+static inline gilvm_value gilvm_tuple(gilvm_value *items, size_t len) { gilvm_value v = gilvm_list(items, len); v.type = GILVM_TUPLE; return v; }
+static inline gilvm_value gilvm_dict(gilvm_value *pairs, size_t len) { gilvm_value v = gilvm_list(pairs, len); v.type = GILVM_DICT; return v; }
 
-/* [Py_DECREF] Frees what an owned value holds and makes it None; a value that is not owned is only
- * reset to None. */
+/* [Py_DECREF] Frees what an owned value holds (a container's items with it) and makes it
+ * None; a value that is not owned is only reset to None. */
 GILVM_API void gilvm_value_clear(gilvm_value *v);
 
 /* [lua_setglobal, PyDict_SetItemString(globals)] Sets global `name` of the main interpreter
- * to a copy of *v (GILVM_OTHER is refused).  0, or -1 with the error recorded. */
+ * to a copy of *v (GILVM_OTHER is refused, TypeError; an unhashable dict key, TypeError).
+ * 0, or -1 with the error recorded. */
 GILVM_API int gilvm_set_global(const char *name, const gilvm_value *v);
 
 /* [lua_getglobal] Stores a copy of global `name` in *out (owned: clear it).  0, or -1 with

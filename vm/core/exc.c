@@ -15,6 +15,8 @@ value vm_exc_new(vm_thread *t, vm_class *cls, value arg)
     e->cls = cls;
     e->arg = arg;
     e->context = V_NONE;
+    e->tb = e->tb_small;
+    e->captb = VM_EXC_TB_SMALL;
     return V_OBJ(T_EXC, e);
 }
 
@@ -53,10 +55,12 @@ int vm_raise(vm_thread *t, vm_class *cls, const char *fmt, ...)
 void vm_exc_add_tb(vm_thread *t, vm_exc *e, vm_code *code, uint32_t pc)
 {
     if (e->ntb == e->captb) {
-        uint32_t cap = e->captb ? e->captb * 2 : 8;
-        vm_tb_entry *tb = vm_realloc(e->tb, cap * sizeof *tb);
+        uint32_t cap = e->captb * 2;
+        vm_tb_entry *tb = vm_realloc(e->tb == e->tb_small ? NULL : e->tb, cap * sizeof *tb);
         if (!tb)
             return;                 /* out of memory: the traceback stops short */
+        if (e->tb == e->tb_small)
+            memcpy(tb, e->tb_small, sizeof e->tb_small);
         e->tb = tb;
         e->captb = cap;
     }

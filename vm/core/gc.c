@@ -127,7 +127,10 @@ static size_t payload_size(vm_obj *o)
         vm_code *c = (vm_code *)o;
         return c->ncode * 8 + c->nconsts * sizeof(value) + (c->nnames + c->nlocals) * 12;
     }
-    case T_EXC: return ((vm_exc *)o)->captb * sizeof(vm_tb_entry);
+    case T_EXC: {
+        vm_exc *e = (vm_exc *)o;
+        return e->tb == e->tb_small ? 0 : e->captb * sizeof(vm_tb_entry);
+    }
     case T_FFI_BUFFER: return ((vm_ffi_buffer *)o)->data ? ((vm_ffi_buffer *)o)->size : 0;
     default: return 0;
     }
@@ -224,7 +227,10 @@ void vm_obj_free(vm_interp *in, vm_obj *o)
         vm_free(c->exc);
         break;
     }
-    case T_EXC: vm_free(((vm_exc *)o)->tb); break;
+    case T_EXC:
+        if (((vm_exc *)o)->tb != ((vm_exc *)o)->tb_small)
+            vm_free(((vm_exc *)o)->tb);
+        break;
     default:
         if (o->tag < T__COUNT && vm_gc_free_hooks[o->tag])
             vm_gc_free_hooks[o->tag](o);
@@ -239,16 +245,17 @@ void vm_obj_free(vm_interp *in, vm_obj *o)
         vm_free(o);
 }
 
-/* Gives every object on the free lists back to the allocator. */
-static void free_lists_drop(vm_interp *in)
+/* Gives objects on the free lists back to the allocator, the largest first, until the lists
+ * hold no more than `keep` bytes. */
+static void free_lists_trim(vm_interp *in, size_t keep)
 {
-    for (size_t c = 0; c < VM_SMALL_MAX / 16; c++)
-        while (in->small.lists[c]) {
+    for (size_t c = VM_SMALL_MAX / 16; c-- > 0 && in->small.bytes > keep;)
+        while (in->small.lists[c] && in->small.bytes > keep) {
             vm_obj *o = in->small.lists[c];
             in->small.lists[c] = o->next;
+            in->small.bytes -= (c + 1) << 4;
             vm_free(o);
         }
-    in->small.bytes = 0;
 }
 
 static void mark_thread(gray_stack *g, vm_thread *t)
@@ -321,8 +328,7 @@ void vm_gc_collect(vm_thread *t)
     }
     in->allocated = live;
     in->threshold = in->allocated * 2 > GC_MIN_THRESHOLD ? in->allocated * 2 : GC_MIN_THRESHOLD;
-    if (in->small.bytes > in->threshold)        /* the heap shrank: so do the free lists */
-        free_lists_drop(in);
+    free_lists_trim(in, in->threshold);         /* the heap shrank: so do the free lists */
     in->ncollections++;
     t->base.stats.gc_runs++;
     if (rt_main_runtime.hooks.async_event)
@@ -338,7 +344,7 @@ void vm_heap_free(vm_interp *in)
         vm_obj_free(in, o);
         o = next;
     }
-    free_lists_drop(in);
+    free_lists_trim(in, 0);
     in->heap = NULL;
     in->allocated = 0;
 }

@@ -172,13 +172,15 @@ typedef struct {
     uint32_t pc;
 } vm_tb_entry;
 
+#define VM_EXC_TB_SMALL 4
 typedef struct {                /* T_EXC: an exception instance */
     vm_obj h;
     vm_class *cls;
     value arg;                  /* the message or value it was created with (None if none) */
     value context;              /* exception being handled when this one was raised, or None */
     uint32_t ntb, captb;
-    vm_tb_entry *tb;            /* innermost last */
+    vm_tb_entry *tb;            /* innermost last: tb_small, or malloc'd past VM_EXC_TB_SMALL */
+    vm_tb_entry tb_small[VM_EXC_TB_SMALL];  /* so that a raise caught nearby allocates once */
 } vm_exc;
 
 typedef struct {                /* T_ITER */
