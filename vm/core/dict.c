@@ -39,10 +39,8 @@ static inline bool key_equal(value a, value b) { return same_key(a, b) || key_eq
  * checked, so that d[k] = get(d, k, 0) + 1 hashes and probes once, not twice. */
 static inline int32_t hinted(const vm_dict *d, value key)
 {
-    if (!d->index)
-        return -1;
-    int32_t ix = d->index[d->hint];
-    return ix >= 0 && same_key(d->entries[ix].key, key) ? ix : -1;
+    size_t ix = d->hint;        /* a deleted entry's key is T_UNDEF: never the same */
+    return ix < d->used && same_key(d->entries[ix].key, key) ? (int32_t)ix : -1;
 }
 
 /* Index slot holding `key`, or the slot where it would go (index value -1).  Inlined: as a
@@ -121,7 +119,7 @@ static int get_slow(vm_thread *t, vm_dict *d, value key, value *out)
     int32_t ix = d->index[i];
     if (ix < 0)
         return 0;
-    d->hint = i;
+    d->hint = (size_t)ix;
     *out = d->entries[ix].val;
     return 1;
 }
@@ -168,7 +166,7 @@ int vm_dict_get(vm_thread *t, vm_dict *d, value key, value *out)
         if (r <= 0)
             return r == 0 ? 0 : get_slow(t, d, key, out);
         ix = d->index[i];
-        d->hint = i;
+        d->hint = (size_t)ix;
     }
     *out = d->entries[ix].val;
     return 1;
@@ -199,11 +197,12 @@ static int set_slow(vm_thread *t, vm_dict *d, value key, value val)
         return -1;
     size_t i = probe(d, key, h);
     int32_t ix = d->index[i];
-    d->hint = i;
     if (ix >= 0) {
+        d->hint = (size_t)ix;
         d->entries[ix].val = val;
         return 0;
     }
+    d->hint = d->used;
     d->entries[d->used] = (vm_dict_entry){key, val, h};
     d->index[i] = (int32_t)d->used++;
     d->len++;

@@ -17,7 +17,7 @@ static vm_allocator host;           /* host.malloc NULL: libc's */
  * Process-wide, as the allocator is. */
 #define RESERVE_SIZE (1u << 20)
 static _Atomic(void *) reserve;
-static _Atomic int spent;
+_Atomic int vm_mem_spent;
 
 void vm_mem_set(const vm_allocator *a)
 {
@@ -75,7 +75,7 @@ void *vm_xrealloc(void *p, size_t n)
     void *q = vm_realloc(p, n);
     if (!q) {
         void *r = atomic_exchange(&reserve, NULL);
-        atomic_store(&spent, 1);
+        atomic_store(&vm_mem_spent, 1);
         if (r) {
             vm_free(r);
             q = vm_realloc(p, n);
@@ -102,15 +102,11 @@ int vm_mem_reserve_take(void)
 void vm_mem_reserve_drop(void)
 {
     vm_free(atomic_exchange(&reserve, NULL));
-    atomic_store(&spent, 0);
+    atomic_store(&vm_mem_spent, 0);
 }
 
 int vm_mem_reserve_spent(void)
 {
-    return atomic_exchange(&spent, 0);
+    return atomic_exchange(&vm_mem_spent, 0);
 }
 
-int vm_mem_reserve_pending(void)
-{
-    return atomic_load_explicit(&spent, memory_order_relaxed);
-}

@@ -5,6 +5,7 @@
 #ifndef VM_MEM_H
 #define VM_MEM_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 /* A host's allocator, as gilvm.h's gilvm_allocator (same layout): realloc(data, NULL, n)
@@ -42,7 +43,12 @@ int vm_mem_reserve_take(void);
 void vm_mem_reserve_drop(void);
 /* 1 if vm_xrealloc spent the reserve since the last call (which clears it), else 0. */
 int vm_mem_reserve_spent(void);
-/* Nonzero while the reserve is spent and not yet reported by vm_mem_reserve_spent. */
-int vm_mem_reserve_pending(void);
+/* Nonzero while the reserve is spent and not yet reported by vm_mem_reserve_spent (read on
+ * every allocation, so inline). */
+extern _Atomic int vm_mem_spent;
+static inline int vm_mem_reserve_pending(void)
+{
+    return atomic_load_explicit(&vm_mem_spent, memory_order_relaxed);
+}
 
 #endif

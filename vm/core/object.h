@@ -99,7 +99,7 @@ typedef struct {                /* T_DICT: insertion-ordered, open addressing */
     size_t mask;                /* index table size - 1 */
     vm_dict_entry *entries;
     int32_t *index;             /* -1 empty, -2 deleted, else entry number */
-    size_t hint;                /* index slot of the key last found or stored (dict.c) */
+    size_t hint;                /* entry of the key last found or stored (dict.c) */
 } vm_dict;
 
 /* One exception-table entry: an exception raised by an instruction in [start, end) unwinds
