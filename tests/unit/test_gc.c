@@ -411,42 +411,6 @@ START_TEST(allocation_schedules_a_collection)
 }
 END_TEST
 
-/* Freed small objects go on the interpreter's free lists and come back from there; the
- * lists never hold more than the collection threshold, and shrink with it. */
-START_TEST(free_lists_reuse_and_stay_bounded)
-{
-    vm_gc_collect(T);
-    ck_assert_uint_le(IN->small.bytes, IN->threshold);
-    value s = vm_str_c(T, "a small string");
-    vm_obj *freed = s.u.o;
-    s = V_NONE;
-    vm_gc_collect(T);
-    ck_assert(!on_heap(freed));
-    ck_assert_uint_gt(IN->small.bytes, 0);
-    size_t bytes = IN->small.bytes;
-    value again = vm_str_c(T, "another string");     /* same size class: the freed object */
-    ck_assert_ptr_eq(again.u.o, freed);
-    ck_assert_uint_lt(IN->small.bytes, bytes);
-    ck_assert_str_eq(AS_STR(again)->data, "another string");
-    ck_assert_int_eq(again.u.o->marked, 0);
-
-    /* Much more garbage than the threshold: the lists keep at most the threshold. */
-    for (int round = 0; round < 3; round++) {
-        for (size_t i = 0; i < (IN->threshold / 48) * 3; i++)
-            vm_tuple_new(T, 1, &again);
-        vm_gc_collect(T);
-        rt_breaker_clear(&T->base.eval_breaker, RT_GC_SCHEDULED);
-        ck_assert_uint_le(IN->small.bytes, IN->threshold);
-        ck_assert_uint_gt(IN->small.bytes, IN->threshold / 2);
-    }
-    size_t n = 0;
-    for (size_t c = 0; c < VM_SMALL_MAX / 16; c++)
-        for (vm_obj *o = IN->small.lists[c]; o; o = o->next)
-            n += (c + 1) << 4;
-    ck_assert_uint_eq(n, IN->small.bytes);
-}
-END_TEST
-
 Suite *suite_gc(void)
 {
     Suite *s = suite_create("gc");
@@ -462,7 +426,6 @@ Suite *suite_gc(void)
     tcase_add_test(tc, code_constants_survive);
     tcase_add_test(tc, tracebacks_keep_code_alive);
     tcase_add_test(tc, allocation_schedules_a_collection);
-    tcase_add_test(tc, free_lists_reuse_and_stay_bounded);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -46,17 +46,9 @@ int vm_heap_reserve(vm_thread *t, size_t bytes)
 vm_obj *vm_alloc(vm_thread *t, vm_tag tag, size_t size)
 {
     vm_interp *in = VM_INTERP(t);
-    vm_obj *o;
-    if (size - 1 < VM_SMALL_MAX) {      /* size 0 is never asked for; it wraps, to the else */
-        size_t c = (size - 1) >> 4;
-        o = in->small.lists[c];
-        if (o) {
-            in->small.lists[c] = o->next;
-            in->small.bytes -= (c + 1) << 4;
-        } else
-            o = vm_xrealloc(NULL, (c + 1) << 4);
-    } else
-        o = vm_xrealloc(NULL, size);
+    vm_obj *o = vm_malloc(size);
+    if (!o)
+        o = vm_mem_rescue(NULL, size);  /* the reserve; MemoryError at the next poll */
     memset(o, 0, size);
     o->tag = (uint8_t)tag;
     o->size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
@@ -236,26 +228,7 @@ void vm_obj_free(vm_interp *in, vm_obj *o)
             vm_gc_free_hooks[o->tag](o);
         break;
     }
-    size_t c = ((size_t)o->size - 1) >> 4;
-    if (o->size - 1 < VM_SMALL_MAX && in->small.bytes < in->small.cap) {
-        o->next = in->small.lists[c];
-        in->small.lists[c] = o;
-        in->small.bytes += (c + 1) << 4;
-    } else
-        vm_free(o);
-}
-
-/* Gives objects on the free lists back to the allocator, the largest first, until the lists
- * hold no more than `keep` bytes. */
-static void free_lists_trim(vm_interp *in, size_t keep)
-{
-    for (size_t c = VM_SMALL_MAX / 16; c-- > 0 && in->small.bytes > keep;)
-        while (in->small.lists[c] && in->small.bytes > keep) {
-            vm_obj *o = in->small.lists[c];
-            in->small.lists[c] = o->next;
-            in->small.bytes -= (c + 1) << 4;
-            vm_free(o);
-        }
+    vm_free(o);
 }
 
 static void mark_thread(gray_stack *g, vm_thread *t)
@@ -310,9 +283,6 @@ void vm_gc_collect(vm_thread *t)
     }
     vm_free(g.items);
 
-    /* The sweep keeps freed small objects for reuse, up to the threshold: what the
-     * program allocates until the next collection anyway. */
-    in->small.cap = in->threshold;
     size_t live = 0;
     vm_obj **link = &in->heap;
     while (*link) {
@@ -328,7 +298,6 @@ void vm_gc_collect(vm_thread *t)
     }
     in->allocated = live;
     in->threshold = in->allocated * 2 > GC_MIN_THRESHOLD ? in->allocated * 2 : GC_MIN_THRESHOLD;
-    free_lists_trim(in, in->threshold);         /* the heap shrank: so do the free lists */
     in->ncollections++;
     t->base.stats.gc_runs++;
     if (rt_main_runtime.hooks.async_event)
@@ -338,13 +307,11 @@ void vm_gc_collect(vm_thread *t)
 void vm_heap_free(vm_interp *in)
 {
     vm_obj *o = in->heap;
-    in->small.cap = 0;
     while (o) {
         vm_obj *next = o->next;
         vm_obj_free(in, o);
         o = next;
     }
-    free_lists_trim(in, 0);
     in->heap = NULL;
     in->allocated = 0;
 }

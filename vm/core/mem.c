@@ -10,7 +10,8 @@
 #include "runtime/runtime.h"
 #include "vm/core/mem.h"
 
-static vm_allocator host;           /* host.malloc NULL: libc's */
+vm_allocator vm_mem_host;          /* vm_mem_host.malloc NULL: libc's */
+#define host vm_mem_host
 
 /* Memory kept for when the allocator fails: given back so that the allocation (and raising
  * MemoryError at the next poll) can still succeed; taken again after a collection.
@@ -25,13 +26,6 @@ void vm_mem_set(const vm_allocator *a)
         host = *a;
     else
         memset(&host, 0, sizeof host);
-}
-
-void *vm_malloc(size_t n)
-{
-    if (n == 0)
-        n = 1;
-    return host.malloc ? host.malloc(host.data, n) : malloc(n);
 }
 
 void *vm_calloc(size_t n, size_t size)
@@ -49,18 +43,8 @@ void *vm_realloc(void *p, size_t n)
     if (n == 0)
         n = 1;
     if (!host.malloc)
-        return realloc(p, n);
+        return p ? realloc(p, n) : malloc(n);
     return p ? host.realloc(host.data, p, n) : host.malloc(host.data, n);
-}
-
-void vm_free(void *p)
-{
-    if (!p)
-        return;
-    if (host.malloc)
-        host.free(host.data, p);
-    else
-        free(p);
 }
 
 char *vm_strdup(const char *s)
@@ -70,20 +54,24 @@ char *vm_strdup(const char *s)
     return p ? memcpy(p, s, n) : NULL;
 }
 
-void *vm_xrealloc(void *p, size_t n)
+void *vm_mem_rescue(void *p, size_t n)
 {
-    void *q = vm_realloc(p, n);
-    if (!q) {
-        void *r = atomic_exchange(&reserve, NULL);
-        atomic_store(&vm_mem_spent, 1);
-        if (r) {
-            vm_free(r);
-            q = vm_realloc(p, n);
-        }
+    void *r = atomic_exchange(&reserve, NULL);
+    atomic_store(&vm_mem_spent, 1);
+    void *q = NULL;
+    if (r) {
+        vm_free(r);
+        q = vm_realloc(p, n);
     }
     if (!q)
         RT_FATAL("out of memory");
     return q;
+}
+
+void *vm_xrealloc(void *p, size_t n)
+{
+    void *q = vm_realloc(p, n);
+    return q ? q : vm_mem_rescue(p, n);
 }
 
 int vm_mem_reserve_take(void)

@@ -7,6 +7,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 /* A host's allocator, as gilvm.h's gilvm_allocator (same layout): realloc(data, NULL, n)
  * must act as malloc; free is never given NULL; every function must be thread-safe. */
@@ -21,14 +22,31 @@ typedef struct {
  * allocated through the previous allocator is alive (before init, after finalize). */
 void vm_mem_set(const vm_allocator *a);
 
-/* malloc(n) through the allocator (n = 0 allocates 1 byte); NULL when it fails. */
-void *vm_malloc(size_t n);
+/* The allocator set by vm_mem_set (malloc NULL: libc's); read by the inline functions. */
+extern vm_allocator vm_mem_host;
+
+/* malloc(n) through the allocator (n = 0 allocates 1 byte); NULL when it fails.  Inline:
+ * the heap's every object comes through here. */
+static inline void *vm_malloc(size_t n)
+{
+    if (n == 0)
+        n = 1;
+    return vm_mem_host.malloc ? vm_mem_host.malloc(vm_mem_host.data, n) : malloc(n);
+}
 /* Zeroed n * size bytes; NULL when it fails or n * size overflows. */
 void *vm_calloc(size_t n, size_t size);
 /* realloc(p, n) through the allocator (p NULL: malloc); NULL when it fails (p kept). */
 void *vm_realloc(void *p, size_t n);
 /* Frees p (NULL: nothing), allocated by vm_malloc, vm_calloc, vm_realloc or vm_xrealloc. */
-void vm_free(void *p);
+static inline void vm_free(void *p)
+{
+    if (!p)
+        return;
+    if (vm_mem_host.malloc)
+        vm_mem_host.free(vm_mem_host.data, p);
+    else
+        free(p);
+}
 /* A copy of the NUL-terminated `s`; NULL when the allocation fails. */
 char *vm_strdup(const char *s);
 
@@ -36,6 +54,10 @@ char *vm_strdup(const char *s);
  * fails, it gives the reserve back and retries, and vm_mem_reserve_spent() then tells the
  * next eval-loop poll to raise MemoryError.  Fatal (rt_fatal) only if that retry fails too. */
 void *vm_xrealloc(void *p, size_t n);
+
+/* vm_xrealloc after the allocator refused realloc(p, n): gives the reserve back, marks it
+ * spent and retries; fatal if that fails too. */
+void *vm_mem_rescue(void *p, size_t n);
 
 /* Takes the reserve (1 MiB) if it is not held; 0, or -1 if the allocator refused it. */
 int vm_mem_reserve_take(void);

@@ -197,16 +197,6 @@ typedef struct {                /* T_FFI_BUFFER: memory for native code (vm/lib/
 
 /* ---- allocation (gc.c) ---- */
 
-/* Objects of up to VM_SMALL_MAX bytes come from free lists by size class (16-byte steps),
- * per interpreter, above the allocator (mem.h): vm_obj_free keeps a freed object on its
- * class's list while the lists hold less than `cap` bytes (the collection threshold,
- * set at each collection), so memory stays bounded; the rest goes back to the allocator. */
-#define VM_SMALL_MAX 256
-typedef struct {
-    vm_obj *lists[VM_SMALL_MAX / 16];
-    size_t bytes, cap;
-} vm_free_lists;
-
 /* Allocates a zeroed heap object of `size` bytes with `tag` in t's interpreter heap; may
  * schedule a collection (RT_GC_SCHEDULED) but never collects, and never fails: when malloc
  * fails it frees the collector's reserve and retries, and the next poll raises MemoryError.

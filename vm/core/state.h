@@ -92,7 +92,6 @@ struct vm_interp {
     rt_interp base;
     vm_obj *heap;               /* every object of this interpreter */
     size_t allocated, threshold, ncollections;
-    vm_free_lists small;        /* freed small objects kept for reuse (gc.c) */
     vm_globals globals;
     vm_exc_classes exc;
     value argv;                 /* list of program arguments */
