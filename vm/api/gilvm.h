@@ -276,9 +276,10 @@ GILVM_API int gilvm_call(const char *name, int argc, const gilvm_value *argv, gi
 /* ---- C functions callable from bytecode ---- */
 
 /* [lua_CFunction, PyCFunction] A C function bytecode can call: argc arguments (lent, valid
- * until it returns) and the `data` it was registered with; it stores its result in *result
- * (preset to None) and returns 0, or returns -1 having called gilvm_raise (a -1 without it
- * raises RuntimeError).  It runs holding the GIL and may call gilvm_call (re-entrantly). */
+ * until it returns; containers are copies gilvm frees then: never clear an argument) and
+ * the `data` it was registered with; it stores its result in *result (preset to None) and
+ * returns 0, or returns -1 having called gilvm_raise (a -1 without it raises RuntimeError).
+ * It runs holding the GIL and may call gilvm_call (re-entrantly). */
 typedef int (*gilvm_cfunction)(void *data, int argc, const gilvm_value *argv, gilvm_value *result);
 
 /* [lua_register, PyModule_AddFunctions] Binds `fn` to global `name` of the main interpreter;

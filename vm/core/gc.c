@@ -29,7 +29,7 @@ void vm_heap_charge(vm_thread *t, size_t bytes)
  * and the next, or while MemoryError is being raised. */
 static size_t headroom(size_t max)
 {
-    return max / 8 + (1u << 20);
+    return max / 8 + VM_MEM_RESERVE_SIZE;
 }
 
 int vm_heap_reserve(vm_thread *t, size_t bytes)

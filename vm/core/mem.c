@@ -10,22 +10,20 @@
 #include "runtime/runtime.h"
 #include "vm/core/mem.h"
 
-vm_allocator vm_mem_host;          /* vm_mem_host.malloc NULL: libc's */
-#define host vm_mem_host
+vm_allocator vm_mem_host;          /* .malloc NULL: libc's */
 
 /* Memory kept for when the allocator fails: given back so that the allocation (and raising
  * MemoryError at the next poll) can still succeed; taken again after a collection.
  * Process-wide, as the allocator is. */
-#define RESERVE_SIZE (1u << 20)
 static _Atomic(void *) reserve;
 _Atomic int vm_mem_spent;
 
 void vm_mem_set(const vm_allocator *a)
 {
     if (a && a->malloc && a->realloc && a->free)
-        host = *a;
+        vm_mem_host = *a;
     else
-        memset(&host, 0, sizeof host);
+        memset(&vm_mem_host, 0, sizeof vm_mem_host);
 }
 
 void *vm_calloc(size_t n, size_t size)
@@ -42,9 +40,10 @@ void *vm_realloc(void *p, size_t n)
 {
     if (n == 0)
         n = 1;
-    if (!host.malloc)
+    if (!vm_mem_host.malloc)
         return p ? realloc(p, n) : malloc(n);
-    return p ? host.realloc(host.data, p, n) : host.malloc(host.data, n);
+    return p ? vm_mem_host.realloc(vm_mem_host.data, p, n)
+             : vm_mem_host.malloc(vm_mem_host.data, n);
 }
 
 char *vm_strdup(const char *s)
@@ -78,7 +77,7 @@ int vm_mem_reserve_take(void)
 {
     if (atomic_load(&reserve))
         return 0;
-    void *r = vm_malloc(RESERVE_SIZE);
+    void *r = vm_malloc(VM_MEM_RESERVE_SIZE);
     if (!r)
         return -1;
     void *expected = NULL;

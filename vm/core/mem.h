@@ -59,7 +59,10 @@ void *vm_xrealloc(void *p, size_t n);
  * spent and retries; fatal if that fails too. */
 void *vm_mem_rescue(void *p, size_t n);
 
-/* Takes the reserve (1 MiB) if it is not held; 0, or -1 if the allocator refused it. */
+/* The reserve's size. */
+#define VM_MEM_RESERVE_SIZE ((size_t)1 << 20)
+
+/* Takes the reserve (VM_MEM_RESERVE_SIZE) if it is not held; 0, or -1 if the allocator refused it. */
 int vm_mem_reserve_take(void);
 /* Gives the reserve back to the allocator (at finalization). */
 void vm_mem_reserve_drop(void);
