@@ -139,9 +139,52 @@ int main(int argc, char **argv)
     CHECK(gilvm_call("add", 2, args, &r) == 0 && r.type == GILVM_BYTES && r.u.s.len == 4 &&
           memcmp(r.u.s.data, "a\0bc", 4) == 0, "bytes with a NUL");
     gilvm_value_clear(&r);
-    CHECK(gilvm_call("items", 0, NULL, &r) == 0 && r.type == GILVM_OTHER &&
-          strcmp(r.u.s.data, "[1, 'two']") == 0, "a list comes out as its repr");
+    CHECK(gilvm_call("items", 0, NULL, &r) == 0 && r.type == GILVM_LIST && r.owned &&
+          r.u.seq.len == 2 && r.u.seq.items[0].type == GILVM_INT && r.u.seq.items[0].u.i == 1 &&
+          r.u.seq.items[1].type == GILVM_STR && strcmp(r.u.seq.items[1].u.s.data, "two") == 0,
+          "a list comes out as a list");
     gilvm_value_clear(&r);
+    CHECK(r.type == GILVM_NONE, "clearing a list leaves None");
+
+    /* Containers in and out: a dict of a list of a tuple, through a global and add(). */
+    gilvm_value tup[2] = {gilvm_float(2.5), gilvm_none()};
+    gilvm_value lst[3] = {gilvm_int(7), gilvm_bytes("b\0", 2), gilvm_tuple(tup, 2)};
+    gilvm_value pairs[4] = {gilvm_str("k"), gilvm_list(lst, 3), gilvm_int(3), gilvm_bool(1)};
+    gilvm_value dict = gilvm_dict(pairs, 2);
+    CHECK(gilvm_set_global("cfg", &dict) == 0, "set a dict global");
+    CHECK(gilvm_run_string("<cfg>", "LOAD_GLOBAL repr\n LOAD_GLOBAL cfg\n CALL 1\n STORE_GLOBAL cfg_repr\n") == 0,
+          "bytecode reads it");
+    CHECK(gilvm_get_global("cfg_repr", &r) == 0 && r.type == GILVM_STR &&
+          strcmp(r.u.s.data, "{'k': [7, b'b\\x00', (2.5, None)], 3: True}") == 0, "as a dict");
+    gilvm_value_clear(&r);
+    CHECK(gilvm_get_global("cfg", &r) == 0 && r.type == GILVM_DICT && r.u.seq.len == 2 &&
+          strcmp(r.u.seq.items[0].u.s.data, "k") == 0 && r.u.seq.items[1].type == GILVM_LIST &&
+          r.u.seq.items[1].u.seq.len == 3 && r.u.seq.items[1].u.seq.items[1].u.s.len == 2 &&
+          r.u.seq.items[1].u.seq.items[2].type == GILVM_TUPLE &&
+          r.u.seq.items[1].u.seq.items[2].u.seq.items[0].u.f == 2.5 &&
+          r.u.seq.items[2].type == GILVM_INT && r.u.seq.items[3].type == GILVM_BOOL,
+          "and it comes back out, in order");
+    gilvm_value_clear(&r);
+    gilvm_value l1[1] = {gilvm_int(1)}, l2[2] = {gilvm_int(2), gilvm_str("x")};
+    args[0] = gilvm_list(l1, 1);
+    args[1] = gilvm_list(l2, 2);
+    CHECK(gilvm_call("add", 2, args, &r) == 0 && r.type == GILVM_LIST && r.u.seq.len == 3 &&
+          r.u.seq.items[2].type == GILVM_STR, "lists as arguments");
+    gilvm_value_clear(&r);
+    gilvm_value unhashable[2] = {gilvm_list(l1, 1), gilvm_int(0)};
+    dict = gilvm_dict(unhashable, 1);
+    CHECK(gilvm_set_global("bad", &dict) == -1 && strcmp(gilvm_error_type(), "TypeError") == 0,
+          "an unhashable key: TypeError");
+    static gilvm_value deep[GILVM_MAX_DEPTH + 2];
+    for (int i = 0; i <= GILVM_MAX_DEPTH; i++)
+        deep[i] = gilvm_list(&deep[i + 1], 1);
+    CHECK(gilvm_set_global("deep", &deep[0]) == -1 && strcmp(gilvm_error_type(), "ValueError") == 0,
+          "nested too deep: ValueError");
+    CHECK(gilvm_set_global("deep", &deep[1]) == 0, "as deep as allowed");
+    CHECK(gilvm_run_string("<cycle>", "BUILD_LIST 0\n DUP\n STORE_GLOBAL cyc\n LOAD_GLOBAL append\n SWAP\n"
+                                      " LOAD_GLOBAL cyc\n CALL 2\n POP\n") == 0, "a list holding itself");
+    CHECK(gilvm_get_global("cyc", &r) == -1 && strcmp(gilvm_error_type(), "ValueError") == 0 &&
+          r.type == GILVM_NONE, "does not come out: ValueError");
     CHECK(gilvm_call("add", 2, args, NULL) == 0, "a result may be dropped");
 
     /* Globals. */

@@ -29,6 +29,11 @@ static void forked_main_exit(vm_thread *t, int failed)
     exit(status);
 }
 
+_Static_assert(sizeof(gilvm_allocator) == sizeof(vm_allocator) &&
+               offsetof(gilvm_allocator, realloc) == offsetof(vm_allocator, realloc) &&
+               offsetof(gilvm_allocator, free) == offsetof(vm_allocator, free) &&
+               offsetof(gilvm_allocator, data) == offsetof(vm_allocator, data),
+               "gilvm_allocator and vm_allocator");
 _Static_assert((int)GILVM_LIB_THREADS == (int)VM_LIB_THREADS &&
                (int)GILVM_LIB_SIGNAL == (int)VM_LIB_SIGNAL && (int)GILVM_LIB_OS == (int)VM_LIB_OS &&
                (int)GILVM_LIB_FFI == (int)VM_LIB_FFI, "GILVM_LIB_* values");
@@ -70,6 +75,11 @@ int gilvm_runtime_init(const gilvm_config *config)
     if (vm_hash_seed_init()) {
         fprintf(stderr, "gilvm: GILVM_HASHSEED must be \"random\" or an integer in range "
                 "[0; 4294967295]\n");
+        return -1;
+    }
+    vm_mem_set((const vm_allocator *)(config ? config->allocator : NULL));
+    if (vm_mem_reserve_take()) {
+        fprintf(stderr, "gilvm: init: out of memory\n");
         return -1;
     }
     rt_status st = rt_runtime_init(sizeof(vm_interp), sizeof(vm_thread), &vm_rt_hooks);
@@ -160,7 +170,7 @@ int gilvm_run_file(const char *path)
         return load_failed("OSError", err, GILVM_EXIT_USAGE);
     }
     int status = run_data(t, path, data, len);
-    free(data);
+    vm_free(data);
     return status;
 }
 
@@ -229,5 +239,6 @@ int gilvm_runtime_finalize(int status)
     vm_api_cfunctions_free();
     vm_api_audit_hooks_clear();
     gilvm_error_clear();
+    vm_mem_reserve_drop();      /* the allocator stays set: a daemon thread may still free */
     return status;
 }

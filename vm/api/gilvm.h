@@ -47,6 +47,22 @@ enum {
     GILVM_EXIT_SIGINT = 130,    /* uncaught KeyboardInterrupt (the process re-raises SIGINT) */
 };
 
+/* ---- memory: the allocator hook (docs/embedding.md, "Memory") ---- */
+
+/* [PyMemAllocatorEx, lua_Alloc] A host's allocator, through which every allocation of the
+ * VM goes (objects, tables, code, stacks; the runtime's own small structs, libffi's closures
+ * and the strings of owned gilvm_values stay libc's).  realloc(data, NULL, n) must act as
+ * malloc(n); n is never 0; free is never passed NULL; all three must be thread-safe (threads
+ * of gilvm call them without the GIL).  A NULL result is an allocation failure: the program
+ * gets MemoryError (an API call -1 with MemoryError recorded, gilvm_runtime_init -1), never
+ * an abort, except as the guide's "Memory" section says. */
+typedef struct {
+    void *(*malloc)(void *data, size_t n);
+    void *(*realloc)(void *data, void *p, size_t n);
+    void (*free)(void *data, void *p);
+    void *data;                         /* passed to each of the three */
+} gilvm_allocator;
+
 /* [PyConfig] How gilvm_runtime_init sets the runtime up; all zeros are the defaults. */
 typedef struct {
     unsigned long switch_interval_us;   /* 0: default 5000 */
@@ -54,6 +70,7 @@ typedef struct {
     int no_signal_handlers;             /* 1: leave SIGINT alone (else: KeyboardInterrupt) */
     int no_ffi;                         /* 1: native calls (the ffi_* builtins) refused */
     unsigned exclude;                   /* GILVM_LIB_* groups of builtins not installed */
+    const gilvm_allocator *allocator;   /* NULL: libc's; used until the next init (copied) */
 } gilvm_config;
 
 /* Groups of builtins a host can leave out of the interpreter (gilvm_config.exclude), for a
@@ -188,17 +205,27 @@ typedef enum {
     GILVM_FLOAT,        /* u.f */
     GILVM_STR,          /* u.s: UTF-8 text, len bytes, NUL-terminated */
     GILVM_BYTES,        /* u.s: len bytes (NUL-terminated too) */
-    GILVM_OTHER,        /* out only: a list, dict, function...; u.s holds its repr */
+    GILVM_OTHER,        /* out only: a function, a class...; u.s holds its repr */
+    GILVM_LIST,         /* u.seq: len items */
+    GILVM_TUPLE,        /* u.seq: len items */
+    GILVM_DICT,         /* u.seq: len (key, value) pairs, items[2k] and items[2k + 1] */
 } gilvm_type;
+
+/* How deep lists, tuples and dicts may nest to cross the API: one nested deeper (or a list
+ * that contains itself) is refused, ValueError. */
+#define GILVM_MAX_DEPTH 100
 
 /* A value crossing the API, by copy: no pointer into gilvm's heap ever reaches the host.
  * Ownership: a value gilvm hands out (a call's result, a global) has owned = 1 and its
- * string is freed by gilvm_value_clear; values gilvm lends to a C function (its arguments)
- * have owned = 0 and live until it returns; values the host passes in are copied, and stay
- * the host's (a C function's result with owned = 1 is cleared by gilvm after the copy). */
-typedef struct {
+ * string or items (recursively) are freed by gilvm_value_clear; values gilvm lends to a C
+ * function (its arguments) have owned = 0 and live until it returns; values the host passes
+ * in are copied, and stay the host's (a C function's result with owned = 1 is cleared by
+ * gilvm after the copy). */
+typedef struct gilvm_value gilvm_value;
+struct gilvm_value {
     gilvm_type type;
-    int owned;                          /* 1: u.s.data is malloc'd; gilvm_value_clear frees it */
+    int owned;                          /* 1: u.s.data or u.seq.items is malloc'd (libc's),
+                                         * and gilvm_value_clear frees it */
     union {
         int64_t i;
         double f;
@@ -206,8 +233,12 @@ typedef struct {
             const char *data;
             size_t len;
         } s;
+        struct {
+            gilvm_value *items;         /* GILVM_DICT: 2 * len values */
+            size_t len;
+        } seq;
     } u;
-} gilvm_value;
+};
 
 /* Builders for values passed in (nothing is allocated; strings are borrowed until copied). */
 static inline gilvm_value gilvm_none(void) { gilvm_value v; v.type = GILVM_NONE; v.owned = 0; v.u.i = 0; return v; }
@@ -217,13 +248,19 @@ static inline gilvm_value gilvm_float(double f) { gilvm_value v = gilvm_none(); 
 static inline gilvm_value gilvm_strn(const char *s, size_t len) { gilvm_value v = gilvm_none(); v.type = GILVM_STR; v.u.s.data = s; v.u.s.len = len; return v; }
 static inline gilvm_value gilvm_str(const char *s) { size_t n = 0; while (s[n]) n++; return gilvm_strn(s, n); }
 static inline gilvm_value gilvm_bytes(const void *p, size_t len) { gilvm_value v = gilvm_strn((const char *)p, len); v.type = GILVM_BYTES; return v; }
+/* Containers passed in: `items` (len values; for a dict 2 * len, key then value) is
+ * borrowed until copied. */
+static inline gilvm_value gilvm_list(gilvm_value *items, size_t len) { gilvm_value v = gilvm_none(); v.type = GILVM_LIST; v.u.seq.items = items; v.u.seq.len = len; return v; }
+static inline gilvm_value gilvm_tuple(gilvm_value *items, size_t len) { gilvm_value v = gilvm_list(items, len); v.type = GILVM_TUPLE; return v; }
+static inline gilvm_value gilvm_dict(gilvm_value *pairs, size_t len) { gilvm_value v = gilvm_list(pairs, len); v.type = GILVM_DICT; return v; }
 
-/* [Py_DECREF] Frees what an owned value holds and makes it None; a value that is not owned is only
- * reset to None. */
+/* [Py_DECREF] Frees what an owned value holds (a container's items with it) and makes it
+ * None; a value that is not owned is only reset to None. */
 GILVM_API void gilvm_value_clear(gilvm_value *v);
 
 /* [lua_setglobal, PyDict_SetItemString(globals)] Sets global `name` of the main interpreter
- * to a copy of *v (GILVM_OTHER is refused).  0, or -1 with the error recorded. */
+ * to a copy of *v (GILVM_OTHER is refused, TypeError; an unhashable dict key, TypeError).
+ * 0, or -1 with the error recorded. */
 GILVM_API int gilvm_set_global(const char *name, const gilvm_value *v);
 
 /* [lua_getglobal] Stores a copy of global `name` in *out (owned: clear it).  0, or -1 with
@@ -239,9 +276,10 @@ GILVM_API int gilvm_call(const char *name, int argc, const gilvm_value *argv, gi
 /* ---- C functions callable from bytecode ---- */
 
 /* [lua_CFunction, PyCFunction] A C function bytecode can call: argc arguments (lent, valid
- * until it returns) and the `data` it was registered with; it stores its result in *result
- * (preset to None) and returns 0, or returns -1 having called gilvm_raise (a -1 without it
- * raises RuntimeError).  It runs holding the GIL and may call gilvm_call (re-entrantly). */
+ * until it returns; containers are copies gilvm frees then: never clear an argument) and
+ * the `data` it was registered with; it stores its result in *result (preset to None) and
+ * returns 0, or returns -1 having called gilvm_raise (a -1 without it raises RuntimeError).
+ * It runs holding the GIL and may call gilvm_call (re-entrantly). */
 typedef int (*gilvm_cfunction)(void *data, int argc, const gilvm_value *argv, gilvm_value *result);
 
 /* [lua_register, PyModule_AddFunctions] Binds `fn` to global `name` of the main interpreter;

@@ -17,7 +17,9 @@
 /* ---- the calling thread's recorded error ---- */
 
 /* Each OS thread's last error, in thread-specific data whose destructor frees it when the
- * thread ends (a thread gilvm started, or a host thread that never cleared it). */
+ * thread ends (a thread gilvm started, or a host thread that never cleared it).  It and the
+ * strings of owned values are libc's malloc, not the host's allocator: both may outlive the
+ * runtime (docs/embedding.md, "Memory"). */
 typedef struct {
     char *type, *message, *traceback;
 } api_error;
@@ -95,7 +97,7 @@ void vm_api_error_set_exc(vm_thread *t, value e)
     value msg = vm_to_str(t, e);
     char *tb = vm_format_traceback(t, e);
     vm_api_error_set(AS_EXC(e)->cls->name->data, AS_STR(msg)->data, tb);
-    free(tb);
+    vm_free(tb);
 }
 
 const char *gilvm_error_type(void) { api_error *e = error_get(0); return e ? e->type : NULL; }
@@ -127,8 +129,16 @@ void vm_api_returned(vm_thread *t)
 
 void gilvm_value_clear(gilvm_value *v)
 {
-    if (v->owned && (v->type == GILVM_STR || v->type == GILVM_BYTES || v->type == GILVM_OTHER))
-        free((void *)v->u.s.data);
+    if (v->owned) {
+        if (v->type == GILVM_STR || v->type == GILVM_BYTES || v->type == GILVM_OTHER)
+            free((void *)v->u.s.data);
+        else if (v->type == GILVM_LIST || v->type == GILVM_TUPLE || v->type == GILVM_DICT) {
+            size_t n = v->u.seq.len * (v->type == GILVM_DICT ? 2 : 1);
+            for (size_t i = 0; i < n; i++)
+                gilvm_value_clear(&v->u.seq.items[i]);
+            free(v->u.seq.items);
+        }
+    }
     *v = gilvm_none();
 }
 
@@ -146,9 +156,33 @@ static int owned_bytes(gilvm_value *out, gilvm_type type, const char *s, size_t 
     return 0;
 }
 
-/* A VM value as an owned gilvm_value (strings copied; other objects as their repr); 0, or
- * -1 with MemoryError set on t. */
-static int to_host(vm_thread *t, value v, gilvm_value *out)
+static int to_host_depth(vm_thread *t, value v, gilvm_value *out, int depth);
+
+/* `n` values as an owned container of `type` (a dict's are its n / 2 pairs); 0, or -1 with
+ * an exception set on t (what was copied is freed). */
+static int owned_items(vm_thread *t, gilvm_type type, const value *items, size_t n,
+                       gilvm_value *out, int depth)
+{
+    if (depth >= GILVM_MAX_DEPTH)
+        return vm_raise(t, EXC(t)->value_error, "a value nested deeper than %d levels cannot "
+                        "cross the API", GILVM_MAX_DEPTH);
+    gilvm_value *hv = calloc(n ? n : 1, sizeof *hv);
+    if (!hv)
+        return vm_raise(t, EXC(t)->memory_error, "out of memory copying a value for the host");
+    *out = gilvm_list(hv, type == GILVM_DICT ? n / 2 : n);
+    out->type = type;
+    out->owned = 1;
+    for (size_t i = 0; i < n; i++)
+        if (to_host_depth(t, items[i], &hv[i], depth + 1)) {
+            gilvm_value_clear(out);
+            return -1;
+        }
+    return 0;
+}
+
+/* A VM value as an owned gilvm_value (strings and containers copied; other objects as
+ * their repr); 0, or -1 with MemoryError or ValueError set on t. */
+static int to_host_depth(vm_thread *t, value v, gilvm_value *out, int depth)
 {
     *out = gilvm_none();
     switch (v.tag) {
@@ -163,6 +197,25 @@ static int to_host(vm_thread *t, value v, gilvm_value *out)
                         AS_STR(v)->len) == 0)
             return 0;
         break;
+    case T_LIST: return owned_items(t, GILVM_LIST, AS_LIST(v)->items, AS_LIST(v)->len, out, depth);
+    case T_TUPLE: return owned_items(t, GILVM_TUPLE, AS_TUPLE(v)->items, AS_TUPLE(v)->len, out, depth);
+    case T_DICT: {
+        /* Its live pairs, in order, copied out first: the copy may not run bytecode, but a
+         * list is simplest to walk. */
+        vm_dict *d = AS_DICT(v);
+        value *kv = vm_malloc((d->len ? d->len : 1) * 2 * sizeof *kv);
+        if (!kv)
+            return vm_raise(t, EXC(t)->memory_error, "out of memory copying a value for the host");
+        size_t n = 0;
+        for (size_t i = 0; i < d->used; i++)
+            if (d->entries[i].key.tag != T_UNDEF) {
+                kv[n++] = d->entries[i].key;
+                kv[n++] = d->entries[i].val;
+            }
+        int rc = owned_items(t, GILVM_DICT, kv, n, out, depth);
+        vm_free(kv);
+        return rc;
+    }
     default: {
         value r = vm_repr(t, v);
         if (owned_bytes(out, GILVM_OTHER, AS_STR(r)->data, AS_STR(r)->len) == 0)
@@ -172,13 +225,16 @@ static int to_host(vm_thread *t, value v, gilvm_value *out)
     return vm_raise(t, EXC(t)->memory_error, "out of memory copying a value for the host");
 }
 
+static int to_host(vm_thread *t, value v, gilvm_value *out) { return to_host_depth(t, v, out, 0); }
+
 int vm_api_to_host(vm_thread *t, value v, gilvm_value *out)
 {
     return to_host(t, v, out);
 }
 
-/* A gilvm_value from the host as a VM value; 0, or -1 with TypeError set. */
-static int from_host(vm_thread *t, const gilvm_value *v, value *out)
+/* A gilvm_value from the host as a VM value; 0, or -1 with TypeError, ValueError or
+ * MemoryError set.  The objects it makes are safe until the next poll (none runs here). */
+static int from_host_depth(vm_thread *t, const gilvm_value *v, value *out, int depth)
 {
     switch (v->type) {
     case GILVM_NONE: *out = V_NONE; return 0;
@@ -194,11 +250,48 @@ static int from_host(vm_thread *t, const gilvm_value *v, value *out)
         *out = v->type == GILVM_STR ? vm_str_new(t, v->u.s.data ? v->u.s.data : "", v->u.s.len)
                                     : vm_bytes_new(t, v->u.s.data ? v->u.s.data : "", v->u.s.len);
         return 0;
+    case GILVM_LIST:
+    case GILVM_TUPLE:
+    case GILVM_DICT: {
+        size_t n = v->u.seq.len;
+        if (!v->u.seq.items && n)
+            break;
+        if (depth >= GILVM_MAX_DEPTH)
+            return vm_raise(t, EXC(t)->value_error, "a value nested deeper than %d levels "
+                            "cannot cross the API", GILVM_MAX_DEPTH);
+        if (n > ((size_t)1 << 36))
+            return vm_raise(t, EXC(t)->memory_error, "cannot allocate %zu items", n);
+        if (vm_heap_reserve(t, n * 2 * sizeof(value)))
+            return -1;
+        if (v->type == GILVM_DICT) {
+            value d = vm_dict_new(t), k, x;
+            for (size_t i = 0; i < n; i++)
+                if (from_host_depth(t, &v->u.seq.items[2 * i], &k, depth + 1) ||
+                    from_host_depth(t, &v->u.seq.items[2 * i + 1], &x, depth + 1) ||
+                    vm_dict_set(t, AS_DICT(d), k, x))
+                    return -1;
+            *out = d;
+            return 0;
+        }
+        value l = vm_list_new(t, n);    /* a tuple is made from the list's items */
+        for (size_t i = 0; i < n; i++) {
+            if (from_host_depth(t, &v->u.seq.items[i], &AS_LIST(l)->items[i], depth + 1))
+                return -1;
+            AS_LIST(l)->len++;
+        }
+        *out = v->type == GILVM_LIST ? l : vm_tuple_new(t, n, AS_LIST(l)->items);
+        return 0;
+    }
     default:
         break;
     }
     return vm_raise(t, EXC(t)->type_error, "a gilvm_value of type %d cannot be passed in",
                     (int)v->type);
+}
+
+static int from_host(vm_thread *t, const gilvm_value *v, value *out)
+{
+    return from_host_depth(t, v, out, 0);
 }
 
 /* ---- globals and calls ---- */
@@ -247,7 +340,7 @@ int gilvm_call(const char *name, int argc, const gilvm_value *argv, gilvm_value 
     }
     value f = vm_global_get(VM_INTERP(t), name);
     int rc = -1;
-    value *args = malloc(sizeof(value) * (size_t)(argc ? argc : 1));
+    value *args = vm_malloc(sizeof(value) * (size_t)(argc ? argc : 1));
     if (!args) {
         vm_api_error_set("MemoryError", "out of memory", NULL);
         return -1;
@@ -285,7 +378,7 @@ fail:
     vm_api_error_set_exc(t, t->exc);
     t->exc = V_UNDEF;
 done:
-    free(args);
+    vm_free(args);
     return rc;
 }
 
@@ -326,7 +419,7 @@ int gilvm_raise(const char *exc_class, const char *fmt, ...)
  * result back. */
 static int host_call(hostfn *h, vm_thread *t, int argc, const value *argv, value *out)
 {
-    gilvm_value small[8], *hv = argc <= 8 ? small : calloc((size_t)argc, sizeof *hv);
+    gilvm_value small[8], *hv = argc <= 8 ? small : vm_calloc((size_t)argc, sizeof *hv);
     if (!hv)
         return vm_raise(t, EXC(t)->memory_error, "out of memory");
     int rc = -1, i = 0;
@@ -357,7 +450,7 @@ out:
     for (int k = 0; k < i; k++)
         gilvm_value_clear(&hv[k]);
     if (hv != small)
-        free(hv);
+        vm_free(hv);
     return rc;
 }
 
@@ -373,9 +466,9 @@ static void hostfn_free(hostfn *h)
 {
     if (h->closure)
         ffi_closure_free(h->closure);
-    free(h->name);
-    free(h->sig);
-    free(h);
+    vm_free(h->name);
+    vm_free(h->sig);
+    vm_free(h);
 }
 
 int gilvm_register(const char *name, int arity, gilvm_cfunction fn, void *data)
@@ -387,14 +480,14 @@ int gilvm_register(const char *name, int arity, gilvm_cfunction fn, void *data)
         vm_api_error_set("ValueError", "gilvm_register: bad name, function or arity", NULL);
         return -1;
     }
-    hostfn *h = calloc(1, sizeof *h);
+    hostfn *h = vm_calloc(1, sizeof *h);
     if (!h)
         goto oom;
     h->fn = fn;
     h->data = data;
-    h->name = dup(name);
+    h->name = vm_strdup(name);
     size_t n = strlen(name) + 16;
-    h->sig = malloc(n);
+    h->sig = vm_malloc(n);
     if (!h->name || !h->sig)
         goto oom;
     snprintf(h->sig, n, "%s(%s)", name, arity < 0 ? "*args" : "...");

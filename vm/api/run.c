@@ -17,16 +17,19 @@ int vm_read_file(const char *path, char **data, size_t *len)
     if (!fp)
         return -1;
     size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
+    char *buf = vm_malloc(cap + 1);
     for (;;) {
-        if (!buf)
-            RT_FATAL("out of memory");
+        if (!buf) {
+            fclose(fp);
+            errno = ENOMEM;
+            return -1;
+        }
         size_t got = fread(buf + n, 1, cap - n, fp);
         n += got;
         if (n < cap) {
             if (ferror(fp)) {
                 int e = errno;
-                free(buf);
+                vm_free(buf);
                 fclose(fp);
                 errno = e ? e : EIO;
                 return -1;
@@ -34,7 +37,10 @@ int vm_read_file(const char *path, char **data, size_t *len)
             break;
         }
         cap *= 2;
-        buf = realloc(buf, cap + 1);
+        char *more = vm_realloc(buf, cap + 1);
+        if (!more)
+            vm_free(buf);
+        buf = more;
     }
     fclose(fp);
     buf[n] = 0;
@@ -81,7 +87,7 @@ int vm_load_file(vm_thread *t, const char *path, vm_module *m, char *err, size_t
         return GILVM_EXIT_USAGE;
     }
     int rc = vm_load_source(t, path, data, len, m, err, errlen);
-    free(data);
+    vm_free(data);
     return rc ? GILVM_EXIT_DATAERR : 0;
 }
 

@@ -54,7 +54,7 @@ static int named_add(int64_t pid, uint64_t tid)
 {
     if (2 * (named_n + 1) > named_cap) {
         size_t cap = named_cap ? 2 * named_cap : 64;
-        named_key *set = malloc(cap * sizeof *set);
+        named_key *set = vm_malloc(cap * sizeof *set);
         if (set == NULL)
             return 1;
         for (size_t i = 0; i < cap; i++)
@@ -62,7 +62,7 @@ static int named_add(int64_t pid, uint64_t tid)
         for (size_t i = 0; i < named_cap; i++)
             if (named[i].tid != UINT64_MAX)
                 set[named_slot(set, cap, named[i].pid, named[i].tid)] = named[i];
-        free(named);
+        vm_free(named);
         named = set;
         named_cap = cap;
     }
@@ -234,7 +234,7 @@ void vm_trace_close(void)
             fprintf(stderr, "gilvm: error writing the trace file: %s\n", strerror(trace_errno));
         trace_fd = -1;
     }
-    free(named);
+    vm_free(named);
     named = NULL;
     named_cap = named_n = 0;
     pthread_mutex_unlock(&trace_mu);

@@ -141,7 +141,7 @@ static int cmd_asm(int argc, char **argv)
             fprintf(stderr, "gilvm: can't write '%s': %s\n", out, strerror(errno));
             rc = GILVM_EXIT_EXCEPTION;
         }
-        free(img);
+        vm_free(img);
     }
     free(derived);
     return gilvm_runtime_finalize(rc);

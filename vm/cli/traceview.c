@@ -103,7 +103,7 @@ int vm_trace_view_main(int argc, char **argv)
     if (i == len || (data[i] != '{' && data[i] != '[')) {
         fprintf(stderr, "gilvm: '%s' is not a trace file (a --trace file is JSON: it starts "
                 "with '{')\n", in);
-        free(data);
+        vm_free(data);
         return GILVM_EXIT_DATAERR;
     }
     int rc = 0;
@@ -111,6 +111,6 @@ int vm_trace_view_main(int argc, char **argv)
         fprintf(stderr, "gilvm: can't write '%s': %s\n", out, strerror(errno));
         rc = GILVM_EXIT_EXCEPTION;
     }
-    free(data);
+    vm_free(data);
     return rc;
 }

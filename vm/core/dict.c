@@ -39,10 +39,8 @@ static inline bool key_equal(value a, value b) { return same_key(a, b) || key_eq
  * checked, so that d[k] = get(d, k, 0) + 1 hashes and probes once, not twice. */
 static inline int32_t hinted(const vm_dict *d, value key)
 {
-    if (!d->index)
-        return -1;
-    int32_t ix = d->index[d->hint];
-    return ix >= 0 && same_key(d->entries[ix].key, key) ? ix : -1;
+    size_t ix = d->hint;        /* a deleted entry's key is T_UNDEF: never the same */
+    return ix < d->used && same_key(d->entries[ix].key, key) ? (int32_t)ix : -1;
 }
 
 /* Index slot holding `key`, or the slot where it would go (index value -1).  Inlined: as a
@@ -75,11 +73,11 @@ static int resize(vm_thread *t, vm_dict *d, size_t need)
     size_t grow = cap > d->cap ? (cap - d->cap) * (sizeof(vm_dict_entry) + 2 * sizeof(int32_t)) : 0;
     if (vm_heap_reserve(t, grow))
         return -1;
-    vm_dict_entry *ents = malloc(cap * sizeof *ents);
-    int32_t *index = malloc(cap * 2 * sizeof *index);
+    vm_dict_entry *ents = vm_malloc(cap * sizeof *ents);
+    int32_t *index = vm_malloc(cap * 2 * sizeof *index);
     if (!ents || !index) {
-        free(ents);
-        free(index);
+        vm_free(ents);
+        vm_free(index);
         return vm_raise(t, VM_INTERP(t)->exc.memory_error, "cannot grow a dict to %zu entries",
                         need);
     }
@@ -88,8 +86,8 @@ static int resize(vm_thread *t, vm_dict *d, size_t need)
         if (d->entries[i].key.tag != T_UNDEF)
             ents[n++] = d->entries[i];
     vm_heap_charge(t, grow);
-    free(d->entries);
-    free(d->index);
+    vm_free(d->entries);
+    vm_free(d->index);
     d->entries = ents;
     d->index = index;
     d->cap = cap;
@@ -106,24 +104,79 @@ static int resize(vm_thread *t, vm_dict *d, size_t need)
     return 0;
 }
 
+/* vm_dict_get past the hint, for a key that is not an int. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int get_slow(vm_thread *t, vm_dict *d, value key, value *out)
+{
+    uint64_t h;
+    if (vm_hash(t, key, &h))
+        return -1;
+    if (!d->len)
+        return 0;
+    size_t i = probe(d, key, h);
+    int32_t ix = d->index[i];
+    if (ix < 0)
+        return 0;
+    d->hint = (size_t)ix;
+    *out = d->entries[ix].val;
+    return 1;
+}
+
+/* probe() without calls, for vm_dict_get's common path: 1 with *slot when an entry holds
+ * the same int or object as `key`, 0 when the key is absent, -1 when an entry with the same
+ * hash holds another key (an equal string that is another object, True for 1): the caller
+ * then takes probe(), which compares by value. */
+static inline int probe_same(const vm_dict *d, value key, uint64_t h, size_t *slot)
+{
+    size_t i = h & d->mask;
+    for (size_t perturb = h;; perturb >>= 5) {
+        int32_t ix = d->index[i];
+        if (ix == -1)
+            return 0;
+        if (ix >= 0 && d->entries[ix].hash == h) {
+            if (!same_key(d->entries[ix].key, key))
+                return -1;
+            *slot = i;
+            return 1;
+        }
+        i = (i * 5 + perturb + 1) & d->mask;
+    }
+}
+
+/* For an int or a string with its hash known a probe by identity, inline (leaving the hint
+ * at the key for the vm_dict_set that usually follows);
+ * anything else calls out, so that the common path saves no registers. */
 int vm_dict_get(vm_thread *t, vm_dict *d, value key, value *out)
 {
-    int32_t ix = hinted(d, key);
-    if (ix < 0) {
+    int32_t ix;
+    {   /* no hint check: in d[k] = get(d, k, 0) + 1 the hint is the last key's, and misses */
         uint64_t h;
-        if (vm_hash(t, key, &h))
-            return -1;
+        if (key.tag == T_INT)
+            h = vm_hash_int((uint64_t)key.u.i);
+        else if (key.tag == T_STR && AS_STR(key)->hash)
+            h = AS_STR(key)->hash;
+        else
+            return get_slow(t, d, key, out);
         if (!d->len)
             return 0;
-        size_t i = probe(d, key, h);
+        size_t i;
+        int r = probe_same(d, key, h, &i);
+        if (r <= 0)
+            return r == 0 ? 0 : get_slow(t, d, key, out);
         ix = d->index[i];
-        if (ix < 0)
-            return 0;
-        d->hint = i;
+        d->hint = (size_t)ix;
     }
     *out = d->entries[ix].val;
     return 1;
 }
+
+/* vm_dict_set past the hint. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int set_slow(vm_thread *t, vm_dict *d, value key, value val);
 
 int vm_dict_set(vm_thread *t, vm_dict *d, value key, value val)
 {
@@ -132,6 +185,11 @@ int vm_dict_set(vm_thread *t, vm_dict *d, value key, value val)
         d->entries[hix].val = val;
         return 0;
     }
+    return set_slow(t, d, key, val);
+}
+
+static int set_slow(vm_thread *t, vm_dict *d, value key, value val)
+{
     uint64_t h;
     if (vm_hash(t, key, &h))
         return -1;
@@ -139,11 +197,12 @@ int vm_dict_set(vm_thread *t, vm_dict *d, value key, value val)
         return -1;
     size_t i = probe(d, key, h);
     int32_t ix = d->index[i];
-    d->hint = i;
     if (ix >= 0) {
+        d->hint = (size_t)ix;
         d->entries[ix].val = val;
         return 0;
     }
+    d->hint = d->used;
     d->entries[d->used] = (vm_dict_entry){key, val, h};
     d->index[i] = (int32_t)d->used++;
     d->len++;

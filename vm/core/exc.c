@@ -15,6 +15,8 @@ value vm_exc_new(vm_thread *t, vm_class *cls, value arg)
     e->cls = cls;
     e->arg = arg;
     e->context = V_NONE;
+    e->tb = e->tb_small;
+    e->captb = VM_EXC_TB_SMALL;
     return V_OBJ(T_EXC, e);
 }
 
@@ -53,10 +55,12 @@ int vm_raise(vm_thread *t, vm_class *cls, const char *fmt, ...)
 void vm_exc_add_tb(vm_thread *t, vm_exc *e, vm_code *code, uint32_t pc)
 {
     if (e->ntb == e->captb) {
-        uint32_t cap = e->captb ? e->captb * 2 : 8;
-        vm_tb_entry *tb = realloc(e->tb, cap * sizeof *tb);
+        uint32_t cap = e->captb * 2;
+        vm_tb_entry *tb = vm_realloc(e->tb == e->tb_small ? NULL : e->tb, cap * sizeof *tb);
         if (!tb)
             return;                 /* out of memory: the traceback stops short */
+        if (e->tb == e->tb_small)
+            memcpy(tb, e->tb_small, sizeof e->tb_small);
         e->tb = tb;
         e->captb = cap;
     }
@@ -68,7 +72,7 @@ value vm_exc_format(vm_thread *t, value exc)
     vm_exc *e = AS_EXC(exc);
     value msg = e->arg.tag == T_NONE ? V_UNDEF : vm_to_str(t, e->arg);
     size_t nlen = e->cls->name->len, mlen = msg.tag == T_STR ? AS_STR(msg)->len : 0;
-    char *buf = malloc(nlen + mlen + 3);
+    char *buf = vm_malloc(nlen + mlen + 3);
     if (!buf)
         return V_OBJ(T_STR, e->cls->name);     /* out of memory: the class name alone */
     memcpy(buf, e->cls->name->data, nlen);
@@ -79,7 +83,7 @@ value vm_exc_format(vm_thread *t, value exc)
         n += 2 + mlen;
     }
     value s = vm_str_new(t, buf, n);
-    free(buf);
+    vm_free(buf);
     return s;
 }
 
@@ -102,7 +106,7 @@ static void tb_printf(tbuf *b, const char *fmt, ...)
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + (size_t)n + 1)
             cap *= 2;
-        char *p = realloc(b->p, cap);
+        char *p = vm_realloc(b->p, cap);
         if (!p)
             return;
         b->p = p;
@@ -215,7 +219,7 @@ void vm_print_traceback(vm_thread *t, value exc)
     char *s = vm_format_traceback(t, exc);
     if (s)
         vm_write(VM_STDERR, s, strlen(s));
-    free(s);
+    vm_free(s);
 }
 
 void vm_report_ignored(vm_thread *t, const char *what, value func)

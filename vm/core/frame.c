@@ -11,9 +11,8 @@
 
 vm_frame *vm_frame_record_new(vm_thread *t, vm_frame *caller)
 {
-    vm_frame *f = calloc(1, sizeof *f);
-    if (!f)
-        RT_FATAL("out of memory");
+    vm_frame *f = vm_xrealloc(NULL, sizeof *f);     /* the reserve, then MemoryError at a poll */
+    memset(f, 0, sizeof *f);
     f->prev = caller;
     f->depth = caller ? caller->depth + 1 : 1;
     if (caller)
@@ -40,7 +39,7 @@ value *vm_stack_grow(vm_thread *t, size_t need)
                      "value stack limit of %zu bytes exceeded", max);
             return NULL;
         }
-        c = malloc(sizeof *c + bytes);
+        c = vm_malloc(sizeof *c + bytes);
         if (!c) {
             vm_raise(t, VM_INTERP(t)->exc.memory_error, "cannot grow the value stack");
             return NULL;
@@ -59,7 +58,7 @@ static void drop_chunk(vm_thread *t, vm_chunk *c)
 {
     if (c) {
         t->stack_bytes -= (size_t)(c->limit - c->data) * sizeof(value);
-        free(c);
+        vm_free(c);
     }
 }
 
@@ -112,7 +111,7 @@ void vm_frames_free(vm_thread *t)
     t->spare_chunk = NULL;
     for (vm_frame *f = t->frames, *next; f; f = next) {
         next = f->next;
-        free(f);
+        vm_free(f);
     }
     t->frames = t->frame = NULL;
 }

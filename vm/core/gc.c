@@ -16,29 +16,6 @@
 /* The largest single allocation a program may ask for, limit or not. */
 #define VM_MAX_ALLOC ((size_t)1 << 40)
 
-/* Memory kept for when malloc fails: freed so that the allocation (or the collector's own
- * gray stack), and raising MemoryError at the next poll, can still succeed; taken again
- * after a collection.  Process-wide, as malloc's heap is. */
-#define RESERVE_SIZE (1u << 20)
-static void *reserve;
-static _Atomic int reserve_spent;   /* since the last collection: MemoryError at its poll */
-
-/* realloc(p, n), falling back on the reserve when malloc's heap is exhausted; fatal only
- * when even that is not enough. */
-static void *heap_realloc(void *p, size_t n)
-{
-    void *q = realloc(p, n);
-    if (!q && reserve) {
-        free(reserve);
-        reserve = NULL;
-        atomic_store(&reserve_spent, 1);
-        q = realloc(p, n);
-    }
-    if (!q)
-        RT_FATAL("out of memory");
-    return q;
-}
-
 void vm_heap_charge(vm_thread *t, size_t bytes)
 {
     vm_interp *in = VM_INTERP(t);
@@ -52,7 +29,7 @@ void vm_heap_charge(vm_thread *t, size_t bytes)
  * and the next, or while MemoryError is being raised. */
 static size_t headroom(size_t max)
 {
-    return max / 8 + RESERVE_SIZE;
+    return max / 8 + VM_MEM_RESERVE_SIZE;
 }
 
 int vm_heap_reserve(vm_thread *t, size_t bytes)
@@ -69,14 +46,16 @@ int vm_heap_reserve(vm_thread *t, size_t bytes)
 vm_obj *vm_alloc(vm_thread *t, vm_tag tag, size_t size)
 {
     vm_interp *in = VM_INTERP(t);
-    vm_obj *o = heap_realloc(NULL, size);
+    vm_obj *o = vm_malloc(size);
+    if (!o)
+        o = vm_mem_rescue(NULL, size);  /* the reserve; MemoryError at the next poll */
     memset(o, 0, size);
     o->tag = (uint8_t)tag;
     o->size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
     o->next = in->heap;
     in->heap = o;
     vm_heap_charge(t, size);
-    if (atomic_load_explicit(&reserve_spent, memory_order_relaxed))
+    if (vm_mem_reserve_pending())
         rt_breaker_set(&t->base.eval_breaker, RT_GC_SCHEDULED);
     return o;
 }
@@ -84,10 +63,8 @@ vm_obj *vm_alloc(vm_thread *t, vm_tag tag, size_t size)
 int vm_heap_check(vm_thread *t)
 {
     vm_interp *in = VM_INTERP(t);
-    int oom = atomic_exchange(&reserve_spent, 0);
-    if (!reserve)
-        reserve = malloc(RESERVE_SIZE);
-    if (oom)
+    vm_mem_reserve_take();
+    if (vm_mem_reserve_spent())
         return vm_raise(t, in->exc.memory_error, "out of memory");
     size_t max = in->limits.max_memory;
     if (max && in->allocated > max)
@@ -108,7 +85,7 @@ static void gray(gray_stack *g, vm_obj *o)
     o->marked = 1;
     if (g->len == g->cap) {
         size_t cap = g->cap ? g->cap * 2 : 256;
-        vm_obj **items = realloc(g->items, cap * sizeof *items);
+        vm_obj **items = vm_realloc(g->items, cap * sizeof *items);
         if (!items) {
             g->overflow = 1;        /* marked, not blackened: the collector rescans the heap */
             return;
@@ -142,7 +119,10 @@ static size_t payload_size(vm_obj *o)
         vm_code *c = (vm_code *)o;
         return c->ncode * 8 + c->nconsts * sizeof(value) + (c->nnames + c->nlocals) * 12;
     }
-    case T_EXC: return ((vm_exc *)o)->captb * sizeof(vm_tb_entry);
+    case T_EXC: {
+        vm_exc *e = (vm_exc *)o;
+        return e->tb == e->tb_small ? 0 : e->captb * sizeof(vm_tb_entry);
+    }
     case T_FFI_BUFFER: return ((vm_ffi_buffer *)o)->data ? ((vm_ffi_buffer *)o)->size : 0;
     default: return 0;
     }
@@ -225,27 +205,30 @@ void vm_obj_free(vm_interp *in, vm_obj *o)
     switch (o->tag) {
     case T_LIST:
         if (((vm_list *)o)->cap)
-            free(((vm_list *)o)->items);
+            vm_free(((vm_list *)o)->items);
         break;
-    case T_DICT: free(((vm_dict *)o)->entries); free(((vm_dict *)o)->index); break;
+    case T_DICT: vm_free(((vm_dict *)o)->entries); vm_free(((vm_dict *)o)->index); break;
     case T_CODE: {
         vm_code *c = (vm_code *)o;
-        free(c->code);
-        free(c->exec);
-        free(c->lines);
-        free(c->consts);
-        free(c->names);
-        free(c->localnames);
-        free(c->exc);
+        vm_free(c->code);
+        vm_free(c->exec);
+        vm_free(c->lines);
+        vm_free(c->consts);
+        vm_free(c->names);
+        vm_free(c->localnames);
+        vm_free(c->exc);
         break;
     }
-    case T_EXC: free(((vm_exc *)o)->tb); break;
+    case T_EXC:
+        if (((vm_exc *)o)->tb != ((vm_exc *)o)->tb_small)
+            vm_free(((vm_exc *)o)->tb);
+        break;
     default:
         if (o->tag < T__COUNT && vm_gc_free_hooks[o->tag])
             vm_gc_free_hooks[o->tag](o);
         break;
     }
-    free(o);
+    vm_free(o);
 }
 
 static void mark_thread(gray_stack *g, vm_thread *t)
@@ -298,7 +281,7 @@ void vm_gc_collect(vm_thread *t)
                     blacken(&g, g.items[--g.len]);
             }
     }
-    free(g.items);
+    vm_free(g.items);
 
     size_t live = 0;
     vm_obj **link = &in->heap;

@@ -26,10 +26,9 @@ static void reindex(vm_globals *g)
     uint32_t size = 16;
     while (size < g->cap * 2)
         size *= 2;
-    free(g->index);
-    g->index = calloc(size, sizeof *g->index);
-    if (!g->index)
-        RT_FATAL("out of memory");
+    vm_free(g->index);
+    g->index = vm_xrealloc(NULL, size * sizeof *g->index);
+    memset(g->index, 0, size * sizeof *g->index);
     g->mask = size - 1;
     for (uint32_t k = 0; k < g->n; k++) {
         vm_str *n = g->names[k];
@@ -50,16 +49,12 @@ static value *cell_of(vm_interp *in, vm_str *name, uint64_t h)
     name->hash = h;                 /* the str's own hash (vm_hash): reindex needs no rehash */
     if (g->n == g->cap) {
         g->cap = g->cap ? g->cap * 2 : VM_GLOBAL_BLOCK;
-        g->names = realloc(g->names, g->cap * sizeof *g->names);
-        g->cells = realloc(g->cells, g->cap * sizeof *g->cells);
-        if (!g->names || !g->cells)
-            RT_FATAL("out of memory");
+        g->names = vm_xrealloc(g->names, g->cap * sizeof *g->names);
+        g->cells = vm_xrealloc(g->cells, g->cap * sizeof *g->cells);
     }
     k = g->n++;
     if (k % VM_GLOBAL_BLOCK == 0) {
-        g->cells[k] = malloc(VM_GLOBAL_BLOCK * sizeof(value));
-        if (!g->cells[k])
-            RT_FATAL("out of memory");
+        g->cells[k] = vm_xrealloc(NULL, VM_GLOBAL_BLOCK * sizeof(value));
     } else
         g->cells[k] = g->cells[k - 1] + 1;
     g->names[k] = name;
@@ -98,9 +93,9 @@ value vm_global_get(vm_interp *in, const char *name)
 void vm_globals_free(vm_globals *g)
 {
     for (uint32_t k = 0; k < g->n; k += VM_GLOBAL_BLOCK)
-        free(g->cells[k]);
-    free(g->names);
-    free(g->cells);
-    free(g->index);
+        vm_free(g->cells[k]);
+    vm_free(g->names);
+    vm_free(g->cells);
+    vm_free(g->index);
     memset(g, 0, sizeof *g);
 }

@@ -9,13 +9,8 @@
 
 #include "vm/core/state.h"
 
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q)
-        RT_FATAL("out of memory");
-    return q;
-}
+/* For allocations that cannot fail here: the reserve, then MemoryError at the next poll. */
+#define xrealloc vm_xrealloc
 
 value vm_str_new(vm_thread *t, const char *s, size_t len)
 {
@@ -54,7 +49,7 @@ int vm_list_append(vm_thread *t, vm_list *l, value v)
         size_t cap = l->cap ? l->cap * 2 : 4;
         if (vm_heap_reserve(t, (cap - l->cap) * sizeof(value)))
             return -1;
-        value *items = realloc(l->cap ? l->items : NULL, cap * sizeof(value));
+        value *items = vm_realloc(l->cap ? l->items : NULL, cap * sizeof(value));
         if (!items)
             return vm_raise(t, VM_INTERP(t)->exc.memory_error, "cannot grow a list to %zu items",
                             cap);
@@ -143,17 +138,11 @@ uint64_t vm_hash_bytes(const char *s, size_t len)
     return h ? h : 1;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdu;
-    x ^= x >> 33;
-    return x ? x : 1;
-}
+#define mix64 vm_hash_int
 
 static int hash_depth(vm_thread *t, value v, uint64_t *h, int depth);
 
-int vm_hash(vm_thread *t, value v, uint64_t *h) { return hash_depth(t, v, h, 0); }
+int vm_hash_slow(vm_thread *t, value v, uint64_t *h) { return hash_depth(t, v, h, 0); }
 
 static int hash_depth(vm_thread *t, value v, uint64_t *h, int depth)
 {
@@ -484,7 +473,7 @@ static void write_value(sbuf *b, value v, bool repr, int depth)
 static value finish(vm_thread *t, sbuf *b)
 {
     value s = vm_str_new(t, b->p ? b->p : "", b->len);
-    free(b->p);
+    vm_free(b->p);
     return s;
 }
 

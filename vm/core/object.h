@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "opcodes/opcodes.h"
+#include "vm/core/mem.h"
 
 typedef struct vm_thread vm_thread;
 typedef struct vm_interp vm_interp;
@@ -98,7 +99,7 @@ typedef struct {                /* T_DICT: insertion-ordered, open addressing */
     size_t mask;                /* index table size - 1 */
     vm_dict_entry *entries;
     int32_t *index;             /* -1 empty, -2 deleted, else entry number */
-    size_t hint;                /* index slot of the key last found or stored (dict.c) */
+    size_t hint;                /* entry of the key last found or stored (dict.c) */
 } vm_dict;
 
 /* One exception-table entry: an exception raised by an instruction in [start, end) unwinds
@@ -171,13 +172,15 @@ typedef struct {
     uint32_t pc;
 } vm_tb_entry;
 
+#define VM_EXC_TB_SMALL 4
 typedef struct {                /* T_EXC: an exception instance */
     vm_obj h;
     vm_class *cls;
     value arg;                  /* the message or value it was created with (None if none) */
     value context;              /* exception being handled when this one was raised, or None */
     uint32_t ntb, captb;
-    vm_tb_entry *tb;            /* innermost last */
+    vm_tb_entry *tb;            /* innermost last: tb_small, or malloc'd past VM_EXC_TB_SMALL */
+    vm_tb_entry tb_small[VM_EXC_TB_SMALL];  /* so that a raise caught nearby allocates once */
 } vm_exc;
 
 typedef struct {                /* T_ITER */
@@ -236,8 +239,29 @@ int vm_dict_get(vm_thread *t, vm_dict *d, value key, value *out);
 int vm_dict_set(vm_thread *t, vm_dict *d, value key, value val);
 /* Removes key; 1 removed, 0 absent, -1 error. */
 int vm_dict_del(vm_thread *t, vm_dict *d, value key);
+/* Hash of an int (and of a bool, or a float with an integral value, equal to it): never 0. */
+static inline uint64_t vm_hash_int(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdu;
+    x ^= x >> 33;
+    return x ? x : 1;
+}
+/* vm_hash for every type (object.c); vm_hash does ints and cached string hashes inline. */
+int vm_hash_slow(vm_thread *t, value v, uint64_t *h);
 /* Hash of a hashable value into *h; -1 with TypeError if unhashable. */
-int vm_hash(vm_thread *t, value v, uint64_t *h);
+static inline int vm_hash(vm_thread *t, value v, uint64_t *h)
+{
+    if (v.tag == T_INT) {
+        *h = vm_hash_int((uint64_t)v.u.i);
+        return 0;
+    }
+    if (v.tag == T_STR && ((vm_str *)v.u.o)->hash) {
+        *h = ((vm_str *)v.u.o)->hash;
+        return 0;
+    }
+    return vm_hash_slow(t, v, h);
+}
 /* Three-way comparison of two numbers (int, bool, float), exact across int and float:
  * -1, 0, 1, or 2 when unordered (nan). */
 int vm_num_cmp(value a, value b);

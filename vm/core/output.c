@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "vm/core/mem.h"
 #include "vm/core/output.h"
 
 typedef struct hook {
@@ -25,7 +26,7 @@ void vm_output_set(vm_write_fn fn, void *data)
 {
     hook *h = &none;
     if (fn) {
-        h = malloc(sizeof *h);
+        h = malloc(sizeof *h);      /* libc's: a hook outlives the runtime (never freed) */
         if (!h)
             return;
         h->fn = fn;
@@ -61,7 +62,7 @@ void vm_printf(int stream, const char *fmt, ...)
         vm_write(stream, buf, (size_t)n);
         return;
     }
-    char *big = malloc((size_t)n + 1);
+    char *big = vm_malloc((size_t)n + 1);
     if (!big) {
         vm_write(stream, buf, sizeof buf - 1);
         return;
@@ -70,7 +71,7 @@ void vm_printf(int stream, const char *fmt, ...)
     vsnprintf(big, (size_t)n + 1, fmt, ap);
     va_end(ap);
     vm_write(stream, big, (size_t)n);
-    free(big);
+    vm_free(big);
 }
 
 void vm_output_flush(void)

@@ -46,9 +46,7 @@ void vm_quicken(vm_interp *in, vm_code *c)
 {
     const void *const *handlers = vm_eval_handlers();
     if (!c->exec) {     /* kept when quickened again: functions point into it (vm_func.entry) */
-        c->exec = malloc((c->ncode ? c->ncode : 1) * sizeof *c->exec);
-        if (!c->exec)
-            RT_FATAL("out of memory");
+        c->exec = vm_xrealloc(NULL, (c->ncode ? c->ncode : 1) * sizeof *c->exec);
     }
     for (uint32_t p = 0; p < c->ncode; p++) {
         instr w = c->code[p];

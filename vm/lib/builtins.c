@@ -338,14 +338,14 @@ static int sort_values(vm_thread *t, value *v, size_t n)
     size_t h = n / 2;
     if (sort_values(t, v, h) || sort_values(t, v + h, n - h))
         return -1;
-    value *tmp = malloc(n * sizeof(value));
+    value *tmp = vm_malloc(n * sizeof(value));
     if (!tmp)
         return vm_raise(t, EXC(t)->memory_error, "cannot sort %zu items", n);
     size_t i = 0, j = h, k = 0;
     while (i < h && j < n) {
         int c;
         if (vm_order(t, v[j], v[i], &c)) {
-            free(tmp);
+            vm_free(tmp);
             return -1;
         }
         tmp[k++] = c < 0 ? v[j++] : v[i++];
@@ -355,7 +355,7 @@ static int sort_values(vm_thread *t, value *v, size_t n)
     while (j < n)
         tmp[k++] = v[j++];
     memcpy(v, tmp, n * sizeof(value));
-    free(tmp);
+    vm_free(tmp);
     return 0;
 }
 
@@ -475,7 +475,7 @@ BUILTIN(join)
     }
     if (vm_heap_reserve(t, total))
         return -1;
-    char *buf = malloc(total + 1), *p = buf;
+    char *buf = vm_malloc(total + 1), *p = buf;
     if (!buf)
         return vm_raise(t, EXC(t)->memory_error, "cannot join %zu bytes", total);
     for (size_t i = 0; i < n; i++) {
@@ -488,7 +488,7 @@ BUILTIN(join)
         p += s->len;
     }
     *out = vm_str_new(t, buf, total);
-    free(buf);
+    vm_free(buf);
     return 0;
 }
 

@@ -208,14 +208,14 @@ BUILTIN(fd_read)
         *out = vm_bytes_new(t, "", 0);
         return 0;
     }
-    char *buf = malloc((size_t)n + 1);
+    char *buf = vm_malloc((size_t)n + 1);
     if (!buf)
         return vm_raise(t, EXC(t)->memory_error, "cannot read %lld bytes", (long long)n);
     int err = 0;
     ssize_t got = fd_io(t, fd, POLLIN, buf, (size_t)n, &err);
     if (got >= 0)
         *out = vm_bytes_new(t, buf, (size_t)got);
-    free(buf);
+    vm_free(buf);
     return got >= 0 ? 0 : got == -2 ? -1 : vm_os_error(t, err);
 }
 

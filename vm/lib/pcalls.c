@@ -23,11 +23,14 @@ static void list(vm_pcall *p)
     vm_proc.calls = p;
 }
 
+/* A listed call record; NULL with MemoryError raised if out of memory. */
 static vm_pcall *pcall_new(vm_thread *t, value func, int argc, value *argv)
 {
-    vm_pcall *p = calloc(1, sizeof *p);
-    if (!p)
-        RT_FATAL("out of memory");
+    vm_pcall *p = vm_calloc(1, sizeof *p);
+    if (!p) {
+        vm_raise(t, EXC(t)->memory_error, "out of memory");
+        return NULL;
+    }
     p->in = VM_INTERP(t);
     p->func = func;
     p->args = vm_tuple_new(t, (size_t)argc, argv);
@@ -53,7 +56,7 @@ void vm_pcall_free(vm_pcall *p)
     pthread_mutex_lock(&vm_proc.mu);
     unlist(p);
     pthread_mutex_unlock(&vm_proc.mu);
-    free(p);
+    vm_free(p);
 }
 
 /* The rt_pending_fn of a bytecode call: runs on a thread of p->in, holding its GIL. */
@@ -144,9 +147,9 @@ static int timer_add(vm_pcall *p)
 int vm_timer_add(vm_interp *in, uint64_t due_ns, void (*fire)(vm_interp *in, uint64_t arg),
                  uint64_t arg)
 {
-    vm_pcall *p = calloc(1, sizeof *p);
+    vm_pcall *p = vm_calloc(1, sizeof *p);
     if (!p)
-        RT_FATAL("out of memory");
+        return -1;
     p->in = in;
     p->due_ns = due_ns;
     p->fire = fire;
@@ -187,6 +190,8 @@ static int queue_call(vm_thread *t, int main_only, rt_interp *target, int argc, 
                       value *out)
 {
     vm_pcall *p = pcall_new(t, argv[0], argc - 1, argv + 1);
+    if (!p)
+        return -1;
     int rc = main_only ? rt_pending_add_main(run_pcall, p) : rt_pending_add(target, run_pcall, p);
     if (rc)
         vm_pcall_free(p);           /* full: refused, nothing raised */
@@ -241,6 +246,8 @@ BUILTIN(call_later)
     if (delay > 1e9)
         delay = 1e9;
     vm_pcall *p = pcall_new(t, argv[1], argc - 2, argv + 2);
+    if (!p)
+        return -1;
     p->due_ns = rt_now_ns() + (uint64_t)(delay * 1e9);
     if (timer_add(p)) {
         vm_pcall_free(p);
@@ -281,7 +288,7 @@ void vm_pcalls_fini(vm_interp *in)
         next = p->next;
         if (p->in == in) {
             unlist(p);
-            free(p);
+            vm_free(p);
         }
     }
     pthread_mutex_unlock(&vm_proc.mu);

@@ -74,7 +74,7 @@ void vm_process_after_fork_child(vm_thread *t)
 
     while (os) {
         vm_os_thread *next = os->next;
-        free(os);
+        vm_free(os);
         os = next;
     }
     while (timers) {

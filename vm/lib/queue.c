@@ -31,7 +31,7 @@ static void queue_free(vm_obj *o)
 {
     vm_queue *q = (vm_queue *)o;
     rt_gil_defer_barrier();             /* queue_put's deferred wake-ups may signal the cv */
-    free(q->items);
+    vm_free(q->items);
     vm_waitable_free(o);
 }
 
@@ -60,12 +60,14 @@ BUILTIN(queue_put)
     pthread_mutex_lock(&q->base.wq.mu);
     if (q->len == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 16;
-        value *items = malloc(cap * sizeof(value));
-        if (!items)
-            RT_FATAL("out of memory");
+        value *items = vm_malloc(cap * sizeof(value));
+        if (!items) {
+            pthread_mutex_unlock(&q->base.wq.mu);
+            return vm_raise(t, EXC(t)->memory_error, "cannot grow a queue to %zu items", cap);
+        }
         for (size_t i = 0; i < q->len; i++)
             items[i] = q->items[(q->head + i) % q->cap];
-        free(q->items);
+        vm_free(q->items);
         q->items = items;
         q->cap = cap;
         q->head = 0;

@@ -55,7 +55,7 @@ void vm_threads_reap(void)
     while (list) {
         vm_os_thread *next = list->next;
         pthread_join(list->tid, NULL);
-        free(list);
+        vm_free(list);
         list = next;
     }
 }
@@ -68,7 +68,7 @@ void vm_threads_fini(void)
     pthread_mutex_unlock(&vm_proc.mu);
     while (list) {
         vm_os_thread *next = list->next;
-        free(list);
+        vm_free(list);
         list = next;
     }
 }
@@ -172,25 +172,29 @@ int vm_thread_start(vm_thread *t, value func, value args, int daemon, value *out
     th->ident = nt->base.id;
     th->state = TH_RUNNING;
     vm_threads_reap();
-    vm_os_thread *os = calloc(1, sizeof *os);
-    if (!os)
-        RT_FATAL("out of memory");
+    vm_os_thread *os = vm_calloc(1, sizeof *os);
+    int rc = -1;
     th->os = os;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 1u << 20);     /* joinable: see vm_os_thread */
     pthread_t tid;
-    vm_process_count(&vm_proc.nstarting, 1);
-    int rc = pthread_create(&tid, &attr, thread_main, th);
-    pthread_attr_destroy(&attr);
+    if (os) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, 1u << 20);     /* joinable: see vm_os_thread */
+        vm_process_count(&vm_proc.nstarting, 1);
+        rc = pthread_create(&tid, &attr, thread_main, th);
+        pthread_attr_destroy(&attr);
+        if (rc)
+            vm_process_count(&vm_proc.nstarting, -1);
+    }
     if (rc) {
-        vm_process_count(&vm_proc.nstarting, -1);
         th->os = NULL;
-        free(os);
+        vm_free(os);
         th->state = TH_FINISHED;
         th->ts = NULL;
         nt->self = V_NONE;
         rt_thread_delete(&nt->base);
+        if (!os)
+            return vm_raise(t, EXC(t)->memory_error, "can't allocate a thread");
         return vm_raise(t, EXC(t)->runtime_error, "can't start new thread");
     }
     /* Listed once started (it may have finished already: it marks its record under mu);

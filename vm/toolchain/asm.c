@@ -28,12 +28,10 @@ typedef struct {
 
 /* ---- small utilities ---- */
 
+/* Out of memory, the assembler's arrays take the reserve: MemoryError at the first poll. */
 static void *xrealloc(void *p, size_t n)
 {
-    void *q = realloc(p, n ? n : 1);
-    if (!q)
-        RT_FATAL("out of memory");
-    return q;
+    return vm_xrealloc(p, n);
 }
 
 /* Makes room for one more element in a malloc'd array. */
@@ -91,9 +89,8 @@ static void smap_put(smap *m, const char *s, size_t len, uint32_t val)
 {
     if ((m->n + 1) * 2 > m->cap) {
         size_t nc = m->cap ? m->cap * 2 : 16;
-        sment *ne = calloc(nc, sizeof *ne);
-        if (!ne)
-            RT_FATAL("out of memory");
+        sment *ne = xrealloc(NULL, nc * sizeof *ne);
+        memset(ne, 0, nc * sizeof *ne);
         for (size_t i = 0; i < m->cap; i++) {
             if (!m->e[i].s)
                 continue;
@@ -102,7 +99,7 @@ static void smap_put(smap *m, const char *s, size_t len, uint32_t val)
                 j = (j + 1) & (nc - 1);
             ne[j] = m->e[i];
         }
-        free(m->e);
+        vm_free(m->e);
         m->e = ne;
         m->cap = nc;
     }
@@ -116,7 +113,7 @@ static void smap_put(smap *m, const char *s, size_t len, uint32_t val)
 
 static void smap_free(smap *m)
 {
-    free(m->e);
+    vm_free(m->e);
     m->e = NULL;
     m->cap = m->n = 0;
 }
@@ -284,21 +281,21 @@ static void builder_init(builder *b, int is_func, uint32_t entry_depth)
 
 static void builder_free(builder *b)
 {
-    free(b->code);
-    free(b->lines);
-    free(b->where);
-    free(b->consts);
-    free(b->chash);
-    free(b->ctab);
-    free(b->names);
+    vm_free(b->code);
+    vm_free(b->lines);
+    vm_free(b->where);
+    vm_free(b->consts);
+    vm_free(b->chash);
+    vm_free(b->ctab);
+    vm_free(b->names);
     smap_free(&b->nametab);
-    free(b->locals);
+    vm_free(b->locals);
     smap_free(&b->localtab);
-    free(b->labels);
+    vm_free(b->labels);
     smap_free(&b->labeltab);
-    free(b->fix);
-    free(b->trys);
-    free(b->closed);
+    vm_free(b->fix);
+    vm_free(b->trys);
+    vm_free(b->closed);
     memset(b, 0, sizeof *b);
 }
 
@@ -738,10 +735,10 @@ static int parse_literal(asm_state *a, value *out, int depth)
             }
         }
         *out = vm_tuple_new(a->t, n, items);
-        free(items);
+        vm_free(items);
         return 0;
     bad:
-        free(items);
+        vm_free(items);
         return -1;
     }
     if (c == '-' || is_dig(c)) {
@@ -792,10 +789,9 @@ static int add_const(asm_state *a, builder *b, value v, size_t col, uint32_t *id
         return FAIL(a, col, "too many constants (limit %u)", OPARG_MAX + 1);
     if ((b->nconsts + 1) * 2 > b->ctcap) {
         size_t nc = b->ctcap ? b->ctcap * 2 : 16;
-        free(b->ctab);
-        b->ctab = calloc(nc, sizeof *b->ctab);
-        if (!b->ctab)
-            RT_FATAL("out of memory");
+        vm_free(b->ctab);
+        b->ctab = xrealloc(NULL, nc * sizeof *b->ctab);
+        memset(b->ctab, 0, nc * sizeof *b->ctab);
         b->ctcap = nc;
         for (size_t k = 0; k < b->nconsts; k++) {
             size_t i = (size_t)b->chash[k] & (nc - 1);
@@ -1395,10 +1391,10 @@ static int flow_pass(asm_state *a, builder *b, vm_exc_entry **exc, int64_t *maxd
             (*exc)[k] = (vm_exc_entry){fe[k].start, fe[k].end, fe[k].target,
                                        (uint32_t)fe[k].depth};
         *maxd = f.maxdepth;
-        free(fe);
+        vm_free(fe);
         return 0;
     }
-    free(fe);
+    vm_free(fe);
     const flow_failure *e = &f.fail;
     const char *nm = op_name(INSTR_OP(b->code[e->pc]));
     srcpos at = b->where[e->pc];
@@ -1424,7 +1420,7 @@ static int flow_pass(asm_state *a, builder *b, vm_exc_entry **exc, int64_t *maxd
                        nm, other, other == 1 ? "" : "s", (long long)e->limit,
                        b->trys[b->closed[e->entry]].pos.line);
     case FLOW_NOMEM:
-        RT_FATAL("out of memory");
+        return fail_at(a, 0, 0, "out of memory");
     case FLOW_OK:
     case FLOW_OVERFLOW:         /* no limit was given */
         break;
@@ -1480,7 +1476,7 @@ static vm_code *finish(asm_state *a, builder *b, srcpos endpos)
     if (flow_pass(a, b, &exc, &maxd) < 0)
         return NULL;
     if (maxd > (int64_t)UINT32_MAX) {
-        free(exc);
+        vm_free(exc);
         fail_at(a, endpos.line, endpos.col, "stack too deep in %s", SCOPE(b));
         return NULL;
     }
@@ -1613,7 +1609,7 @@ out:
     builder_free(&a.body);
     builder_free(&a.fn);
     smap_free(&a.funcs);
-    free(a.codes);
-    free(a.sb);
+    vm_free(a.codes);
+    vm_free(a.sb);
     return rc;
 }

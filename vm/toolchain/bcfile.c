@@ -43,7 +43,7 @@ static void put(wbuf *b, const void *src, size_t n)
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n)
             cap *= 2;
-        uint8_t *p = realloc(b->p, cap);
+        uint8_t *p = vm_realloc(b->p, cap);
         if (!p) {
             b->bad = 1;
             return;
@@ -154,7 +154,7 @@ uint8_t *vm_bc_write(const vm_module *m, size_t *len)
         put_code(&b, m->codes[i]);
     size_t body = b.len - BC_HEADER_SIZE;
     if (b.bad || body > UINT32_MAX) {
-        free(b.p);
+        vm_free(b.p);
         return NULL;
     }
     uint16_t major = BC_MAJOR, minor = BC_MINOR;
@@ -308,16 +308,16 @@ static int get_const(reader *r, value *out, int nesting)
         uint32_t n;
         if (get_count(r, &n, 1, "tuple length"))
             return -1;
-        value *items = malloc((n ? n : 1) * sizeof *items);
+        value *items = vm_malloc((n ? n : 1) * sizeof *items);
         if (!items)
             return rfail(r, "out of memory");
         for (uint32_t i = 0; i < n; i++)
             if (get_const(r, &items[i], nesting + 1)) {
-                free(items);
+                vm_free(items);
                 return -1;
             }
         *out = vm_tuple_new(r->t, n, items);
-        free(items);
+        vm_free(items);
         return 0;
     }
     default:
@@ -327,7 +327,7 @@ static int get_const(reader *r, value *out, int nesting)
 
 static void *alloc_array(reader *r, size_t n, size_t size)
 {
-    void *p = calloc(n ? n : 1, size);
+    void *p = vm_calloc(n ? n : 1, size);
     if (!p)
         rfail(r, "out of memory");
     return p;
@@ -481,7 +481,7 @@ int vm_bc_read(vm_thread *t, const char *filename, const uint8_t *data, size_t l
         return -1;
     if (ncodes == 0)
         return rfail(&r, "no code objects (a module body is required)");
-    vm_code **codes = calloc(ncodes, sizeof *codes);
+    vm_code **codes = vm_calloc(ncodes, sizeof *codes);
     if (!codes)
         return rfail(&r, "out of memory");
     for (uint32_t i = 0; i < ncodes; i++) {
@@ -519,6 +519,6 @@ int vm_bc_read(vm_thread *t, const char *filename, const uint8_t *data, size_t l
     out->codes = codes;
     return 0;
 fail:
-    free(codes);
+    vm_free(codes);
     return -1;
 }

@@ -188,11 +188,10 @@ static int region_cmp(const void *x, const void *y)
 static void dis_body(writer *w, const vm_code *c, int ind)
 {
     uint32_t n = c->code ? c->ncode : 0;
-    uint8_t *target = calloc((size_t)n + 1, 1);
-    region *rg = malloc(((size_t)c->nexc + 1) * sizeof *rg);
-    uint32_t *open = malloc(((size_t)c->nexc + 1) * sizeof *open);
-    if (!target || !rg || !open)
-        RT_FATAL("out of memory");
+    uint8_t *target = vm_xrealloc(NULL, (size_t)n + 1);
+    region *rg = vm_xrealloc(NULL, ((size_t)c->nexc + 1) * sizeof *rg);
+    uint32_t *open = vm_xrealloc(NULL, ((size_t)c->nexc + 1) * sizeof *open);
+    memset(target, 0, (size_t)n + 1);
     for (uint32_t i = 0; i < n; i++) {
         unsigned op = INSTR_OP(c->code[i]);
         if (op < OP__COUNT && op_kind_of(op) == OPK_JUMP && INSTR_ARG(c->code[i]) <= n)
@@ -292,9 +291,9 @@ static void dis_body(writer *w, const vm_code *c, int ind)
         w_printf(w, "; %u", i);
         w_nl(w);
     }
-    free(target);
-    free(rg);
-    free(open);
+    vm_free(target);
+    vm_free(rg);
+    vm_free(open);
 }
 
 static void dis_func(writer *w, const vm_code *c)

@@ -25,6 +25,7 @@
  * [start, end)" in O(log n) per entry. */
 #include <stdlib.h>
 
+#include "vm/core/mem.h"
 #include "vm/toolchain/flow.h"
 
 #define NONE UINT32_MAX
@@ -149,7 +150,7 @@ static int check_unwinding(walk *w)
 {
     flow_code *f = w->f;
     uint32_t n = f->ncode;
-    int64_t *tree = malloc(2 * (size_t)n * sizeof *tree);
+    int64_t *tree = vm_malloc(2 * (size_t)n * sizeof *tree);
     if (!tree) {
         f->fail = (flow_failure){.kind = FLOW_NOMEM};
         return -1;
@@ -184,7 +185,7 @@ static int check_unwinding(walk *w)
                 break;
             }
     }
-    free(tree);
+    vm_free(tree);
     return rc;
 }
 
@@ -194,11 +195,11 @@ int flow_analyze(flow_code *f)
     size_t n = f->ncode ? f->ncode : 1, ne = f->nexc ? f->nexc : 1;
     f->maxdepth = f->entry_depth;
     f->fail = (flow_failure){.kind = FLOW_OK};
-    w.depth = malloc(n * sizeof *w.depth);
-    w.work = malloc(n * sizeof *w.work);
-    w.by_start = malloc(n * sizeof *w.by_start);
-    w.seed = malloc(ne * sizeof *w.seed);
-    w.next_start = malloc(ne * sizeof *w.next_start);
+    w.depth = vm_malloc(n * sizeof *w.depth);
+    w.work = vm_malloc(n * sizeof *w.work);
+    w.by_start = vm_malloc(n * sizeof *w.by_start);
+    w.seed = vm_malloc(ne * sizeof *w.seed);
+    w.next_start = vm_malloc(ne * sizeof *w.next_start);
     int rc = -1;
     if (!w.depth || !w.work || !w.by_start || !w.seed || !w.next_start) {
         f->fail.kind = FLOW_NOMEM;
@@ -217,10 +218,10 @@ int flow_analyze(flow_code *f)
     if (f->ncode && (run(&w) < 0 || (f->nexc && check_unwinding(&w) < 0)))
         rc = -1;
 out:
-    free(w.depth);
-    free(w.work);
-    free(w.by_start);
-    free(w.seed);
-    free(w.next_start);
+    vm_free(w.depth);
+    vm_free(w.work);
+    vm_free(w.by_start);
+    vm_free(w.seed);
+    vm_free(w.next_start);
     return rc;
 }

@@ -8,7 +8,7 @@
 
 void vm_module_free(vm_module *m)
 {
-    free(m->codes);
+    vm_free(m->codes);
     m->codes = NULL;
     m->ncodes = 0;
 }

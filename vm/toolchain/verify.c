@@ -206,7 +206,7 @@ static int check_exc_table(verifier *v)
 static int check_flow(verifier *v)
 {
     const vm_code *c = v->c;
-    flow_entry *exc = malloc((c->nexc ? c->nexc : 1) * sizeof *exc);
+    flow_entry *exc = vm_malloc((c->nexc ? c->nexc : 1) * sizeof *exc);
     if (!exc)
         return fail(v, NO_PC, "out of memory");
     for (uint32_t k = 0; k < c->nexc; k++)
@@ -215,7 +215,7 @@ static int check_flow(verifier *v)
                    .entry_depth = (c->flags & CO_MODULE) ? c->entry_depth : 0,
                    .maxstack = c->maxstack, .exc = exc, .nexc = c->nexc};
     int rc = flow_analyze(&f);
-    free(exc);
+    vm_free(exc);
     if (!rc)
         return 0;
     const flow_failure *e = &f.fail;
