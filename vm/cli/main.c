@@ -13,6 +13,7 @@
 #include "vm/api/gilvm.h"
 #include "vm/api/instruments.h"
 #include "vm/cli/cmdline.h"
+#include "vm/cli/explore.h"
 #include "vm/cli/repl.h"
 #include "vm/cli/traceview.h"
 
@@ -24,6 +25,9 @@ static const char usage_text[] =
     "       gilvm asm IN.gasm [-o OUT.gbc]   assemble to a bytecode file\n"
     "       gilvm dis FILE                   disassemble a .gbc or .gasm file\n"
     "       gilvm trace-view TRACE.json -o OUT.html  a --trace file as an HTML timeline\n"
+    "       gilvm explore [--strategy=S] [--iterations=N] [--seed=S0] [--jobs=J]\n"
+    "                     [--timeout=SECS] [--out-dir=DIR] [--minimize[=SCHEDULE]] FILE [ARGS...]\n"
+    "                                        run FILE under successive schedules until one fails\n"
     "\n"
     "options:\n"
     "  -c SOURCE              run SOURCE (assembly); ends the options, argv()[0] is '-c'\n"
@@ -228,6 +232,8 @@ int main(int argc, char **argv)
         return cmd_dis(argc - 2, argv + 2);
     if (argc > 1 && !strcmp(argv[1], "trace-view"))
         return vm_trace_view_main(argc - 2, argv + 2);
+    if (argc > 1 && !strcmp(argv[1], "explore"))
+        return vm_explore_main(argv[0], argc - 2, argv + 2);
 
     for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
         const char *a = argv[i], *v;
