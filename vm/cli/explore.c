@@ -430,12 +430,10 @@ static void put_shell_word(FILE *fp, const char *s)
     fputc('\'', fp);
 }
 
-/* Prints "replay:   gilvm --replay=SCHEDULE FILE ARGS". */
-static void put_replay(explore *x, const char *sched)
+/* Prints LABEL then the command "gilvm OPT FILE ARGS", quoted for a shell. */
+static void put_command(explore *x, const char *label, const char *opt)
 {
-    char opt[PATH_MAX + 16];
-    snprintf(opt, sizeof opt, "--replay=%s", sched);
-    printf("replay:   ");
+    fputs(label, stdout);
     put_shell_word(stdout, x->prog);
     putchar(' ');
     put_shell_word(stdout, opt);
@@ -444,6 +442,14 @@ static void put_replay(explore *x, const char *sched)
         put_shell_word(stdout, x->argv[k]);
     }
     putchar('\n');
+}
+
+/* Prints "replay:   gilvm --replay=SCHEDULE FILE ARGS". */
+static void put_replay(explore *x, const char *sched)
+{
+    char opt[PATH_MAX + 16];
+    snprintf(opt, sizeof opt, "--replay=%s", sched);
+    put_command(x, "replay:   ", opt);
 }
 
 /* Prints the last TAIL_LINES lines of file `path`, indented. */
@@ -792,8 +798,11 @@ static int report_failure(explore *x, slot *s, outcome o)
     put_tail(s->err, "stderr");
     struct stat st;
     if (stat(s->sched, &st)) {
+        /* a run killed at its time-out writes none: show the command that reruns its seed */
+        char opt[64];
+        snprintf(opt, sizeof opt, "--schedule=%s:%llu", x->strategy, s->seed);
         printf("schedule: (none: the run wrote no schedule file)\n");
-        printf("command:  %s --schedule=%s:%llu ...\n", x->prog, x->strategy, s->seed);
+        put_command(x, "rerun:    ", opt);
         return 1;
     }
     if (copy_file(s->sched, name)) {
