@@ -45,6 +45,7 @@ void rt_fork_after_parent(rt_thread *t)
 rt_status rt_fork_after_child(rt_thread *t)
 {
     rt_runtime *rt = &rt_main_runtime;
+    rt_sched_after_fork();
     unlock_queues();
     rt_head_unlock();
     if (t->interp != rt->main_interp)

@@ -1,0 +1,758 @@
+/* SPDX-License-Identifier: MIT */
+/* The controlled scheduler (--schedule): one token for the whole runtime, the choice of its
+ * next holder at every scheduling point (random, PCT or a replayed schedule), virtual time,
+ * deadlock detection, the schedule's digest and record.  Called by thread.c (attach, exit)
+ * and by the VM (polls, blocking primitives, the CLI). */
+
+/* Notes
+
+   The token.  Under control a thread runs bytecode only while it holds the token *and* its
+   GIL; `S.current` names the holder.  A thread coming to attach (rt_thread_attach: a new
+   thread, a thread given the token back) first waits on its own condvar until it is the
+   holder (rt_sched_wait_turn), then takes its GIL, which is free: the previous holder
+   released it before it handed the token over.  So no thread ever waits for a GIL, no drop
+   request is ever set, and no timer decides anything: sub-interpreters with their own GILs
+   change nothing, since the token is one for the runtime.
+
+   Scheduling points.  The holder asks for the next thread (pick) at every poll (the eval
+   breaker's RT_SCHED bit, which every controlled thread carries while two or more are live,
+   and nobody otherwise: a lone thread pays nothing), at every primitive that can wake a
+   thread (rt_sched_yield: thread start, lock release, queue put, ...), when it blocks
+   (rt_sched_block) and when it exits (rt_sched_leave).  If the pick is another thread, it
+   releases its GIL, hands the token over and waits for it to come back.
+
+   Who may touch what: the thread list, the strategy's state, the counters and the record are
+   touched only by the token holder; `mu` orders one holder's writes before the next one's
+   reads (the handoff locks it).  Blocked threads are not woken by their objects: the holder
+   evaluates ready(obj) (under the object's mutex) when it picks, and wakes only the one it
+   picks.
+
+   Virtual time.  The clock (rt_sched_clock_ns) starts at 1 s and advances 1 us per read, so
+   that busy loops on the clock end and differences are never zero; when no thread can run
+   and some wait on a deadline, it jumps to the earliest deadline.  When no thread can run
+   and none waits on a deadline, that is a deadlock: the VM's callback reports it and exits.
+
+   Steps and the digest.  A step is a pick made while two or more controlled threads are
+   live.  Default rule: keep the current thread if it can run, else the runnable thread with
+   the lowest (interpreter id, thread id).  The digest is 64-bit FNV-1a over the bytes of
+   (step, interp << 32 | thread), both 64-bit little-endian, for every step. */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "sched.h"
+
+typedef struct rt_sched_slot {
+    rt_thread *t;
+    int64_t interp;                 /* ids, kept: t may be gone when the record is written */
+    uint64_t id;
+    struct rt_sched_slot *next;     /* S.list, by (interp, id); or S.dead */
+    pthread_cond_t cv;              /* signalled when the token comes to this thread */
+    int blocked;
+    const char *what;               /* primitive it blocks in */
+    pthread_mutex_t *mu;
+    int (*ready)(void *);
+    void *obj;
+    uint64_t deadline;
+    uint64_t prio;                  /* PCT priority: the runnable thread with the highest runs */
+} rt_sched_slot;
+
+typedef struct {
+    uint64_t step;
+    int64_t interp;
+    uint64_t thread;
+    int preempt;
+    char where[72];
+} record;
+
+#define NKINDS 16
+
+static struct {
+    _Atomic int on;
+    pthread_mutex_t mu;             /* guards current; the handoff */
+    rt_sched_slot *_Atomic current;
+    rt_sched_slot *list, *dead;
+    int nlive;
+    rt_sched_config cfg;
+    rt_sched_choice *replay;
+    size_t nreplay, ireplay;
+    uint64_t rng;
+    uint64_t step, preemptions, divergences, digest;
+    uint64_t change[RT_SCHED_MAX_DEPTH];   /* PCT change points, ascending */
+    int nchange, ichange;
+    const char *yield_what;         /* the primitive of the holder's rt_sched_yield, or NULL */
+    _Atomic uint64_t vnow;
+    record *rec;
+    size_t nrec, caprec;
+    int started;                    /* a run happened: its summary can be read */
+    const char *_Atomic kinds[NKINDS];     /* uncontrolled things met */
+} S = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* The slot of the state bound to this OS thread (rt_sched_bind), read by attach instead of
+ * the state, which finalization may be freeing. */
+static _Thread_local rt_sched_slot *tss_slot;
+
+static uint64_t next_random(void)
+{
+    uint64_t z = (S.rng += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static uint64_t below(uint64_t n)
+{
+    return n ? next_random() % n : 0;
+}
+
+int rt_sched_active(void)
+{
+    return atomic_load_explicit(&S.on, memory_order_relaxed);
+}
+
+int rt_sched_controls(const rt_thread *t)
+{
+    return rt_sched_active() && tss_slot && tss_slot->t == t;
+}
+
+static rt_sched_slot *slot_new(rt_thread *t)
+{
+    rt_sched_slot *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->t = t;
+    s->interp = t->interp->id;
+    s->id = t->id;
+    rt_cond_init(&s->cv);
+    s->prio = (uint64_t)S.cfg.depth + 1 + (next_random() >> 1);
+    rt_sched_slot **p = &S.list;
+    while (*p && ((*p)->interp < s->interp || ((*p)->interp == s->interp && (*p)->id < s->id)))
+        p = &(*p)->next;
+    s->next = *p;
+    *p = s;
+    t->sched = s;
+    if (++S.nlive == 2)
+        for (rt_sched_slot *o = S.list; o; o = o->next)
+            rt_breaker_set(&o->t->eval_breaker, RT_SCHED);
+    else if (S.nlive > 2)
+        rt_breaker_set(&t->eval_breaker, RT_SCHED);
+    return s;
+}
+
+/* Takes `s` off the list (to S.dead: a daemon may still wait on its condvar). */
+static void slot_unlist(rt_sched_slot *s)
+{
+    rt_sched_slot **p = &S.list;
+    while (*p && *p != s)
+        p = &(*p)->next;
+    if (!*p)
+        return;
+    *p = s->next;
+    s->next = S.dead;
+    S.dead = s;
+    if (--S.nlive == 1)
+        rt_breaker_clear(&S.list->t->eval_breaker, RT_SCHED);
+}
+
+static void free_slots(rt_sched_slot *s)
+{
+    while (s) {
+        rt_sched_slot *next = s->next;
+        pthread_cond_destroy(&s->cv);
+        free(s);
+        s = next;
+    }
+}
+
+int rt_sched_start(const rt_sched_config *cfg, rt_thread *main)
+{
+    if (rt_sched_active())
+        return -1;
+    free_slots(S.list);
+    free_slots(S.dead);
+    free(S.rec);
+    free(S.replay);
+    S.list = S.dead = NULL;
+    S.rec = NULL;
+    S.replay = NULL;
+    S.nrec = S.caprec = S.nreplay = S.ireplay = 0;
+    S.nlive = 0;
+    S.cfg = *cfg;
+    if (S.cfg.depth < 1)
+        S.cfg.depth = 1;
+    if (S.cfg.depth > RT_SCHED_MAX_DEPTH)
+        S.cfg.depth = RT_SCHED_MAX_DEPTH;
+    if (S.cfg.steps_estimate < 1)
+        S.cfg.steps_estimate = 1000;
+    S.rng = cfg->seed;
+    S.step = S.preemptions = S.divergences = 0;
+    S.digest = 0xcbf29ce484222325u;
+    atomic_store(&S.vnow, 1000000000u);
+    for (int i = 0; i < NKINDS; i++)
+        atomic_store(&S.kinds[i], NULL);
+    if (cfg->nreplay) {
+        S.replay = malloc(cfg->nreplay * sizeof *S.replay);
+        if (!S.replay)
+            return -1;
+        memcpy(S.replay, cfg->replay, cfg->nreplay * sizeof *S.replay);
+        S.nreplay = cfg->nreplay;
+    }
+    S.cfg.replay = NULL;
+    /* PCT: DEPTH-1 change points, distinct, uniform over 1..k. */
+    S.nchange = S.ichange = 0;
+    if (S.cfg.strategy == RT_SCHED_PCT) {
+        uint64_t k = S.cfg.steps_estimate;
+        int want = S.cfg.depth - 1;
+        if ((uint64_t)want > k)
+            want = (int)k;
+        while (S.nchange < want) {
+            uint64_t c = 1 + below(k);
+            int i = 0, dup = 0;
+            for (; i < S.nchange; i++)
+                if (S.change[i] == c)
+                    dup = 1;
+            if (dup)
+                continue;
+            i = S.nchange++;
+            while (i > 0 && S.change[i - 1] > c) {
+                S.change[i] = S.change[i - 1];
+                i--;
+            }
+            S.change[i] = c;
+        }
+    }
+    rt_sched_slot *s = slot_new(main);
+    if (!s)
+        return -1;
+    tss_slot = s;
+    atomic_store(&S.current, s);
+    S.started = 1;
+    atomic_store(&S.on, 1);
+    return 0;
+}
+
+void rt_sched_stop(void)
+{
+    if (!rt_sched_active())
+        return;
+    RT_MUST(pthread_mutex_lock(&S.mu));
+    atomic_store(&S.on, 0);
+    for (rt_sched_slot *s = S.list; s; s = s->next) {
+        rt_breaker_clear(&s->t->eval_breaker, RT_SCHED);
+        RT_MUST(pthread_cond_signal(&s->cv));
+    }
+    RT_MUST(pthread_mutex_unlock(&S.mu));
+}
+
+void rt_sched_after_fork(void)
+{
+    atomic_store(&S.on, 0);
+    RT_MUST(pthread_mutex_init(&S.mu, NULL));
+    S.list = S.dead = NULL;         /* the other threads' slots: leaked, never touched */
+    tss_slot = NULL;
+}
+
+void rt_sched_bind(rt_thread *t)
+{
+    if (t->sched)
+        tss_slot = t->sched;
+}
+
+int rt_sched_add(rt_thread *nt)
+{
+    if (!rt_sched_active())
+        return 0;
+    return slot_new(nt) ? 0 : -1;
+}
+
+void rt_sched_forget(rt_thread *t)
+{
+    if (t->sched && rt_sched_active())
+        slot_unlist(t->sched);
+    t->sched = NULL;
+}
+
+/* ---- the handoff ---- */
+
+void rt_sched_hand(rt_sched_slot *next)
+{
+    RT_MUST(pthread_mutex_lock(&S.mu));
+    atomic_store(&S.current, next);
+    RT_MUST(pthread_cond_signal(&next->cv));
+    RT_MUST(pthread_mutex_unlock(&S.mu));
+}
+
+/* Waits until `s` holds the token or the scheduler stops; 1 if it holds it. */
+static int wait_token(rt_sched_slot *s)
+{
+    if (atomic_load(&S.current) == s)
+        return 1;
+    RT_MUST(pthread_mutex_lock(&S.mu));
+    while (atomic_load(&S.current) != s && atomic_load(&S.on))
+        RT_MUST(pthread_cond_wait(&s->cv, &S.mu));
+    int mine = atomic_load(&S.current) == s && atomic_load(&S.on);
+    RT_MUST(pthread_mutex_unlock(&S.mu));
+    return mine;
+}
+
+void rt_sched_wait_turn(rt_thread *t)
+{
+    rt_sched_slot *s = tss_slot;
+    if (s && s->t == t && rt_sched_active())
+        wait_token(s);
+}
+
+/* Gives the token to `next` and waits for it to come back, t's GIL released meanwhile;
+ * 1 with t attached again, 0 if the scheduler stopped (t is detached). */
+static int switch_to(rt_sched_slot *me, rt_sched_slot *next)
+{
+    rt_thread_detach(me->t);
+    rt_sched_hand(next);
+    if (!wait_token(me))
+        return 0;
+    rt_thread_attach(me->t);
+    return 1;
+}
+
+/* ---- picking ---- */
+
+static int interrupted(rt_sched_slot *s)
+{
+    return (rt_breaker_load(&s->t->eval_breaker) & (RT_SIGNALS_PENDING | RT_EVAL_PLEASE_STOP)) != 0;
+}
+
+static int is_ready(rt_sched_slot *s)
+{
+    RT_MUST(pthread_mutex_lock(s->mu));
+    int r = s->ready(s->obj);
+    RT_MUST(pthread_mutex_unlock(s->mu));
+    return r;
+}
+
+static int runnable(rt_sched_slot *s)
+{
+    if (!s->blocked)
+        return 1;
+    return interrupted(s) || (s->deadline && s->deadline <= atomic_load(&S.vnow)) || is_ready(s);
+}
+
+static void fnv(uint64_t x)
+{
+    for (int i = 0; i < 8; i++) {
+        S.digest ^= (x >> (8 * i)) & 0xff;
+        S.digest *= 0x100000001b3u;
+    }
+}
+
+static void note_record(rt_sched_slot *me, int me_live, int preempt, rt_sched_slot *chosen)
+{
+    if (!S.cfg.record)
+        return;
+    if (S.nrec == S.caprec) {
+        size_t cap = S.caprec ? 2 * S.caprec : 256;
+        record *r = realloc(S.rec, cap * sizeof *r);
+        if (!r)
+            return;
+        S.rec = r;
+        S.caprec = cap;
+    }
+    record *r = &S.rec[S.nrec++];
+    r->step = S.step;
+    r->interp = chosen->interp;
+    r->thread = chosen->id;
+    r->preempt = preempt;
+    char at[64] = "";
+    if (me_live && S.cfg.where)
+        S.cfg.where(me->t, at, sizeof at);
+    const char *what = !me_live ? "thread_exit" : me->blocked ? me->what : S.yield_what;
+    if (what && *at)
+        snprintf(r->where, sizeof r->where, "%s %s", what, at);
+    else
+        snprintf(r->where, sizeof r->where, "%s", what ? what : *at ? at : "?");
+}
+
+static _Noreturn void deadlock(void)
+{
+    size_t cap = 4096, len = 0;
+    char *rep = malloc(cap);
+    int n = 0;
+    for (rt_sched_slot *s = S.list; s; s = s->next)
+        n++;
+    if (rep)
+        len = (size_t)snprintf(rep, cap, "gilvm: deadlock: no thread can run (%d thread%s "
+                               "blocked, none with a timeout)\n", n, n == 1 ? "" : "s");
+    for (rt_sched_slot *s = S.list; s && rep; s = s->next) {
+        char desc[512] = "";
+        if (S.cfg.describe)
+            S.cfg.describe(s->t, s->ready, s->obj, desc, sizeof desc);
+        char line[640];
+        int k = s->interp ? snprintf(line, sizeof line, "  thread %" PRId64 ".%" PRIu64 ": %s\n",
+                                     s->interp, s->id, desc)
+                          : snprintf(line, sizeof line, "  thread %" PRIu64 ": %s\n", s->id, desc);
+        if (len + (size_t)k + 1 > cap) {
+            char *more = realloc(rep, cap = 2 * cap + (size_t)k);
+            if (!more)
+                break;
+            rep = more;
+        }
+        memcpy(rep + len, line, (size_t)k + 1);
+        len += (size_t)k;
+    }
+    if (S.cfg.deadlock)
+        S.cfg.deadlock(rep ? rep : "gilvm: deadlock\n");
+    fputs(rep ? rep : "gilvm: deadlock\n", stderr);
+    _exit(3);
+}
+
+/* The holder `me` (me_live: still on the list; blocked or not) picks the next holder. */
+static rt_sched_slot *pick(rt_sched_slot *me, int me_live)
+{
+    rt_sched_slot *cand[64], **c = cand, **heap = NULL;
+    size_t cap = 64, n;
+    for (;;) {
+        n = 0;
+        uint64_t earliest = 0;
+        for (rt_sched_slot *s = S.list; s; s = s->next) {
+            if (runnable(s)) {
+                if (n == cap) {
+                    rt_sched_slot **more = realloc(heap, 2 * cap * sizeof *more);
+                    if (!more)
+                        RT_FATAL("out of memory");
+                    if (!heap)
+                        memcpy(more, cand, n * sizeof *more);
+                    heap = c = more;
+                    cap *= 2;
+                }
+                c[n++] = s;
+            } else if (s->deadline && (!earliest || s->deadline < earliest))
+                earliest = s->deadline;
+        }
+        if (n)
+            break;
+        if (!earliest)
+            deadlock();
+        atomic_store(&S.vnow, earliest);
+    }
+    int me_runs = 0;
+    for (size_t i = 0; i < n; i++)
+        me_runs |= c[i] == me;
+    rt_sched_slot *dflt = me_live && me_runs ? me : c[0], *chosen = dflt;
+    if (S.nlive + !me_live < 2) {       /* one live thread: no choice, no step */
+        free(heap);
+        return chosen;
+    }
+    S.step++;
+    if (n > 1) {
+        /* A signal to handle goes first (uncontrolled: it came from outside). */
+        for (size_t i = 0; i < n; i++)
+            if (rt_breaker_load(&c[i]->t->eval_breaker) & RT_SIGNALS_PENDING) {
+                chosen = c[i];
+                goto chose;
+            }
+        switch (S.cfg.strategy) {
+        case RT_SCHED_RANDOM:
+            chosen = c[below(n)];
+            break;
+        case RT_SCHED_PCT: {
+            rt_sched_slot *best = c[0];
+            for (size_t i = 1; i < n; i++)
+                if (c[i]->prio > best->prio)
+                    best = c[i];
+            while (S.ichange < S.nchange && S.change[S.ichange] <= S.step) {
+                if (S.change[S.ichange] == S.step) {
+                    best->prio = (uint64_t)(S.nchange - S.ichange);   /* below every initial */
+                    best = c[0];
+                    for (size_t i = 1; i < n; i++)
+                        if (c[i]->prio > best->prio)
+                            best = c[i];
+                }
+                S.ichange++;
+            }
+            chosen = best;
+            break;
+        }
+        default:
+            break;
+        }
+    }
+chose:
+    if (S.cfg.strategy == RT_SCHED_REPLAY) {
+        while (S.ireplay < S.nreplay && S.replay[S.ireplay].step < S.step)
+            S.ireplay++;
+        if (S.ireplay < S.nreplay && S.replay[S.ireplay].step == S.step) {
+            rt_sched_choice *want = &S.replay[S.ireplay++];
+            rt_sched_slot *w = NULL;
+            for (size_t i = 0; i < n; i++)
+                if (c[i]->interp == want->interp && c[i]->id == want->thread)
+                    w = c[i];
+            if (w)
+                chosen = w;
+            else
+                S.divergences++;
+        }
+    }
+    fnv(S.step);
+    fnv((uint64_t)chosen->interp << 32 | chosen->id);
+    if (chosen != dflt) {
+        int preempt = me_live && me_runs;
+        S.preemptions += (uint64_t)preempt;
+        note_record(me, me_live, preempt, chosen);
+    }
+    free(heap);
+    return chosen;
+}
+
+void rt_sched_yield(rt_thread *t, const char *what)
+{
+    rt_sched_slot *me = tss_slot;
+    if (!me || me->t != t || !rt_sched_active() || S.nlive < 2)
+        return;
+    S.yield_what = what;
+    rt_sched_slot *next = pick(me, 1);
+    S.yield_what = NULL;
+    if (next != me)
+        switch_to(me, next);
+}
+
+void rt_sched_poll(rt_thread *t)
+{
+    rt_sched_yield(t, NULL);
+}
+
+int rt_sched_block(rt_thread *t, pthread_mutex_t *mu, int (*ready)(void *), void *obj,
+                   uint64_t deadline_ns, const char *what)
+{
+    rt_sched_slot *me = tss_slot;
+    me->blocked = 1;
+    me->what = what;
+    me->mu = mu;
+    me->ready = ready;
+    me->obj = obj;
+    me->deadline = deadline_ns;
+    rt_sched_slot *next = pick(me, 1);
+    if (next != me && !switch_to(me, next)) {
+        me->blocked = 0;
+        return RT_SCHED_STOPPED;
+    }
+    me->blocked = 0;
+    if (is_ready(me))
+        return 1;
+    if (interrupted(me))
+        return RT_SCHED_INTERRUPTED;
+    return 0;                       /* picked, so the deadline passed */
+}
+
+rt_sched_slot *rt_sched_leave(rt_thread *t)
+{
+    rt_sched_slot *me = tss_slot;
+    if (!me || me->t != t || !rt_sched_active())
+        return NULL;
+    slot_unlist(me);
+    tss_slot = NULL;
+    if (!S.list)
+        return NULL;
+    return pick(me, 0);
+}
+
+/* ---- time and the uncontrolled ---- */
+
+uint64_t rt_sched_clock_ns(void)
+{
+    if (!rt_sched_active())
+        return rt_now_ns();
+    return atomic_fetch_add(&S.vnow, 1000) + 1000;
+}
+
+double rt_sched_wall_s(double real)
+{
+    if (!rt_sched_active())
+        return real;
+    return 1700000000.0 + (double)rt_sched_clock_ns() * 1e-9;
+}
+
+void rt_sched_note_uncontrolled(const char *what)
+{
+    if (!rt_sched_active())
+        return;
+    for (int i = 0; i < NKINDS; i++) {
+        const char *k = atomic_load(&S.kinds[i]);
+        if (k && !strcmp(k, what))
+            return;
+        if (!k) {
+            const char *expected = NULL;
+            if (atomic_compare_exchange_strong(&S.kinds[i], &expected, what))
+                return;
+            if (!strcmp(expected, what))
+                return;
+        }
+    }
+}
+
+/* ---- reporting ---- */
+
+static void strategy_name(char *buf, size_t n)
+{
+    switch (S.cfg.strategy) {
+    case RT_SCHED_RANDOM:
+        snprintf(buf, n, "random");
+        break;
+    case RT_SCHED_PCT:
+        snprintf(buf, n, "pct:%d", S.cfg.depth);
+        break;
+    default:
+        snprintf(buf, n, "%s", S.cfg.replay_strategy[0] ? S.cfg.replay_strategy : "replay");
+        break;
+    }
+}
+
+int rt_sched_summary_get(rt_sched_summary *s)
+{
+    if (!S.started)
+        return -1;
+    memset(s, 0, sizeof *s);
+    if (S.cfg.strategy == RT_SCHED_REPLAY)
+        snprintf(s->strategy, sizeof s->strategy, "replay");
+    else
+        strategy_name(s->strategy, sizeof s->strategy);
+    s->replay = S.cfg.strategy == RT_SCHED_REPLAY;
+    s->seed = S.cfg.seed;
+    s->steps = S.step;
+    s->preemptions = S.preemptions;
+    s->divergences = S.divergences;
+    s->digest = S.digest;
+    int j = 0;
+    for (int i = 0; i < NKINDS && j < 15; i++) {
+        const char *k = atomic_load(&S.kinds[i]);
+        if (k)
+            s->uncontrolled[j++] = k;
+    }
+    return 0;
+}
+
+void rt_sched_write(FILE *f, const char *program)
+{
+    char strat[40];
+    strategy_name(strat, sizeof strat);
+    fprintf(f, "gilvm-schedule 1\n");
+    fprintf(f, "strategy %s seed %" PRIu64 " steps-estimate %" PRIu64 "\n", strat, S.cfg.seed,
+            S.cfg.steps_estimate);
+    fprintf(f, "program %s\n", program ? program : "?");
+    fprintf(f, "steps %" PRIu64 "\n", S.step);
+    fprintf(f, "digest %016" PRIx64 "\n", S.digest);
+    fprintf(f, "# step thread kind where\n");
+    for (size_t i = 0; i < S.nrec; i++) {
+        record *r = &S.rec[i];
+        if (r->interp)
+            fprintf(f, "%" PRIu64 " %" PRId64 ".%" PRIu64 " %s %s\n", r->step, r->interp,
+                    r->thread, r->preempt ? "preempt" : "switch", r->where);
+        else
+            fprintf(f, "%" PRIu64 " %" PRIu64 " %s %s\n", r->step, r->thread,
+                    r->preempt ? "preempt" : "switch", r->where);
+    }
+}
+
+int rt_sched_read(FILE *f, rt_sched_config *cfg, char *err, size_t errlen)
+{
+    char line[1024];
+    size_t n = 0, cap = 0;
+    rt_sched_choice *ch = NULL;
+    int lineno = 0, header = 0;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->strategy = RT_SCHED_REPLAY;
+    cfg->steps_estimate = 1000;
+    cfg->depth = 3;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char *s = line;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (*s == '#' || *s == '\n' || !*s)
+            continue;
+        if (!header) {
+            if (strncmp(s, "gilvm-schedule 1", 16)) {
+                snprintf(err, errlen, "line %d: not a gilvm schedule file (expected "
+                         "'gilvm-schedule 1')", lineno);
+                free(ch);
+                return -1;
+            }
+            header = 1;
+            continue;
+        }
+        if (!strncmp(s, "strategy ", 9)) {
+            char name[32];
+            unsigned long long seed = 0, k = 1000;
+            int got = sscanf(s + 9, "%31s seed %llu steps-estimate %llu", name, &seed, &k);
+            if (got < 2) {
+                snprintf(err, errlen, "line %d: bad strategy line", lineno);
+                free(ch);
+                return -1;
+            }
+            snprintf(cfg->replay_strategy, sizeof cfg->replay_strategy, "%s", name);
+            cfg->seed = seed;
+            cfg->steps_estimate = k;
+            continue;
+        }
+        if (!strncmp(s, "program ", 8) || !strncmp(s, "steps ", 6) || !strncmp(s, "digest ", 7))
+            continue;
+        char *end;
+        errno = 0;
+        unsigned long long step = strtoull(s, &end, 10);
+        if (end == s || errno || (*end != ' ' && *end != '\t')) {
+            snprintf(err, errlen, "line %d: expected 'STEP THREAD KIND WHERE'", lineno);
+            free(ch);
+            return -1;
+        }
+        s = end;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        unsigned long long a = strtoull(s, &end, 10), b = 0;
+        int64_t interp = 0;
+        if (end == s) {
+            snprintf(err, errlen, "line %d: bad thread '%.20s'", lineno, s);
+            free(ch);
+            return -1;
+        }
+        if (*end == '.') {
+            char *p = end + 1;
+            b = strtoull(p, &end, 10);
+            if (end == p) {
+                snprintf(err, errlen, "line %d: bad thread", lineno);
+                free(ch);
+                return -1;
+            }
+            interp = (int64_t)a;
+        } else
+            b = a;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            rt_sched_choice *more = realloc(ch, cap * sizeof *more);
+            if (!more) {
+                free(ch);
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            ch = more;
+        }
+        if (n && step <= ch[n - 1].step) {
+            snprintf(err, errlen, "line %d: steps must increase", lineno);
+            free(ch);
+            return -1;
+        }
+        ch[n].step = step;
+        ch[n].interp = interp;
+        ch[n].thread = b;
+        n++;
+    }
+    if (!header) {
+        snprintf(err, errlen, "empty file (expected 'gilvm-schedule 1')");
+        free(ch);
+        return -1;
+    }
+    cfg->replay = ch;
+    cfg->nreplay = n;
+    return 0;
+}
