@@ -728,6 +728,170 @@ static int shrink(explore *x, const char *from, const char *best, const failure 
     }
 }
 
+/* The bounded search after the deletions.  Deleting a line shifts the steps of the lines after
+ * it (a step is counted over all threads), so deletions alone often cannot reach a schedule
+ * with fewer preemptions that is a different interleaving (the bug's two threads meeting
+ * directly rather than through a third).  The search builds schedules from the default one:
+ * level c holds the schedules of c preemptions, each a level c-1 schedule plus one preemption
+ * at a later step to some thread, kept only if the replay took it as a preemption at a place
+ * (`where`) where the failing schedules preempted too.  Level by level up to one fewer than
+ * the deletions left, within SEARCH_BUDGET replays; the first schedule that fails the same
+ * way wins (it has the fewest preemptions of all those tried). */
+#define SEARCH_BUDGET 1500
+#define MAX_THREADS 32
+
+typedef struct {
+    int n;                              /* preemptions */
+    unsigned long step[64];
+    char thread[64][16];
+    unsigned long steps;                /* the run's step count */
+} candidate;
+
+/* The preempt lines' `where` fields and the chosen threads of schedule `path`, added to the
+ * sets (as long as there is room). */
+static void collect(const char *path, char (*wheres)[256], int *nw, int maxw,
+                    char (*threads)[16], int *nt)
+{
+    lines ls;
+    if (lines_read(path, &ls) == 0)
+        for (int i = 0; i < ls.n; i++) {
+            unsigned long step;
+            char thread[16], kind[32], where[256];
+            if (sscanf(ls.line[i], "%lu %15s %31s %255[^\n]", &step, thread, kind, where) != 4)
+                continue;
+            int k = 0;
+            while (k < *nt && strcmp(threads[k], thread))
+                k++;
+            if (k == *nt && *nt < MAX_THREADS)
+                strcpy(threads[(*nt)++], thread);
+            if (strcmp(kind, "preempt"))
+                continue;
+            k = 0;
+            while (k < *nw && strcmp(wheres[k], where))
+                k++;
+            if (k == *nw && *nw < maxw)
+                strcpy(wheres[(*nw)++], where);
+        }
+    lines_free(&ls);
+}
+
+/* Writes candidate `c` as a schedule file. */
+static int write_candidate(const char *path, const candidate *c)
+{
+    FILE *fp = fopen(path, "w");
+    if (!fp)
+        return -1;
+    fprintf(fp, "gilvm-schedule 1\n# step thread kind where\n");
+    for (int i = 0; i < c->n; i++)
+        fprintf(fp, "%lu %s preempt -\n", c->step[i], c->thread[i]);
+    return cli_output_close(fp, path);
+}
+
+/* Looks for a schedule with fewer than `limit` preemptions that fails as `want`, around the
+ * places of the failing schedules `a` and `b`; 1 if found (left in `best`), 0 if not, -1 if
+ * a run could not start.  *replays counts the runs. */
+static int search(explore *x, const char *a, const char *b, int limit, const char *best,
+                  const failure *want, int *replays)
+{
+    static char wheres[256][256];
+    char threads[MAX_THREADS][16];
+    int nw = 0, nt = 0;
+    collect(a, wheres, &nw, 256, threads, &nt);
+    collect(b, wheres, &nw, 256, threads, &nt);
+    if (!nt)
+        strcpy(threads[nt++], "1");
+    char cand[PATH_MAX], taken[PATH_MAX];
+    snprintf(cand, sizeof cand, "%s/cand.schedule", x->tmp);
+    snprintf(taken, sizeof taken, "%s/taken.schedule", x->tmp);
+    candidate *level = calloc(1, sizeof *level), *next = NULL;
+    int nlevel = 1, nnext = 0, cap = 0, lcap = 1, found = 0;
+    if (!level)
+        return -1;
+    /* level 0: the default schedule */
+    if (write_candidate(cand, &level[0]))
+        goto fail;
+    int r = try_schedule(x, cand, taken, want);
+    ++*replays;
+    if (r < 0)
+        goto fail;
+    if (r) {
+        found = copy_file(taken, best) ? -1 : 1;
+        goto done;
+    }
+    uint64_t dg;
+    schedule_header(taken, &level[0].steps, &dg);
+    for (int c = 1; c < limit && nlevel && !found; c++) {
+        nnext = 0;
+        for (int i = 0; i < nlevel && !found; i++) {
+            candidate *base = &level[i];
+            unsigned long from = base->n ? base->step[base->n - 1] + 1 : 1;
+            for (unsigned long st = from; st <= base->steps && !found; st++)
+                for (int k = 0; k < nt && !found; k++) {
+                    if (*replays >= SEARCH_BUDGET)
+                        goto done;
+                    candidate cd = *base;
+                    if (cd.n >= 64)
+                        goto done;
+                    cd.step[cd.n] = st;
+                    strcpy(cd.thread[cd.n], threads[k]);
+                    cd.n++;
+                    if (write_candidate(cand, &cd))
+                        goto fail;
+                    r = try_schedule(x, cand, taken, want);
+                    ++*replays;
+                    if (r < 0)
+                        goto fail;
+                    /* taken as a preemption at st, at a place the failing runs preempted? */
+                    lines ls;
+                    int applied = 0, preempts = 0;
+                    if (lines_read(taken, &ls) == 0)
+                        for (int j = 0; j < ls.n; j++) {
+                            unsigned long s2;
+                            char t2[16], kind[32], where[256];
+                            if (sscanf(ls.line[j], "%lu %15s %31s %255[^\n]", &s2, t2, kind,
+                                       where) != 4 || strcmp(kind, "preempt"))
+                                continue;
+                            preempts++;
+                            if (s2 == st && !strcmp(t2, threads[k]))
+                                for (int w = 0; w < nw; w++)
+                                    applied |= !strcmp(wheres[w], where);
+                        }
+                    lines_free(&ls);
+                    if (!applied || preempts != cd.n)
+                        continue;
+                    if (r) {
+                        found = copy_file(taken, best) ? -1 : 1;
+                        break;
+                    }
+                    schedule_header(taken, &cd.steps, &dg);
+                    if (nnext == cap) {
+                        cap = cap ? 2 * cap : 64;
+                        candidate *more = realloc(next, (size_t)cap * sizeof *more);
+                        if (!more)
+                            goto fail;
+                        next = more;
+                    }
+                    next[nnext++] = cd;
+                }
+        }
+        candidate *t = level;          /* swap: the next level becomes this one */
+        int tcap = lcap;
+        level = next;
+        lcap = cap;
+        nlevel = nnext;
+        next = t;
+        cap = tcap;
+    }
+done:
+    free(level);
+    free(next);
+    return found;
+fail:
+    free(level);
+    free(next);
+    return -1;
+}
+
 /* Prints the preemption points of schedule `path` as "  FILE:LINE  (step N, thread T runs)". */
 static void put_preemptions(const char *path)
 {
@@ -757,6 +921,16 @@ static int minimize(explore *x, const char *sched, const char *name, const char 
     fflush(stdout);
     int replays = shrink(x, sched, best, want);
     if (replays < 0)
+        return explore_error("--minimize: %s", strerror(errno)), -1;
+    char *b = read_all(best, NULL);
+    int left = b ? count_preempts(b) : 0;
+    free(b);
+    char found[PATH_MAX];
+    snprintf(found, sizeof found, "%s/found.schedule", x->tmp);
+    int r = left > 1 ? search(x, sched, best, left, found, want, &replays) : 0;
+    if (r < 0)
+        return explore_error("--minimize: %s", strerror(errno)), -1;
+    if (r && copy_file(found, best))
         return explore_error("--minimize: %s", strerror(errno)), -1;
     if (copy_file(best, name))
         return explore_error("can't write the minimized schedule: %s", strerror(errno)), -1;
@@ -1038,7 +1212,7 @@ static void remove_tmp(const char *dir)
         }
     static const char *const others[] = {"trace.out", "trace.err", "min.out", "min.err",
                                          "given.out", "given.err", "cand.schedule",
-                                         "taken.schedule", "best.schedule"};
+                                         "taken.schedule", "best.schedule", "found.schedule"};
     for (size_t k = 0; k < sizeof others / sizeof *others; k++) {
         snprintf(path, sizeof path, "%s/%s", dir, others[k]);
         unlink(path);
