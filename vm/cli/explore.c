@@ -452,13 +452,15 @@ static void put_replay(explore *x, const char *sched)
     put_command(x, "replay:   ", opt);
 }
 
-/* Prints the last TAIL_LINES lines of file `path`, indented. */
-static void put_tail(const char *path, const char *what)
+/* Prints the last TAIL_LINES lines of file `path` between marker lines; an empty file is
+ * left out, or mentioned if `always`. */
+static void put_tail(const char *path, const char *what, int always)
 {
     size_t n;
     char *s = read_all(path, &n);
     if (!s || !n) {
-        printf("(the run wrote nothing to %s)\n", what);
+        if (always)
+            printf("(the run wrote nothing to %s)\n", what);
         free(s);
         return;
     }
@@ -892,17 +894,52 @@ fail:
     return -1;
 }
 
-/* Prints the preemption points of schedule `path` as "  FILE:LINE  (step N, thread T runs)". */
-static void put_preemptions(const char *path)
+/* Prints the text of line `n` of file `path`, trimmed and indented, if it reads. */
+static void put_source_line(const char *path, unsigned long n)
 {
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return;
+    char buf[512];
+    unsigned long k = 0;
+    while (fgets(buf, sizeof buf, fp)) {
+        size_t len = strlen(buf);
+        int whole = len && buf[len - 1] == '\n';
+        if (++k == n) {
+            char *b = buf + strspn(buf, " \t");
+            b[strcspn(b, "\r\n")] = 0;
+            if (*b)
+                printf("      %s\n", b);
+            break;
+        }
+        while (!whole && fgets(buf, sizeof buf, fp))    /* the rest of a long line */
+            whole = (len = strlen(buf)) && buf[len - 1] == '\n';
+    }
+    fclose(fp);
+}
+
+/* Prints the preemption points of schedule `path` as "  FILE:LINE  (step N: ...)", each
+ * followed by that line of the program when FILE is the program's name. */
+static void put_preemptions(explore *x, const char *path)
+{
+    const char *prog = x->argv[0], *base = strrchr(prog, '/');
+    base = base ? base + 1 : prog;
     lines ls;
     if (lines_read(path, &ls) == 0)
         for (int i = 0; i < ls.n; i++) {
-            unsigned long step;
+            unsigned long step, line;
             char thread[32], where[512];
-            if (is_preempt(ls.line[i]) &&
-                sscanf(ls.line[i], "%lu %31s %*s %511[^\n]", &step, thread, where) == 3)
-                printf("  %s  (step %lu: preempted, thread %s runs)\n", where, step, thread);
+            if (!is_preempt(ls.line[i]) ||
+                sscanf(ls.line[i], "%lu %31s %*s %511[^\n]", &step, thread, where) != 3)
+                continue;
+            printf("  %s  (step %lu: preempted, thread %s runs)\n", where, step, thread);
+            /* where is "FILE:LINE", or "PRIMITIVE FILE:LINE" */
+            char *loc = strrchr(where, ' ');
+            loc = loc ? loc + 1 : where;
+            char *colon = strrchr(loc, ':');
+            if (colon && sscanf(colon + 1, "%lu", &line) == 1 &&
+                (size_t)(colon - loc) == strlen(base) && !strncmp(loc, base, strlen(base)))
+                put_source_line(prog, line);
         }
     lines_free(&ls);
 }
@@ -939,7 +976,7 @@ static int minimize(explore *x, const char *sched, const char *name, const char 
     free(t);
     printf("minimized: %d preemption%s -> %d (%d replays); the preemption points:\n", before,
            before == 1 ? "" : "s", after, replays);
-    put_preemptions(best);
+    put_preemptions(x, best);
     printf("schedule: %s\n", name);
     write_trace(x, name, trace, want->o);
     put_replay(x, name);
@@ -969,7 +1006,8 @@ static int report_failure(explore *x, slot *s, outcome o)
     out_name(x, trace, sizeof trace, tag, ".trace.json");
     printf("explore: run %llu failed (seed %llu, strategy %s): %s\n", s->seed - x->seed0 + 1,
            s->seed, x->strategy, d);
-    put_tail(s->err, "stderr");
+    put_tail(s->out, "stdout", 0);
+    put_tail(s->err, "stderr", 1);
     struct stat st;
     if (stat(s->sched, &st)) {
         /* a run killed at its time-out writes none: show the command that reruns its seed */
