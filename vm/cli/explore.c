@@ -42,6 +42,7 @@ typedef struct {
     int code;                           /* exit status, or -1 */
     int sig;                            /* terminating signal, or 0 */
     int timed_out;
+    int thread_exc;                     /* status 0, but a thread's exception was printed */
 } outcome;
 
 /* One job slot: a running child and its files (reused run after run). */
@@ -246,7 +247,7 @@ static pid_t spawn_run(explore *x, const char *const *opts, const char *out, con
 
 static outcome outcome_of(int status, int timed_out)
 {
-    outcome o = {-1, 0, timed_out};
+    outcome o = {-1, 0, timed_out, 0};
     if (WIFEXITED(status))
         o.code = WEXITSTATUS(status);
     else if (WIFSIGNALED(status))
@@ -256,7 +257,31 @@ static outcome outcome_of(int status, int timed_out)
 
 static int failed(outcome o)
 {
-    return o.timed_out || o.code != 0;
+    return o.timed_out || o.code != 0 || o.thread_exc;
+}
+
+static char *read_all(const char *path, size_t *len);
+
+/* The first "Exception in thread N:" block of stderr text `s` (a thread's uncaught
+ * exception, which does not change the exit status), or NULL. */
+static const char *thread_exc_block(const char *s)
+{
+    static const char mark[] = "Exception in thread ";
+    if (!strncmp(s, mark, sizeof mark - 1))
+        return s;
+    const char *p = strstr(s, "\nException in thread ");
+    return p ? p + 1 : NULL;
+}
+
+/* Sets o->thread_exc if a run that exited 0 printed a thread's uncaught exception to `err`. */
+static void note_thread_exc(outcome *o, const char *err)
+{
+    struct stat st;
+    if (o->code != 0 || o->timed_out || stat(err, &st) || st.st_size == 0)
+        return;
+    char *s = read_all(err, NULL);
+    o->thread_exc = s && thread_exc_block(s);
+    free(s);
 }
 
 /* Runs one child to its end (or kills it at the time-out). */
@@ -287,6 +312,7 @@ static int run_wait(explore *x, const char *const *opts, const char *out, const 
         sigtimedwait(&chld, NULL, &ts);
     }
     *o = outcome_of(status, timed_out);
+    note_thread_exc(o, err);
     return 0;
 }
 
@@ -297,6 +323,8 @@ static void describe(outcome o, double timeout_s, char *buf, size_t len)
         snprintf(buf, len, "timed out after %g s (killed)", timeout_s);
     else if (o.sig)
         snprintf(buf, len, "killed by signal %d (%s)", o.sig, strsignal(o.sig));
+    else if (o.thread_exc)
+        snprintf(buf, len, "uncaught exception in a thread (exit status 0)");
     else if (o.code == 1)
         snprintf(buf, len, "uncaught exception (exit status 1)");
     else if (o.code == EXIT_DEADLOCK)
@@ -546,7 +574,8 @@ static void write_trace(explore *x, const char *sched, const char *trace, outcom
         return;
     }
     printf("trace:    %s\n", trace);
-    if (o.code != expect.code || o.sig != expect.sig || o.timed_out != expect.timed_out) {
+    if (o.code != expect.code || o.sig != expect.sig || o.timed_out != expect.timed_out ||
+        o.thread_exc != expect.thread_exc) {
         char d[128];
         describe(o, x->timeout_s, d, sizeof d);
         printf("          (this replay ended otherwise: %s)\n", d);
@@ -566,25 +595,40 @@ static void failure_of(outcome o, const char *err, failure *f)
 {
     f->o = o;
     f->exc[0] = 0;
-    if (o.code != 1)
+    if (o.code != 1 && !o.thread_exc)
         return;
     size_t n;
     char *s = read_all(err, &n);
     if (!s)
         return;
-    while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
-        s[--n] = 0;
-    char *last = strrchr(s, '\n');
-    last = last ? last + 1 : s;
-    size_t k = strcspn(last, ":");
-    snprintf(f->exc, sizeof f->exc, "%.*s", (int)(k < 127 ? k : 127), last);
+    const char *line = NULL;
+    if (o.thread_exc) {
+        /* the block's exception line: its first line after the first that is not indented
+         * and not "Traceback ..." */
+        const char *b = thread_exc_block(s);
+        for (const char *l = b ? strchr(b, '\n') : NULL; l && !line; l = strchr(l, '\n')) {
+            l++;
+            if (*l && *l != ' ' && strncmp(l, "Traceback ", 10))
+                line = l;
+        }
+    } else {
+        while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+            s[--n] = 0;
+        line = strrchr(s, '\n');
+        line = line ? line + 1 : s;
+    }
+    if (line) {
+        size_t k = strcspn(line, ":\n");
+        snprintf(f->exc, sizeof f->exc, "%.*s", (int)(k < 127 ? k : 127), line);
+    }
     free(s);
 }
 
 static int same_failure(const failure *a, const failure *b)
 {
-    return a->o.code == b->o.code && a->o.sig == b->o.sig && !a->o.timed_out &&
-           !b->o.timed_out && !strcmp(a->exc, b->exc);
+    return a->o.code == b->o.code && a->o.sig == b->o.sig &&
+           a->o.thread_exc == b->o.thread_exc && !a->o.timed_out && !b->o.timed_out &&
+           !strcmp(a->exc, b->exc);
 }
 
 /* A schedule file as its lines. */
@@ -974,8 +1018,9 @@ static int minimize(explore *x, const char *sched, const char *name, const char 
     char *t = read_all(best, NULL);
     int after = t ? count_preempts(t) : 0;
     free(t);
-    printf("minimized: %d preemption%s -> %d (%d replays); the preemption points:\n", before,
-           before == 1 ? "" : "s", after, replays);
+    printf("minimized: %d preemption%s -> %d (%d replays); %s\n", before,
+           before == 1 ? "" : "s", after, replays,
+           after ? "the preemption points:" : "it fails with no preemption at all");
     put_preemptions(x, best);
     printf("schedule: %s\n", name);
     write_trace(x, name, trace, want->o);
@@ -1161,6 +1206,7 @@ static int explore_runs(explore *x)
             if (s->killed)
                 continue;
             outcome o = outcome_of(status, s->timed_out);
+            note_thread_exc(&o, s->err);
             unsigned long steps = 0;
             uint64_t dg = 0;
             if (!schedule_header(s->sched, &steps, &dg))
