@@ -7,6 +7,8 @@
  * --schedule-out=TMP, its stdout and stderr sent to files of its job slot, and one wait:
  * no shell, no pipes to drain.  The parent blocks SIGCHLD and sleeps in sigtimedwait until
  * a child ends or the nearest per-run deadline (a run past it is killed: "timed out").
+ * SIGINT and SIGTERM are blocked and waited for the same way: on one, the runs are killed,
+ * the temporary folder removed, and explore dies of the signal.
  * The result does not depend on --jobs: once a run fails no new seed starts, the runs of
  * higher seeds are killed, those of lower seeds are waited for, and the lowest failing seed
  * is the one reported.  For the same reason PCT's step estimate k for seed s is the largest
@@ -85,6 +87,38 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* SIGINT or SIGTERM once one came (the parent keeps them blocked, and so pending, like
+ * SIGCHLD: see wait_signal). */
+static int stop_signal;
+
+/* Sleeps until SIGCHLD, SIGINT or SIGTERM is pending or `left` seconds pass; notes a stop. */
+static void wait_signal(double left)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    struct timespec ts = {(time_t)left, (long)((left - (time_t)left) * 1e9)};
+    int sig = sigtimedwait(&set, NULL, &ts);
+    if (sig == SIGINT || sig == SIGTERM)
+        stop_signal = sig;
+}
+
+/* 1 once SIGINT or SIGTERM came: the terminal's Ctrl-C reaches the runs too, so a run that
+ * ended by it is no failure of its schedule. */
+static int stopping(void)
+{
+    sigset_t p;
+    if (!stop_signal && !sigpending(&p)) {
+        if (sigismember(&p, SIGINT))
+            stop_signal = SIGINT;
+        else if (sigismember(&p, SIGTERM))
+            stop_signal = SIGTERM;
+    }
+    return stop_signal != 0;
 }
 
 static int explore_error(const char *fmt, const char *arg)
@@ -293,24 +327,20 @@ static int run_wait(explore *x, const char *const *opts, const char *out, const 
         return -1;
     double deadline = now_s() + x->timeout_s;
     int status, timed_out = 0;
-    sigset_t chld;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
     for (;;) {
         pid_t r = waitpid(pid, &status, WNOHANG);
         if (r == pid)
             break;
         double left = deadline - now_s();
-        if (left <= 0 && !timed_out) {
+        if ((left <= 0 || stopping()) && !timed_out) {
             kill(pid, SIGKILL);
             timed_out = 1;
             continue;
         }
-        struct timespec ts = {(time_t)left, (long)((left - (time_t)left) * 1e9)};
-        if (timed_out)
-            ts = (struct timespec){1, 0};
-        sigtimedwait(&chld, NULL, &ts);
+        wait_signal(timed_out ? 1 : left);
     }
+    if (stopping())
+        return errno = EINTR, -1;
     *o = outcome_of(status, timed_out);
     note_thread_exc(o, err);
     return 0;
@@ -1140,9 +1170,6 @@ static int explore_runs(explore *x)
     unsigned long long next = x->seed0, ndone = 0;
     int active = 0, fail = -1;          /* fail: the slot of the lowest failing seed */
     outcome fail_o = {0};
-    sigset_t chld;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
     x->low = x->seed0;
     int rc = 0;
     for (;;) {
@@ -1181,10 +1208,10 @@ static int explore_runs(explore *x)
         if (tty && wake > now + 0.1)
             wake = now + 0.1;
         double left = wake - now;
-        if (left > 0) {
-            struct timespec ts = {(time_t)left, (long)((left - (time_t)left) * 1e9)};
-            sigtimedwait(&chld, NULL, &ts);
-        }
+        if (left > 0)
+            wait_signal(left);
+        if (stopping())
+            break;
         now = now_s();
         for (int j = 0; j < x->jobs; j++)
             if (slots[j].pid > 0 && !slots[j].timed_out && !slots[j].killed &&
@@ -1213,7 +1240,7 @@ static int explore_runs(explore *x)
                 digest_add(x, dg);
             ndone++;
             seed_done(x, s->seed, steps);
-            if (failed(o) && (fail < 0 || s->seed < slots[fail].seed)) {
+            if (failed(o) && !stopping() && (fail < 0 || s->seed < slots[fail].seed)) {
                 fail = j;
                 fail_o = o;
                 s->pid = -1;            /* keep its files: not reused */
@@ -1232,7 +1259,10 @@ static int explore_runs(explore *x)
     if (tty)
         fputs("\r\033[K", stderr);
     double dt = now_s() - t0;
-    if (fail >= 0)
+    if (stopping())
+        fprintf(stderr, "gilvm: explore: interrupted after %llu runs (seeds %llu..)\n", ndone,
+                x->seed0);
+    else if (fail >= 0)
         rc = report_failure(x, &slots[fail], fail_o);
     else
         printf("explore: no failure in %llu runs (seeds %llu..%llu, strategy %s): %zu distinct "
@@ -1337,24 +1367,35 @@ int vm_explore_main(const char *prog, int argc, char **argv)
         return explore_error("%s", "can't find this program's file (/proc/self/exe)");
     }
     x->exe[n] = 0;
+    /* SIGCHLD, SIGINT and SIGTERM stay pending for sigtimedwait (the runs start with an empty
+     * mask), so a Ctrl-C ends explore through its cleanup */
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set, &old);
     const char *td = getenv("TMPDIR");
     td = td && *td && strlen(td) < sizeof x->tmp - 24 ? td : "/tmp";
     snprintf(x->tmp, sizeof x->tmp, "%s/gilvm-explore.XXXXXX", td);
     if (!mkdtemp(x->tmp)) {
         rc = explore_error("can't make a temporary folder: %s", strerror(errno));
         free(x);
+        sigprocmask(SIG_SETMASK, &old, NULL);
         return rc;
     }
-    /* SIGCHLD stays pending for sigtimedwait; the children start with an empty mask */
-    sigset_t chld, old;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &chld, &old);
     rc = x->minimize_file ? minimize_given(x) : explore_runs(x);
     fflush(stdout);
-    sigprocmask(SIG_SETMASK, &old, NULL);
     remove_tmp(x->tmp);
     free(x->set);
     free(x);
+    if (stopping()) {
+        /* die of the signal, as an interrupted program should (the shell sees it) */
+        signal(stop_signal, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        raise(stop_signal);
+        return 128 + stop_signal;
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
     return rc;
 }
