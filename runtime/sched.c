@@ -27,9 +27,10 @@
    evaluates ready(obj) (under the object's mutex) when it picks, and wakes only the one it
    picks.
 
-   Virtual time.  The clock (rt_sched_clock_ns) starts at 1 s and advances 1 us per read, so
-   that busy loops on the clock end and differences are never zero; when no thread can run
-   and some wait on a deadline, it jumps to the earliest deadline.  When no thread can run
+   Virtual time.  The clock (rt_sched_clock_ns) starts at 1 s and advances 1 us per read and
+   1 us per step, so that busy loops on the clock end, differences are never zero, and a
+   sleeper wakes while other threads keep busy; when no thread can run and some wait on a
+   deadline, it jumps to the earliest deadline.  When no thread can run
    and none waits on a deadline, that is a deadlock: the VM's callback reports it and exits.
 
    Steps and the digest.  A step is a pick made while two or more controlled threads are
@@ -38,6 +39,7 @@
    (step, interp << 32 | thread), both 64-bit little-endian, for every step. */
 
 #include <errno.h>
+#include <sched.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +54,7 @@ typedef struct rt_sched_slot {
     uint64_t id;
     struct rt_sched_slot *next;     /* S.list, by (interp, id); or S.dead */
     pthread_cond_t cv;              /* signalled when the token comes to this thread */
+    _Atomic int sleeping;           /* it waits on cv (under S.mu), not spinning */
     int blocked;
     const char *what;               /* primitive it blocks in */
     pthread_mutex_t *mu;
@@ -59,6 +62,8 @@ typedef struct rt_sched_slot {
     void *obj;
     uint64_t deadline;
     uint64_t prio;                  /* PCT priority: the runnable thread with the highest runs */
+    int outside;                    /* in an uncontrolled blocking call (rt_sched_outside_begin) */
+    _Atomic int back;               /* ... and back from it, waiting for the token */
 } rt_sched_slot;
 
 typedef struct {
@@ -71,9 +76,15 @@ typedef struct {
 
 #define NKINDS 16
 
+/* Virtual time a step takes: busy threads make the clock move, so a sleeper wakes. */
+#define RT_SCHED_STEP_NS 1000
+
+/* Rounds a thread waiting for the token spins (with a sched_yield every 64) before it sleeps. */
+#define RT_SCHED_SPIN 2048
+
 static struct {
     _Atomic int on;
-    pthread_mutex_t mu;             /* guards current; the handoff */
+    pthread_mutex_t mu;             /* with each slot's `sleeping`: a handoff to a sleeper */
     rt_sched_slot *_Atomic current;
     rt_sched_slot *list, *dead;
     int nlive;
@@ -90,7 +101,10 @@ static struct {
     size_t nrec, caprec;
     int started;                    /* a run happened: its summary can be read */
     const char *_Atomic kinds[NKINDS];     /* uncontrolled things met */
-} S = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    int noutside;                   /* slots outside, not picked back yet (holder's) */
+    _Atomic int nforeign;           /* foreign (GILState) threads attached or attaching */
+    pthread_cond_t outcv;           /* under mu: a thread came back from outside */
+} S = {.mu = PTHREAD_MUTEX_INITIALIZER, .outcv = PTHREAD_COND_INITIALIZER};
 
 /* The slot of the state bound to this OS thread (rt_sched_bind), read by attach instead of
  * the state, which finalization may be freeing. */
@@ -181,6 +195,7 @@ int rt_sched_start(const rt_sched_config *cfg, rt_thread *main)
     S.replay = NULL;
     S.nrec = S.caprec = S.nreplay = S.ireplay = 0;
     S.nlive = 0;
+    S.noutside = 0;
     S.cfg = *cfg;
     if (S.cfg.depth < 1)
         S.cfg.depth = 1;
@@ -280,20 +295,43 @@ void rt_sched_forget(rt_thread *t)
 
 void rt_sched_hand(rt_sched_slot *next)
 {
-    RT_MUST(pthread_mutex_lock(&S.mu));
     atomic_store(&S.current, next);
-    RT_MUST(pthread_cond_signal(&next->cv));
-    RT_MUST(pthread_mutex_unlock(&S.mu));
+    if (atomic_load(&next->sleeping)) {
+        RT_MUST(pthread_mutex_lock(&S.mu));
+        RT_MUST(pthread_cond_signal(&next->cv));
+        RT_MUST(pthread_mutex_unlock(&S.mu));
+    }
 }
 
-/* Waits until `s` holds the token or the scheduler stops; 1 if it holds it. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Waits until `s` holds the token or the scheduler stops; 1 if it holds it.  It spins a
+ * little first: a thread switched out is often switched back in a few microseconds, and a
+ * futex wake-up costs more than that. */
 static int wait_token(rt_sched_slot *s)
 {
-    if (atomic_load(&S.current) == s)
-        return 1;
+    for (int i = 0; i < RT_SCHED_SPIN; i++) {
+        if (atomic_load(&S.current) == s)
+            return atomic_load(&S.on);
+        if (!atomic_load_explicit(&S.on, memory_order_relaxed))
+            return 0;
+        if (i % 64 == 63)
+            sched_yield();
+        else
+            cpu_relax();
+    }
     RT_MUST(pthread_mutex_lock(&S.mu));
+    atomic_store(&s->sleeping, 1);      /* then read current: see rt_sched_hand */
     while (atomic_load(&S.current) != s && atomic_load(&S.on))
         RT_MUST(pthread_cond_wait(&s->cv, &S.mu));
+    atomic_store(&s->sleeping, 0);
     int mine = atomic_load(&S.current) == s && atomic_load(&S.on);
     RT_MUST(pthread_mutex_unlock(&S.mu));
     return mine;
@@ -306,16 +344,17 @@ void rt_sched_wait_turn(rt_thread *t)
         wait_token(s);
 }
 
-/* Gives the token to `next` and waits for it to come back, t's GIL released meanwhile;
- * 1 with t attached again, 0 if the scheduler stopped (t is detached). */
+/* Gives the token to `next` and waits for it to come back, t's GIL released meanwhile, then
+ * attaches t again; 0 if the scheduler stopped meanwhile (finalization: the attach then ends
+ * this OS thread if it must never run again), else 1. */
 static int switch_to(rt_sched_slot *me, rt_sched_slot *next)
 {
-    rt_thread_detach(me->t);
+    rt_thread *t = me->t;
+    rt_thread_detach(t);
     rt_sched_hand(next);
-    if (!wait_token(me))
-        return 0;
-    rt_thread_attach(me->t);
-    return 1;
+    int mine = wait_token(me);
+    rt_thread_attach(t);
+    return mine;
 }
 
 /* ---- picking ---- */
@@ -335,6 +374,8 @@ static int is_ready(rt_sched_slot *s)
 
 static int runnable(rt_sched_slot *s)
 {
+    if (s->outside)
+        return atomic_load(&s->back);
     if (!s->blocked)
         return 1;
     return interrupted(s) || (s->deadline && s->deadline <= atomic_load(&S.vnow)) || is_ready(s);
@@ -365,7 +406,7 @@ static void note_record(rt_sched_slot *me, int me_live, int preempt, rt_sched_sl
     r->interp = chosen->interp;
     r->thread = chosen->id;
     r->preempt = preempt;
-    char at[64] = "";
+    char at[48] = "";
     if (me_live && S.cfg.where)
         S.cfg.where(me->t, at, sizeof at);
     const char *what = !me_live ? "thread_exit" : me->blocked ? me->what : S.yield_what;
@@ -408,7 +449,16 @@ static _Noreturn void deadlock(void)
     _exit(3);
 }
 
-/* The holder `me` (me_live: still on the list; blocked or not) picks the next holder. */
+/* Waits (really) until a thread comes back from outside, or a slice passes. */
+static void wait_outside(void)
+{
+    RT_MUST(pthread_mutex_lock(&S.mu));
+    rt_cond_wait_until(&S.outcv, &S.mu, rt_now_ns() + 20000000u);
+    RT_MUST(pthread_mutex_unlock(&S.mu));
+}
+
+/* The holder `me` (me_live: still on the list; blocked or not) picks the next holder; NULL
+ * if nobody can run and `me` is going outside (it keeps the token). */
 static rt_sched_slot *pick(rt_sched_slot *me, int me_live)
 {
     rt_sched_slot *cand[64], **c = cand, **heap = NULL;
@@ -428,14 +478,22 @@ static rt_sched_slot *pick(rt_sched_slot *me, int me_live)
                     cap *= 2;
                 }
                 c[n++] = s;
-            } else if (s->deadline && (!earliest || s->deadline < earliest))
+            } else if (!s->outside && s->deadline && (!earliest || s->deadline < earliest))
                 earliest = s->deadline;
         }
         if (n)
             break;
-        if (!earliest)
-            deadlock();
-        atomic_store(&S.vnow, earliest);
+        if (earliest) {
+            atomic_store(&S.vnow, earliest);
+            continue;
+        }
+        if (me_live && me->outside)
+            return NULL;
+        if (S.noutside || atomic_load(&S.nforeign) > 0) {
+            wait_outside();         /* uncontrolled: only they can make a thread runnable */
+            continue;
+        }
+        deadlock();
     }
     int me_runs = 0;
     for (size_t i = 0; i < n; i++)
@@ -443,9 +501,15 @@ static rt_sched_slot *pick(rt_sched_slot *me, int me_live)
     rt_sched_slot *dflt = me_live && me_runs ? me : c[0], *chosen = dflt;
     if (S.nlive + !me_live < 2) {       /* one live thread: no choice, no step */
         free(heap);
+        if (chosen->outside) {
+            chosen->outside = 0;
+            atomic_store(&chosen->back, 0);
+            S.noutside--;
+        }
         return chosen;
     }
     S.step++;
+    atomic_fetch_add_explicit(&S.vnow, RT_SCHED_STEP_NS, memory_order_relaxed);
     if (n > 1) {
         /* A signal to handle goes first (uncontrolled: it came from outside). */
         for (size_t i = 0; i < n; i++)
@@ -497,6 +561,11 @@ chose:
     }
     fnv(S.step);
     fnv((uint64_t)chosen->interp << 32 | chosen->id);
+    if (chosen->outside) {          /* back from outside: controlled again */
+        chosen->outside = 0;
+        atomic_store(&chosen->back, 0);
+        S.noutside--;
+    }
     if (chosen != dflt) {
         int preempt = me_live && me_runs;
         S.preemptions += (uint64_t)preempt;
@@ -536,14 +605,58 @@ int rt_sched_block(rt_thread *t, pthread_mutex_t *mu, int (*ready)(void *), void
     rt_sched_slot *next = pick(me, 1);
     if (next != me && !switch_to(me, next)) {
         me->blocked = 0;
-        return RT_SCHED_STOPPED;
+        me->deadline = 0;
+        return RT_SCHED_STOPPED;    /* attached, uncontrolled from now on */
     }
     me->blocked = 0;
+    me->deadline = 0;
     if (is_ready(me))
         return 1;
     if (interrupted(me))
         return RT_SCHED_INTERRUPTED;
     return 0;                       /* picked, so the deadline passed */
+}
+
+void rt_sched_outside_begin(rt_thread *t, const char *what)
+{
+    rt_sched_slot *me = tss_slot;
+    if (!me || me->t != t || !rt_sched_active())
+        return;
+    rt_sched_note_uncontrolled(what);
+    me->outside = 1;
+    atomic_store(&me->back, 0);
+    S.noutside++;
+    rt_sched_slot *next = S.nlive > 1 ? pick(me, 1) : NULL;
+    if (next && next != me)
+        rt_sched_hand(next);
+}
+
+void rt_sched_outside_end(rt_thread *t)
+{
+    rt_sched_slot *me = tss_slot;
+    if (!me || me->t != t || !rt_sched_active())
+        return;
+    if (atomic_load(&S.current) == me) {  /* nobody else could run: it kept the token */
+        me->outside = 0;
+        S.noutside--;
+        return;
+    }
+    RT_MUST(pthread_mutex_lock(&S.mu));
+    atomic_store(&me->back, 1);
+    RT_MUST(pthread_cond_broadcast(&S.outcv));
+    RT_MUST(pthread_mutex_unlock(&S.mu));
+}
+
+void rt_sched_foreign(int delta)
+{
+    atomic_fetch_add(&S.nforeign, delta);
+    if (delta > 0)
+        rt_sched_note_uncontrolled("foreign-thread");
+    else {
+        RT_MUST(pthread_mutex_lock(&S.mu));
+        RT_MUST(pthread_cond_broadcast(&S.outcv));
+        RT_MUST(pthread_mutex_unlock(&S.mu));
+    }
 }
 
 rt_sched_slot *rt_sched_leave(rt_thread *t)

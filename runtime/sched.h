@@ -16,7 +16,7 @@ enum rt_sched_strategy { RT_SCHED_RANDOM = 1, RT_SCHED_PCT = 2, RT_SCHED_REPLAY 
 /* rt_sched_block's results, besides 1 (ready) and 0 (deadline passed). */
 enum {
     RT_SCHED_INTERRUPTED = 2,   /* a signal or a stop request is pending for the thread */
-    RT_SCHED_STOPPED = 3,       /* the scheduler stopped meanwhile: the thread is detached */
+    RT_SCHED_STOPPED = 3,       /* the scheduler stopped meanwhile: wait uncontrolled */
 };
 
 /* One line of a schedule file: at `step`, thread `thread` of interpreter `interp` ran. */
@@ -76,10 +76,23 @@ void rt_sched_poll(rt_thread *t);
 /* Blocks the token holder `t` in primitive `what` until ready(obj) (called with `mu` held,
  * while only the token holder runs) or until the virtual time reaches `deadline_ns` (0:
  * none), running other threads meanwhile.  Returns 1 ready, 0 deadline passed,
- * RT_SCHED_INTERRUPTED, or RT_SCHED_STOPPED (t is then detached: the caller attaches it).
+ * RT_SCHED_INTERRUPTED, or RT_SCHED_STOPPED (t attached again, if it may still run).
  * With no thread able to run and none waiting on a deadline: the deadlock callback. */
 int rt_sched_block(rt_thread *t, pthread_mutex_t *mu, int (*ready)(void *), void *obj,
                    uint64_t deadline_ns, const char *what);
+
+/* The controlled `t` (detached, holding the token) enters a blocking call the scheduler
+ * cannot see through (`what`: "fd-io", "waitpid"; noted as uncontrolled): the token goes to
+ * another thread if one can run.  While a thread is outside, a scheduler with nobody to run
+ * waits for it instead of reporting a deadlock. */
+void rt_sched_outside_begin(rt_thread *t, const char *what);
+
+/* `t` is back from outside (still detached); its attach then waits for the token. */
+void rt_sched_outside_end(rt_thread *t);
+
+/* A foreign thread (GILState) starts (+1) or ends (-1) running code uncontrolled; while one
+ * does, a scheduler with nobody to run waits for it instead of reporting a deadlock. */
+void rt_sched_foreign(int delta);
 
 /* The clock in nanoseconds: virtual under control (each read advances it by 1 us), else
  * rt_now_ns(). */

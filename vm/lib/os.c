@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/sched.h"
 #include "vm/lib/lib.h"
 #include "vm/lib/native.h"
 #include "vm/lib/process.h"
@@ -70,6 +71,7 @@ BUILTIN(fork)
     if (atomic_load(&rt_main_runtime.finalizing) || atomic_load(&in->finalizing))
         return vm_raise(t, EXC(t)->finalization_error, "can't fork at interpreter shutdown");
     fflush(NULL);                   /* else the child writes the parent's buffered output too */
+    rt_sched_note_uncontrolled("fork");     /* the child runs uncontrolled */
     fork_before(t);
     pid_t pid = fork();
     int err = errno;
@@ -94,7 +96,7 @@ BUILTIN(waitpid)
         int status = 0, err = 0, interrupted = 0;
         pid_t r;
         long pause_ns = 50000;      /* polled with backoff: a child's exit wakes no condvar */
-        vm_blocking_begin(t);
+        vm_blocking_begin_as(t, "waitpid");
         while ((r = waitpid((pid_t)pid, &status, WNOHANG)) == 0 || (r < 0 && errno == EINTR)) {
             if (vm_blocking_poll(t, NULL)) {
                 interrupted = 1;

@@ -99,10 +99,16 @@ void vm_waitable_free(vm_obj *o)
     vm_waitq_destroy(&((vm_waitable *)o)->wq);
 }
 
-void vm_blocking_begin(vm_thread *t)
+void vm_blocking_begin_as(vm_thread *t, const char *what)
 {
     vm_process_count(&vm_proc.nblocked, 1);
     rt_thread_detach(&t->base);
+    rt_sched_outside_begin(&t->base, what);
+}
+
+void vm_blocking_begin(vm_thread *t)
+{
+    vm_blocking_begin_as(t, "fd-io");
 }
 
 uint32_t vm_blocking_poll(vm_thread *t, pthread_mutex_t *held)
@@ -122,6 +128,7 @@ uint32_t vm_blocking_poll(vm_thread *t, pthread_mutex_t *held)
 
 void vm_blocking_end(vm_thread *t)
 {
+    rt_sched_outside_end(&t->base);
     vm_process_count(&vm_proc.nblocked, -1);
     rt_thread_attach_urgent(&t->base);
 }
@@ -232,10 +239,8 @@ static int wait_controlled(vm_thread *t, vm_waitq *q, int (*ready)(void *), void
 {
     for (;;) {
         int r = rt_sched_block(&t->base, &q->mu, ready, obj, deadline_ns, vm_wait_what(ready));
-        if (r == RT_SCHED_STOPPED) {
-            rt_thread_attach_urgent(&t->base);  /* ends this OS thread if it must exit */
+        if (r == RT_SCHED_STOPPED)
             return 2;
-        }
         if (r != RT_SCHED_INTERRUPTED)
             return r;
         if (vm_poll_in_wait(t))

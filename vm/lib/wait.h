@@ -52,6 +52,11 @@ uint64_t vm_deadline_from(vm_thread *t, value timeout, const char *fn, int *err)
  * calls vm_blocking_poll at least every VM_WAIT_SLICE_NS and ends with vm_blocking_end. */
 void vm_blocking_begin(vm_thread *t);
 
+/* As vm_blocking_begin, for a wait the controlled scheduler cannot see through, named `what`
+ * in --stats' uncontrolled list (vm_blocking_begin: "fd-io"); the scheduler runs other
+ * threads meanwhile (rt_sched_outside_begin). */
+void vm_blocking_begin_as(vm_thread *t, const char *what);
+
 /* In a blocking wait (GIL released): if another thread finalizes, unlocks `held` (if not
  * NULL) and ends the OS thread; else returns t's eval-breaker bits that should interrupt the
  * wait (RT_SIGNALS_PENDING, RT_EVAL_PLEASE_STOP, RT_LIMITS once a limit is exceeded), 0 if
