@@ -49,7 +49,7 @@ typedef struct {
 
 /* One job slot: a running child and its files (reused run after run). */
 typedef struct {
-    pid_t pid;                          /* 0: free */
+    pid_t pid;                          /* 0: free; -1: the failing run's, kept */
     unsigned long long seed;
     double deadline;
     int killed;                         /* killed because a lower seed failed */
