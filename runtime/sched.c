@@ -61,7 +61,8 @@ typedef struct rt_sched_slot {
     int (*ready)(void *);
     void *obj;
     uint64_t deadline;
-    uint64_t prio;                  /* PCT priority: the runnable thread with the highest runs */
+    int64_t prio;                   /* PCT priority: the runnable thread with the highest runs */
+    uint64_t passed;                /* PCT: steps in a row it could have run and did not */
     int outside;                    /* in an uncontrolled blocking call (rt_sched_outside_begin) */
     _Atomic int back;               /* ... and back from it, waiting for the token */
 } rt_sched_slot;
@@ -82,12 +83,15 @@ typedef struct {
 /* Rounds a thread waiting for the token spins (with a sched_yield every 64) before it sleeps. */
 #define RT_SCHED_SPIN 2048
 
+/* PCT: steps in a row a runnable thread may be passed over before it goes highest. */
+#define RT_SCHED_PCT_STARVE 1000
+
 static struct {
     _Atomic int on;
     pthread_mutex_t mu;             /* with each slot's `sleeping`: a handoff to a sleeper */
     rt_sched_slot *_Atomic current;
     rt_sched_slot *list, *dead;
-    int nlive;
+    _Atomic int nlive;              /* written by the holder; read by waiters (spin or not) */
     rt_sched_config cfg;
     rt_sched_choice *replay;
     size_t nreplay, ireplay;
@@ -95,6 +99,7 @@ static struct {
     uint64_t step, preemptions, divergences, digest;
     uint64_t change[RT_SCHED_MAX_DEPTH];   /* PCT change points, ascending */
     int nchange, ichange;
+    int64_t ceiling;                /* PCT: the highest priority given so far (starvation) */
     const char *yield_what;         /* the primitive of the holder's rt_sched_yield, or NULL */
     _Atomic uint64_t vnow;
     record *rec;
@@ -142,7 +147,7 @@ static rt_sched_slot *slot_new(rt_thread *t)
     s->interp = t->interp->id;
     s->id = t->id;
     rt_cond_init(&s->cv);
-    s->prio = (uint64_t)S.cfg.depth + 1 + (next_random() >> 1);
+    s->prio = (int64_t)S.cfg.depth + 1 + (int64_t)(next_random() >> 3);
     rt_sched_slot **p = &S.list;
     while (*p && ((*p)->interp < s->interp || ((*p)->interp == s->interp && (*p)->id < s->id)))
         p = &(*p)->next;
@@ -219,6 +224,7 @@ int rt_sched_start(const rt_sched_config *cfg, rt_thread *main)
     S.cfg.replay = NULL;
     /* PCT: DEPTH-1 change points, distinct, uniform over 1..k. */
     S.nchange = S.ichange = 0;
+    S.ceiling = (int64_t)1 << 62 | RT_SCHED_MAX_DEPTH;
     if (S.cfg.strategy == RT_SCHED_PCT) {
         uint64_t k = S.cfg.steps_estimate;
         int want = S.cfg.depth - 1;
@@ -314,10 +320,12 @@ static inline void cpu_relax(void)
 
 /* Waits until `s` holds the token or the scheduler stops; 1 if it holds it.  It spins a
  * little first: a thread switched out is often switched back in a few microseconds, and a
- * futex wake-up costs more than that. */
+ * futex wake-up costs more than that (with two live threads only). */
 static int wait_token(rt_sched_slot *s)
 {
-    for (int i = 0; i < RT_SCHED_SPIN; i++) {
+    /* Spinning pays with two threads; with more, the spinners take the CPU from the holder. */
+    int spin = atomic_load_explicit(&S.nlive, memory_order_relaxed) <= 2 ? RT_SCHED_SPIN : 0;
+    for (int i = 0; i < spin; i++) {
         if (atomic_load(&S.current) == s)
             return atomic_load(&S.on);
         if (!atomic_load_explicit(&S.on, memory_order_relaxed))
@@ -449,6 +457,16 @@ static _Noreturn void deadlock(void)
     _exit(3);
 }
 
+/* The candidate with the highest PCT priority. */
+static rt_sched_slot *highest(rt_sched_slot **c, size_t n)
+{
+    rt_sched_slot *best = c[0];
+    for (size_t i = 1; i < n; i++)
+        if (c[i]->prio > best->prio)
+            best = c[i];
+    return best;
+}
+
 /* Waits (really) until a thread comes back from outside, or a slice passes. */
 static void wait_outside(void)
 {
@@ -522,20 +540,22 @@ static rt_sched_slot *pick(rt_sched_slot *me, int me_live)
             chosen = c[below(n)];
             break;
         case RT_SCHED_PCT: {
-            rt_sched_slot *best = c[0];
-            for (size_t i = 1; i < n; i++)
-                if (c[i]->prio > best->prio)
-                    best = c[i];
+            rt_sched_slot *best = highest(c, n);
             while (S.ichange < S.nchange && S.change[S.ichange] <= S.step) {
                 if (S.change[S.ichange] == S.step) {
-                    best->prio = (uint64_t)(S.nchange - S.ichange);   /* below every initial */
-                    best = c[0];
-                    for (size_t i = 1; i < n; i++)
-                        if (c[i]->prio > best->prio)
-                            best = c[i];
+                    best->prio = S.nchange - S.ichange;     /* below every initial priority */
+                    best = highest(c, n);
                 }
                 S.ichange++;
             }
+            /* A thread that spins waiting for a lower one would run for ever: a runnable
+             * thread passed over RT_SCHED_PCT_STARVE steps in a row goes highest. */
+            for (size_t i = 0; i < n; i++)
+                if (c[i] != best && ++c[i]->passed >= RT_SCHED_PCT_STARVE) {
+                    c[i]->prio = ++S.ceiling;
+                    best = c[i];
+                }
+            best->passed = 0;
             chosen = best;
             break;
         }
