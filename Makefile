@@ -150,6 +150,7 @@ test-core: $(B)/gilvm $(B)/unit $(B)/tests/ffi/libgilvmtest.so $(B)/$(SONAME)
 	GILVM=$(B)/gilvm tests/cli-tests
 	GILVM=$(B)/gilvm tests/gil-stats-check
 	GILVM=$(B)/gilvm tests/stress/run --ci $(STRESS_SKIP_$(VARIANT))
+	GILVM=$(B)/gilvm tests/check-schedule
 	GILVM=$(B)/gilvm tests/sched/run $(SCHED_SHORT_$(VARIANT))
 	GILVM=$(B)/gilvm VARIANT=$(VARIANT) tests/run-repl
 	tests/check-library-docs

@@ -800,10 +800,11 @@ int rt_sched_read(FILE *f, rt_sched_config *cfg, char *err, size_t errlen)
     cfg->depth = 3;
     while (fgets(line, sizeof line, f)) {
         lineno++;
+        line[strcspn(line, "\r\n")] = 0;
         char *s = line;
         while (*s == ' ' || *s == '\t')
             s++;
-        if (*s == '#' || *s == '\n' || !*s)
+        if (*s == '#' || !*s)
             continue;
         if (!header) {
             if (strncmp(s, "gilvm-schedule 1", 16)) {
@@ -834,7 +835,7 @@ int rt_sched_read(FILE *f, rt_sched_config *cfg, char *err, size_t errlen)
         char *end;
         errno = 0;
         unsigned long long step = strtoull(s, &end, 10);
-        if (end == s || errno || (*end != ' ' && *end != '\t')) {
+        if (end == s || errno || (*end != ' ' && *end != '\t' && *end)) {
             snprintf(err, errlen, "line %d: expected 'STEP THREAD KIND WHERE'", lineno);
             free(ch);
             return -1;
