@@ -185,6 +185,23 @@ static int parse_strategy(explore *x, const char *v)
     return -1;
 }
 
+static const char explore_usage[] =
+    "usage: gilvm explore [OPTIONS] FILE [ARGS...]\n"
+    "Runs FILE under the controlled scheduler with the seeds S0, S0+1, ... until a run fails\n"
+    "(a non-zero status, an uncaught exception in any thread, a deadlock, a time-out).\n"
+    "\n"
+    "  --strategy=S        random, pct or pct:DEPTH (default random)\n"
+    "  --iterations=N      seeds to run (default 1000)\n"
+    "  --seed=S0           the first seed (default: from the clock)\n"
+    "  --jobs=J            runs at a time (default: the number of CPUs)\n"
+    "  --timeout=SECS      a run past SECS is killed and fails (default 10)\n"
+    "  --out-dir=DIR       where the schedule and trace files go (default .)\n"
+    "  --minimize          shrink the failing schedule to its essential preemptions\n"
+    "  --minimize=SCHEDULE shrink this schedule file of FILE instead of exploring\n"
+    "\n"
+    "exit status: 0 no run failed, 1 a run failed, 2 usage error (docs/scheduling.md)\n";
+
+/* 0 with the options read, 1 after printing the usage (--help), or the usage error's status. */
 static int parse_args(explore *x, int argc, char **argv)
 {
     int i = 0;
@@ -194,6 +211,9 @@ static int parse_args(explore *x, int argc, char **argv)
         if (!strcmp(a, "--")) {
             i++;
             break;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(explore_usage, stdout);
+            return 1;
         } else if ((v = opt_value(argc, argv, &i, "--strategy"))) {
             if (parse_strategy(x, v))
                 return cli_usage_error("explore: invalid --strategy '%s' (random, pct or "
@@ -1349,7 +1369,7 @@ int vm_explore_main(const char *prog, int argc, char **argv)
     int rc = parse_args(x, argc, argv);
     if (rc) {
         free(x);
-        return rc;
+        return rc == 1 ? 0 : rc;
     }
     if (x->minimize_file && access(x->minimize_file, R_OK)) {
         rc = explore_error("can't read the schedule '%s'", x->minimize_file);
