@@ -816,10 +816,10 @@ int rt_sched_read(FILE *f, rt_sched_config *cfg, char *err, size_t errlen)
             header = 1;
             continue;
         }
-        if (!strncmp(s, "strategy ", 9)) {
+        if (!strncmp(s, "strategy", 8) && (s[8] == ' ' || !s[8])) {
             char name[32];
             unsigned long long seed = 0, k = 1000;
-            int got = sscanf(s + 9, "%31s seed %llu steps-estimate %llu", name, &seed, &k);
+            int got = sscanf(s + 8, " %31s seed %llu steps-estimate %llu", name, &seed, &k);
             if (got < 2) {
                 snprintf(err, errlen, "line %d: bad strategy line", lineno);
                 free(ch);
