@@ -59,7 +59,7 @@ typedef struct {
 
 typedef struct {
     const char *prog;                   /* argv[0] of the user's gilvm, for commands shown */
-    char exe[PATH_MAX];                 /* this binary, which the runs are */
+    char exe[PATH_MAX];                 /* this binary's path: the runs' argv[0] */
     char strategy[32];                  /* "random" or "pct:D" */
     int pct;
     unsigned long long iterations, seed0;
@@ -290,7 +290,9 @@ static pid_t spawn_run(explore *x, const char *const *opts, const char *out, con
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
     pid_t pid;
-    int rc = posix_spawn(&pid, x->exe, &fa, &at, av, environ);
+    /* /proc/self/exe, not the path: a rebuild that replaces the file meanwhile does not mix
+     * binaries (in the child, /proc/self is the child, a copy of this process) */
+    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, &at, av, environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     free(av);
