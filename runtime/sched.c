@@ -33,6 +33,13 @@
    deadline, it jumps to the earliest deadline.  When no thread can run
    and none waits on a deadline, that is a deadlock: the VM's callback reports it and exits.
 
+   The uncontrolled.  A thread entering a blocking call the scheduler cannot see through (fd
+   I/O, waitpid: rt_sched_outside_begin) hands the token to a thread that can run, if any,
+   else keeps it; back from it, it sets `back` and waits for the token like any thread, and
+   the holder counts it runnable.  While a thread is outside, or a foreign (GILState) thread
+   runs code, a holder with nobody to run waits for them in slices of 20 ms instead of
+   reporting a deadlock: only they can change anything.
+
    Steps and the digest.  A step is a pick made while two or more controlled threads are
    live.  Default rule: keep the current thread if it can run, else the runnable thread with
    the lowest (interpreter id, thread id).  The digest is 64-bit FNV-1a over the bytes of
