@@ -139,6 +139,10 @@ $(B)/tests/ffi/libgilvmtest.so: tests/ffi/libgilvmtest.c
 # late, and signal_storm's exact-count check then sees coalescing POSIX would not cause;
 # the signal programs and unit tests still run under TSan.
 STRESS_SKIP_tsan := --skip signal_storm
+# The bug suite of controlled scheduling (tests/sched/run): fewer iterations and replays under
+# the sanitizers (a few minutes each on 2 cores instead of ten); the release build runs it all.
+SCHED_SHORT_tsan := --short
+SCHED_SHORT_asan := --short
 
 # The suites; GILVM is the binary under test for the scripts.
 test-core: $(B)/gilvm $(B)/unit $(B)/tests/ffi/libgilvmtest.so $(B)/$(SONAME)
@@ -148,6 +152,8 @@ test-core: $(B)/gilvm $(B)/unit $(B)/tests/ffi/libgilvmtest.so $(B)/$(SONAME)
 	GILVM=$(B)/gilvm tests/cli-tests
 	GILVM=$(B)/gilvm tests/gil-stats-check
 	GILVM=$(B)/gilvm tests/stress/run --ci $(STRESS_SKIP_$(VARIANT))
+	GILVM=$(B)/gilvm tests/check-schedule
+	GILVM=$(B)/gilvm tests/sched/run $(SCHED_SHORT_$(VARIANT))
 	GILVM=$(B)/gilvm VARIANT=$(VARIANT) tests/run-repl
 	tests/check-library-docs
 	GILVM=$(B)/gilvm tests/check-trace-view

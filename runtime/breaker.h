@@ -23,6 +23,9 @@ enum {
      * an instruction count, a deadline, a heap size).  A sticky bit (rt_interp_set_breaker):
      * every thread of the interpreter carries it, and its handler leaves it set. */
     RT_LIMITS             = 1u << 9,
+    /* Beyond CPython: the poll is a scheduling point of the controlled scheduler
+     * (runtime/sched.c); set on every controlled thread while two or more are live. */
+    RT_SCHED              = 1u << 10,
 };
 
 /* The word itself; lives in rt_thread.eval_breaker.  Any thread may set or clear bits. */

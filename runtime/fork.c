@@ -45,6 +45,8 @@ void rt_fork_after_parent(rt_thread *t)
 rt_status rt_fork_after_child(rt_thread *t)
 {
     rt_runtime *rt = &rt_main_runtime;
+    rt_sched_after_fork();          /* the child runs uncontrolled */
+    rt_breaker_clear(&t->eval_breaker, RT_SCHED);
     unlock_queues();
     rt_head_unlock();
     if (t->interp != rt->main_interp)

@@ -13,6 +13,7 @@
  * any thread that attaches late (runtime.h, rt_thread_attach). */
 
 #include "internal.h"
+#include "sched.h"
 
 int rt_gilstate_ensure(void)
 {
@@ -33,6 +34,8 @@ int rt_gilstate_ensure(void)
         rt_thread_bind(t);
         t->gilstate_counter = 0;            /* ours: deleted at the outermost release */
     }
+    if (rt_sched_active() && !rt_sched_controls(t))
+        rt_sched_foreign(1);            /* counted until its release: see sched.c */
     rt_thread_attach(t);
     t->gilstate_counter++;
     return RT_GILSTATE_UNLOCKED;
@@ -49,6 +52,8 @@ void rt_gilstate_release(int state)
         RT_FATAL("releasing a GILState, but this thread's state is not attached");
     if (--t->gilstate_counter < 0)
         RT_FATAL("GILState released more often than ensured");
+    if (state == RT_GILSTATE_UNLOCKED && rt_sched_active() && !rt_sched_controls(t))
+        rt_sched_foreign(-1);
     if (t->gilstate_counter == 0)
         rt_thread_delete_current(t);        /* releases the GIL; unbinds */
     else if (state == RT_GILSTATE_UNLOCKED)

@@ -91,4 +91,27 @@ void rt_stats_retire(rt_interp *in, rt_thread *t);
 /* Frees the retired list of `in`. */
 void rt_stats_free_retired(rt_interp *in);
 
+/* ---- the controlled scheduler's hooks in thread.c and fork.c (sched.c) ---- */
+
+struct rt_sched_slot;
+
+/* rt_thread_bind: remembers t's scheduler slot (if any) for the calling OS thread. */
+void rt_sched_bind(rt_thread *t);
+
+/* attach: if `t` is controlled, waits until it holds the token (or the scheduler stops). */
+void rt_sched_wait_turn(rt_thread *t);
+
+/* The exiting controlled thread `t`, still attached: leaves the scheduler and picks the next
+ * holder, to hand the token to (rt_sched_hand) once t released its GIL; NULL if none. */
+struct rt_sched_slot *rt_sched_leave(rt_thread *t);
+
+/* Makes `next` the token holder and wakes it. */
+void rt_sched_hand(struct rt_sched_slot *next);
+
+/* rt_thread_delete of a controlled thread that never ran: takes it off the scheduler. */
+void rt_sched_forget(rt_thread *t);
+
+/* In the child after fork(): control ends (the other threads are gone). */
+void rt_sched_after_fork(void);
+
 #endif

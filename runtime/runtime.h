@@ -114,6 +114,7 @@ struct rt_thread {
     uint64_t last_hold_ns;          /* length of its last hold (convoy fix, gil.c Notes) */
     uint64_t detach_ns;             /* when it last released the GIL */
     _Atomic int brief;              /* enum rt_brief: a brief detach (rt_thread_detach_brief) */
+    struct rt_sched_slot *sched;    /* its place in the controlled scheduler, or NULL (sched.c) */
 };
 
 /* rt_thread.brief: where a thread stands in a brief detach (gil.c Notes, "Beyond CPython 5"). */

@@ -47,6 +47,7 @@ void rt_thread_bind(rt_thread *t)
 {
     t->os_ident = pthread_self();
     t->bound = 1;
+    rt_sched_bind(t);
     if (rt_thread_bound() == NULL) {
         tss_bound = t;
         tss_bound_epoch = atomic_load(&rt_main_runtime.epoch);
@@ -121,6 +122,7 @@ void rt_thread_delete(rt_thread *t)
 {
     if (atomic_load(&t->state) == RT_ATTACHED)
         RT_FATAL("thread state is attached");
+    rt_sched_forget(t);
     rt_head_lock();
     unlink_thread(t);
     rt_head_unlock();
@@ -172,6 +174,7 @@ static void attach(rt_thread *t, int urgent)
         tss_current = t;            /* nobody took the GIL: it is still ours, attached */
         return;
     }
+    rt_sched_wait_turn(t);          /* under control: the token first, then a free GIL */
     rt_gil_take(t, urgent);
     tss_current = t;
     atomic_store(&t->state, RT_ATTACHED);
@@ -194,7 +197,10 @@ void rt_thread_delete_current(rt_thread *t)
     rt_head_lock();
     unlink_thread(t);
     rt_head_unlock();
+    struct rt_sched_slot *next = rt_sched_leave(t);    /* picked while we hold the GIL */
     detach(t, 0);
+    if (next)
+        rt_sched_hand(next);
     thread_free(t);
 }
 

@@ -12,6 +12,8 @@
 #include "vm/api/gilvm.h"
 #include "vm/api/host.h"
 #include "vm/api/instruments.h"
+#include "vm/api/schedule.h"
+#include "runtime/sched.h"
 #include "vm/core/output.h"
 #include "vm/lib/lib.h"
 #include "vm/toolchain/module.h"
@@ -230,10 +232,13 @@ int gilvm_runtime_finalize(int status)
     vm_atexit_run(t);
     vm_interps_join(t);             /* sub-interpreters' threads and atexit functions */
     fflush(stdout);
+    vm_schedule_finish();
     vm_instruments_finish(t);
     vm_interps_destroy_idle(t);     /* before main [finalize_subinterpreters] */
-    /* Daemon threads never run bytecode again: they end at their next GIL take or wait slice. */
+    /* Daemon threads never run bytecode again: they end at their next GIL take or wait slice
+     * (or, under the controlled scheduler, when it stops and wakes them). */
     rt_runtime_set_finalizing(&t->base);
+    rt_sched_stop();
     vm_lib_fini(t);
     rt_runtime_finalize();
     vm_api_cfunctions_free();

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "vm/api/instruments.h"
+#include "vm/api/schedule.h"
 
 static vm_instruments_config config;
 static pid_t started_pid;       /* the process that reports; 0: not started */
@@ -26,6 +27,11 @@ int vm_instruments_start(const vm_instruments_config *cfg)
     rt_thread *cur = rt_thread_current();
     int holds = cur && atomic_load(&cur->state) == RT_ATTACHED;
     return vm_trace_open(cfg->trace_path, holds ? cur->hold_start_ns : rt_now_ns());
+}
+
+int vm_instruments_stats_mode(void)
+{
+    return started_pid == getpid() ? config.stats : VM_STATS_OFF;
 }
 
 typedef struct {
@@ -120,5 +126,8 @@ void vm_instruments_finish(vm_thread *t)
         first_interp = 0;
     }
     if (r.json)
-        fprintf(stderr, "]}\n");
+        fprintf(stderr, "]");
+    vm_schedule_report(stderr, r.json);
+    if (r.json)
+        fprintf(stderr, "}\n");
 }

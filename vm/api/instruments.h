@@ -34,5 +34,8 @@ void vm_trace_close(void);
  * nothing in a forked child of the process that started the instruments. */
 void vm_instruments_finish(vm_thread *t);
 
+/* The --stats mode (VM_STATS_*) if this process started the instruments, else VM_STATS_OFF. */
+int vm_instruments_stats_mode(void);
+
 
 #endif

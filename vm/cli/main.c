@@ -12,7 +12,9 @@
 #include "vm/api/run.h"
 #include "vm/api/gilvm.h"
 #include "vm/api/instruments.h"
+#include "vm/api/schedule.h"
 #include "vm/cli/cmdline.h"
+#include "vm/cli/explore.h"
 #include "vm/cli/repl.h"
 #include "vm/cli/traceview.h"
 
@@ -24,6 +26,9 @@ static const char usage_text[] =
     "       gilvm asm IN.gasm [-o OUT.gbc]   assemble to a bytecode file\n"
     "       gilvm dis FILE                   disassemble a .gbc or .gasm file\n"
     "       gilvm trace-view TRACE.json -o OUT.html  a --trace file as an HTML timeline\n"
+    "       gilvm explore [--strategy=S] [--iterations=N] [--seed=S0] [--jobs=J]\n"
+    "                     [--timeout=SECS] [--out-dir=DIR] [--minimize[=SCHEDULE]] FILE [ARGS...]\n"
+    "                                        run FILE under successive schedules until one fails\n"
     "\n"
     "options:\n"
     "  -c SOURCE              run SOURCE (assembly); ends the options, argv()[0] is '-c'\n"
@@ -36,12 +41,16 @@ static const char usage_text[] =
     "  --timeout=T            stop the program after T, e.g. 10s, 500ms (LimitExceeded, 124)\n"
     "  --max-memory=SIZE      cap its heap, e.g. 64M, 1G, 4096 (then MemoryError)\n"
     "  --no-ffi               disable native calls (the ffi_* builtins raise RuntimeError)\n"
+    "  --schedule=S           controlled scheduling: random[:SEED] or pct[:DEPTH[:SEED]]\n"
+    "  --schedule-steps=N     PCT's estimate of the scheduling points of a run (default 1000)\n"
+    "  --schedule-out=FILE    write the run's schedule to FILE at exit\n"
+    "  --replay=FILE          run under the schedule in FILE (written by --schedule-out)\n"
     "  --version              print the version and exit\n"
     "  -h, --help             print this help and exit\n"
     "  (an option's value may also come as the next argument: --timeout 10s)\n"
     "\n"
     "exit status: 0 ok, 1 uncaught exception, 2 usage error, 65 malformed or rejected input,\n"
-    "124 a limit exceeded, 130 uncaught KeyboardInterrupt (SIGINT), or the code given to\n"
+    "3 deadlock under --schedule, 124 a limit exceeded, 130 uncaught KeyboardInterrupt (SIGINT), or the code given to\n"
     "SystemExit\n";
 
 #define usage_error cli_usage_error
@@ -221,6 +230,7 @@ int main(int argc, char **argv)
     vm_instruments_config icfg = {0};
     int interactive = 0, i = 1;
     const char *command = NULL;         /* -c SOURCE */
+    vm_schedule_options sched = {0};
 
     if (argc > 1 && !strcmp(argv[1], "asm"))
         return cmd_asm(argc - 2, argv + 2);
@@ -228,6 +238,8 @@ int main(int argc, char **argv)
         return cmd_dis(argc - 2, argv + 2);
     if (argc > 1 && !strcmp(argv[1], "trace-view"))
         return vm_trace_view_main(argc - 2, argv + 2);
+    if (argc > 1 && !strcmp(argv[1], "explore"))
+        return vm_explore_main(argv[0], argc - 2, argv + 2);
 
     for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
         const char *a = argv[i], *v;
@@ -295,6 +307,22 @@ int main(int argc, char **argv)
                 return usage_error("invalid --max-memory '%s' (bytes, e.g. 65536, 64M, 1G)", v);
         } else if (!strcmp(a, "--no-ffi"))
             cfg.no_ffi = 1;
+        else if ((v = opt_value(argc, argv, &i, "--schedule"))) {
+            char msg[256];
+            if (vm_schedule_parse(v, &sched, msg, sizeof msg))
+                return usage_error("%s", msg);
+        } else if ((v = opt_value(argc, argv, &i, "--schedule-steps"))) {
+            if (!(sched.steps_estimate = parse_count(v, 0)))
+                return usage_error("invalid --schedule-steps '%s' (a positive count)", v);
+        } else if ((v = opt_value(argc, argv, &i, "--schedule-out"))) {
+            if (!*v)
+                return usage_error("%s", "--schedule-out needs a file name");
+            sched.out_path = v;
+        } else if ((v = opt_value(argc, argv, &i, "--replay"))) {
+            if (!*v)
+                return usage_error("%s", "--replay needs a schedule file");
+            sched.replay_path = v;
+        }
         else
             return usage_error("unknown option '%s'", a);
     }
@@ -317,6 +345,17 @@ int main(int argc, char **argv)
     if (interactive)
         repl = 1;
 
+    if (sched.replay_path && sched.strategy)
+        return usage_error("%s", "--replay and --schedule exclude each other");
+    if ((sched.out_path || sched.steps_estimate) && !sched.strategy && !sched.replay_path)
+        return usage_error("%s", "--schedule-out and --schedule-steps need --schedule or --replay");
+    if ((sched.strategy || sched.replay_path) && !file)
+        return usage_error("%s", "--schedule and --replay need a program file");
+    {
+        char msg[512];
+        if (vm_schedule_prepare(&sched, msg, sizeof msg))
+            return usage_error("%s", msg);
+    }
     if (gilvm_runtime_init(&cfg))
         return GILVM_EXIT_EXCEPTION;
     if ((limits.max_instructions || limits.timeout_ms || limits.max_memory) &&
@@ -350,6 +389,10 @@ int main(int argc, char **argv)
     }
     if (file) {
         gilvm_set_argv(argc - i, argv + i);
+        if (vm_schedule_start(t, file)) {
+            vm_module_free(&m);
+            return gilvm_runtime_finalize(GILVM_EXIT_EXCEPTION);
+        }
         rc = vm_run_module(t, &m);
     } else
         gilvm_set_argv(1, (char *[]){""});

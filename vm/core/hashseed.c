@@ -45,8 +45,23 @@ static void random_key(void)
     vm_hash_key[1] = k[1];
 }
 
+static int fixed;
+static uint64_t fixed_seed;
+
+void vm_hash_seed_fix(uint64_t seed)
+{
+    fixed = 1;
+    fixed_seed = seed;
+}
+
 int vm_hash_seed_init(void)
 {
+    if (fixed) {
+        uint64_t x = fixed_seed;
+        vm_hash_key[0] = splitmix(&x);
+        vm_hash_key[1] = splitmix(&x);
+        return 0;
+    }
     const char *env = getenv("GILVM_HASHSEED");
     if (!env || !*env || !strcmp(env, "random")) {
         random_key();

@@ -305,5 +305,8 @@ extern uint64_t vm_hash_key[2];
  * decimal number 0..4294967295 fixes it, for reproducible runs; unset or "random": random
  * bytes); 0, or -1 if GILVM_HASHSEED is malformed (the key is then random). */
 int vm_hash_seed_init(void);
+/* Makes vm_hash_seed_init derive the key from `seed` whatever GILVM_HASHSEED says (the
+ * controlled scheduler: dict order must follow from the schedule's seed). */
+void vm_hash_seed_fix(uint64_t seed);
 
 #endif

@@ -21,6 +21,8 @@
  *                            limit, or malloc failed since the last collection;
  *   5. RT_GIL_DROP_REQUEST   drop the GIL and take it back (rt_gil_yield), or, without a
  *      RT_GIL_DEFERRED       request, the holder's deferred wake-ups once due;
+ *      RT_SCHED              (beyond CPython; never cleared here) a scheduling point of the
+ *                            controlled scheduler, which may run other threads first;
  *   6. RT_ASYNC_EXCEPTION    raise the exception another thread queued for this one.
  *
  * Each bit is cleared before its handler runs.  A handler that raises ends the pass with
@@ -30,6 +32,7 @@
  * pins the order. */
 #include <inttypes.h>
 
+#include "runtime/sched.h"
 #include "vm/core/state.h"
 
 /* Runs the bytecode handler of signal `signum`, if it is still a callable. */
@@ -53,6 +56,7 @@ int vm_signals_run(vm_thread *t)
         rt_breaker_clear(&t->base.eval_breaker, RT_SIGNALS_PENDING);
         return 0;
     }
+    rt_sched_note_uncontrolled("signal");
     return rt_signals_handle(&t->base, run_handler, NULL);
 }
 
@@ -121,6 +125,8 @@ int vm_handle_pending(vm_thread *t)
         rt_gil_yield(&t->base);     /* clears the bit; the release runs deferred calls */
     else if (bits & RT_GIL_DEFERRED)
         rt_gil_defer_poll(&t->base);
+    if (bits & RT_SCHED)
+        rt_sched_poll(&t->base);
     if (bits & RT_ASYNC_EXCEPTION) {
         rt_breaker_clear(b, RT_ASYNC_EXCEPTION);
         void *e = atomic_exchange(&t->base.async_exc, NULL);

@@ -16,6 +16,18 @@
 #include "vm/lib/lib.h"
 #include "vm/lib/native.h"
 
+/* [the assert statement] */
+BUILTIN(assert)
+{
+    if (argc < 1 || argc > 2)
+        return vm_raise(t, EXC(t)->type_error, "assert expected 1 or 2 arguments, got %d", argc);
+    if (vm_truthy(argv[0])) {
+        *out = V_NONE;
+        return 0;
+    }
+    return vm_raise_value(t, vm_exc_new(t, EXC(t)->assertion_error, argc == 2 ? argv[1] : V_NONE));
+}
+
 BUILTIN(print)
 {
     for (int i = 0; i < argc; i++) {
@@ -620,6 +632,7 @@ void vm_builtins_install(vm_thread *t)
 {
     static const vm_native_def natives[] = {
         {"print", -1, bi_print, "print(*values)"},
+        {"assert", -1, bi_assert, "assert(cond, msg=None)"},
         {"len", 1, bi_len, "len(x)"},
         {"str", 1, bi_str, "str(x)"},
         {"repr", 1, bi_repr, "repr(x)"},

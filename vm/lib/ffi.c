@@ -57,6 +57,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "runtime/sched.h"
 #include "vm/core/output.h"
 #include "vm/lib/lib.h"
 #include "vm/lib/native.h"
@@ -709,8 +710,10 @@ static int func_call(vm_thread *t, value fv, int argc, const value *argv, value 
             else
                 r[ni++] = slot_reg(f->sig.ft[i], &slots[i]);
         }
-        if (f->release_gil)
+        if (f->release_gil) {
+            rt_sched_note_uncontrolled("native-call");
             rt_thread_detach_brief(&t->base);
+        }
         if (f->sig.ret == FT_DOUBLE)
             rv.s.d = ((direct_double_fn)f->fn)(r[0], r[1], r[2], r[3], r[4], r[5], d[0], d[1],
                                                d[2], d[3], d[4], d[5], d[6], d[7]);
@@ -722,6 +725,7 @@ static int func_call(vm_thread *t, value fv, int argc, const value *argv, value 
     } else
 #endif
     if (f->release_gil) {
+        rt_sched_note_uncontrolled("native-call");
         rt_thread_detach_brief(&t->base);
         ffi_call(&f->cif, FFI_FN(f->fn), &rv, avalues);
         rt_thread_attach_urgent(&t->base);

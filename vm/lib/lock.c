@@ -2,6 +2,9 @@
 /* Lock objects [_thread.lock]: acquire (blocking, non-blocking, with a timeout), release,
  * locked.  The lock bit and owner are guarded by the object's wait-queue mutex, so waiters
  * test them without the GIL. */
+#include <inttypes.h>
+
+#include "runtime/sched.h"
 #include "vm/lib/lib.h"
 #include "vm/lib/native.h"
 #include "vm/lib/wait.h"
@@ -10,14 +13,27 @@ typedef struct {
     vm_waitable base;
     int locked;                 /* under base.wq.mu */
     uint64_t owner;             /* thread id of the holder, 0 if unlocked */
+    uint64_t serial;            /* 1, 2, ... in creation order: its name in deadlock reports */
 } vm_lock;
 
+static _Atomic uint64_t nlocks;
+
 static int lock_free_p(void *p) { return !((vm_lock *)p)->locked; }
+
+static void lock_describe(void *p, char *buf, size_t n)
+{
+    vm_lock *l = p;
+    if (l->locked)
+        snprintf(buf, n, "lock %" PRIu64 ", held by thread %" PRIu64, l->serial, l->owner);
+    else
+        snprintf(buf, n, "lock %" PRIu64 ", not held", l->serial);
+}
 
 BUILTIN(Lock)
 {
     vm_lock *l = (vm_lock *)vm_alloc(t, T_LOCK, sizeof(vm_lock));
     vm_waitq_init(&l->base.wq);
+    l->serial = atomic_fetch_add(&nlocks, 1) + 1;
     *out = V_OBJ(T_LOCK, l);
     return 0;
 }
@@ -54,6 +70,7 @@ BUILTIN(lock_acquire)
     uint64_t deadline = vm_deadline_from(t, timeout, "lock_acquire", &err);
     if (err)
         return -1;
+    rt_sched_yield(&t->base, "lock_acquire");
     for (;;) {
         pthread_mutex_lock(&l->base.wq.mu);
         int got = !l->locked;
@@ -104,6 +121,7 @@ BUILTIN(lock_release)
         return vm_raise(t, EXC(t)->runtime_error, "release unlocked lock");
     if (owner != t->base.id)
         return vm_raise(t, EXC(t)->runtime_error, "cannot release un-acquired lock");
+    rt_sched_yield(&t->base, "lock_release");
     *out = V_NONE;
     return 0;
 }
@@ -122,6 +140,7 @@ BUILTIN(lock_locked)
 void vm_lock_install(vm_thread *t)
 {
     VM_SET_HOOK(vm_gc_free_hooks[T_LOCK], vm_waitable_free);
+    vm_wait_register(lock_free_p, "lock_acquire", lock_describe);
     static const vm_native_def natives[] = {
         {"Lock", 0, bi_Lock, "Lock()"},
         {"lock_acquire", -1, bi_lock_acquire, "lock_acquire(lock, blocking=True, timeout=-1)"},

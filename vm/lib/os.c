@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/sched.h"
 #include "vm/lib/lib.h"
 #include "vm/lib/native.h"
 #include "vm/lib/process.h"
@@ -72,6 +73,7 @@ BUILTIN(fork)
     if (vm_audit(t, "os.fork", 0, NULL))
         return -1;
     fflush(NULL);                   /* else the child writes the parent's buffered output too */
+    rt_sched_note_uncontrolled("fork");     /* the child runs uncontrolled */
     fork_before(t);
     pid_t pid = fork();
     int err = errno;
@@ -96,7 +98,7 @@ BUILTIN(waitpid)
         int status = 0, err = 0, interrupted = 0;
         pid_t r;
         long pause_ns = 50000;      /* polled with backoff: a child's exit wakes no condvar */
-        vm_blocking_begin(t);
+        vm_blocking_begin_as(t, "waitpid");
         while ((r = waitpid((pid_t)pid, &status, WNOHANG)) == 0 || (r < 0 && errno == EINTR)) {
             if (vm_blocking_poll(t, NULL)) {
                 interrupted = 1;

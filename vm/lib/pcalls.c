@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include "runtime/sched.h"
 #include "vm/lib/lib.h"
 #include "vm/lib/native.h"
 #include "vm/lib/process.h"
@@ -196,6 +197,7 @@ static int queue_call(vm_thread *t, int main_only, rt_interp *target, int argc, 
     if (rc)
         vm_pcall_free(p);           /* full: refused, nothing raised */
     *out = V_BOOL(rc == 0);
+    rt_sched_yield(&t->base, "pending_call_add");
     return 0;
 }
 
@@ -248,6 +250,7 @@ BUILTIN(call_later)
     vm_pcall *p = pcall_new(t, argv[1], argc - 2, argv + 2);
     if (!p)
         return -1;
+    rt_sched_note_uncontrolled("timer");    /* the timer thread keeps real time */
     p->due_ns = rt_now_ns() + (uint64_t)(delay * 1e9);
     if (timer_add(p)) {
         vm_pcall_free(p);

@@ -8,8 +8,10 @@
  * (rt_gil_defer; runtime/gil.c, "Beyond CPython 4"), so that the consumer does not wake to a
  * GIL the producer is about to release.  queue_free therefore calls rt_gil_defer_barrier
  * before it destroys the condvar. */
+#include <inttypes.h>
 #include <stdlib.h>
 
+#include "runtime/sched.h"
 #include "vm/lib/lib.h"
 #include "vm/lib/native.h"
 #include "vm/lib/wait.h"
@@ -18,7 +20,15 @@ typedef struct {
     vm_waitable base;
     size_t len, cap, head;      /* ring buffer; under base.wq.mu */
     value *items;
+    uint64_t serial;            /* 1, 2, ... in creation order: its name in deadlock reports */
 } vm_queue;
+
+static _Atomic uint64_t nqueues;
+
+static void queue_describe(void *p, char *buf, size_t n)
+{
+    snprintf(buf, n, "queue %" PRIu64 " (empty)", ((vm_queue *)p)->serial);
+}
 
 static void queue_blacken(vm_obj *o, vm_gc_mark_fn mark, void *g)
 {
@@ -43,6 +53,7 @@ BUILTIN(Queue)
 {
     vm_queue *q = (vm_queue *)vm_alloc(t, T_QUEUE, sizeof(vm_queue));
     vm_waitq_init(&q->base.wq);
+    q->serial = atomic_fetch_add(&nqueues, 1) + 1;
     *out = V_OBJ(T_QUEUE, q);
     return 0;
 }
@@ -80,6 +91,7 @@ BUILTIN(queue_put)
      * it (a handoff: bench/pingpong.gasm): wake it when we do (rt_gil_defer). */
     if (waiters)
         rt_gil_defer(&t->base, queue_wake, q);
+    rt_sched_yield(&t->base, "queue_put");
     *out = V_NONE;
     return 0;
 }
@@ -95,6 +107,7 @@ BUILTIN(queue_get)
     uint64_t deadline = vm_deadline_from(t, argc == 2 ? argv[1] : V_NONE, "queue_get", &err);
     if (err)
         return -1;
+    rt_sched_yield(&t->base, "queue_get");
     for (;;) {
         /* Pop only while holding the GIL, so the value is never unrooted. */
         pthread_mutex_lock(&q->base.wq.mu);
@@ -130,6 +143,7 @@ void vm_queue_install(vm_thread *t)
 {
     VM_SET_HOOK(vm_gc_blacken_hooks[T_QUEUE], queue_blacken);
     VM_SET_HOOK(vm_gc_free_hooks[T_QUEUE], queue_free);
+    vm_wait_register(queue_nonempty, "queue_get", queue_describe);
     static const vm_native_def natives[] = {
         {"Queue", 0, bi_Queue, "Queue()"},
         {"queue_put", 2, bi_queue_put, "queue_put(q, x)"},

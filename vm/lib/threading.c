@@ -10,9 +10,11 @@
  * state, and in vm_proc.nexiting from when a joiner may see it finished until its state is
  * deleted: in those windows it runs without the GIL, perhaps inside the allocator, so fork
  * and finalization wait them out (vm_wait_settled, vm_wait_quiesce). */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "runtime/sched.h"
 #include "vm/core/output.h"
 #include "vm/lib/lib.h"
 #include "vm/lib/native.h"
@@ -121,6 +123,11 @@ static int thread_finished(void *p)
     return ((vm_thread_obj *)p)->state == TH_FINISHED;
 }
 
+static void thread_describe(void *p, char *buf, size_t n)
+{
+    snprintf(buf, n, "thread %" PRIu64, ((vm_thread_obj *)p)->ident);
+}
+
 static void thread_blacken(vm_obj *o, vm_gc_mark_fn mark, void *g)
 {
     vm_thread_obj *th = (vm_thread_obj *)o;
@@ -171,6 +178,8 @@ int vm_thread_start(vm_thread *t, value func, value args, int daemon, value *out
     th->ts = nt;
     th->ident = nt->base.id;
     th->state = TH_RUNNING;
+    if (rt_sched_add(&nt->base))
+        RT_FATAL("out of memory");
     vm_threads_reap();
     vm_os_thread *os = vm_calloc(1, sizeof *os);
     int rc = -1;
@@ -204,6 +213,9 @@ int vm_thread_start(vm_thread *t, value func, value args, int daemon, value *out
     vm_proc.os_threads = os;
     pthread_mutex_unlock(&vm_proc.mu);
     *out = V_OBJ(T_THREAD, th);
+    t->roots[t->nroots++] = *out;       /* the new thread may run first (and collect) */
+    rt_sched_yield(&t->base, "thread_start");
+    t->nroots--;
     return 0;
 }
 
@@ -221,6 +233,7 @@ int vm_thread_join(vm_thread *t, value thv, value timeout)
     vm_thread_obj *th = (vm_thread_obj *)thv.u.o;
     if (th->ts == t)
         return vm_raise(t, EXC(t)->runtime_error, "cannot join current thread");
+    rt_sched_yield(&t->base, "thread_join");
     pthread_mutex_lock(&th->base.wq.mu);
     int done = th->state == TH_FINISHED;
     pthread_mutex_unlock(&th->base.wq.mu);
@@ -331,6 +344,7 @@ BUILTIN(set_async_exc)
                                               e.tag == T_EXC ? e.u.o : NULL, &old,
                                               vm_wait_wake);
     *out = V_INT(n);                /* `old` is garbage now: the collector takes it */
+    rt_sched_yield(&t->base, "set_async_exc");
     return 0;
 }
 
@@ -338,6 +352,7 @@ void vm_threading_install(vm_thread *t)
 {
     VM_SET_HOOK(vm_gc_blacken_hooks[T_THREAD], thread_blacken);
     VM_SET_HOOK(vm_gc_free_hooks[T_THREAD], vm_waitable_free);
+    vm_wait_register(thread_finished, "thread_join", thread_describe);
     static const vm_native_def natives[] = {
         {"thread_start", -1, bi_thread_start, "thread_start(f, args=(), daemon=False)"},
         {"thread_join", -1, bi_thread_join, "thread_join(th, timeout=None)"},

@@ -27,8 +27,59 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "runtime/sched.h"
 #include "vm/lib/native.h"
 #include "vm/lib/process.h"
+
+/* What each wait predicate waits for (vm_wait_register), for the scheduler's records and
+ * its deadlock report; written at install time, before any thread starts. */
+static struct {
+    int (*ready)(void *);
+    const char *what;
+    void (*describe)(void *obj, char *buf, size_t n);
+} kinds[16];
+static int nkinds;
+
+void vm_wait_register(int (*ready)(void *), const char *what,
+                      void (*describe)(void *obj, char *buf, size_t n))
+{
+    for (int i = 0; i < nkinds; i++)
+        if (kinds[i].ready == ready)
+            return;
+    if (nkinds < (int)(sizeof kinds / sizeof kinds[0]))
+    {
+        kinds[nkinds].ready = ready;
+        kinds[nkinds].what = what;
+        kinds[nkinds++].describe = describe;
+    }
+}
+
+const char *vm_wait_what(int (*ready)(void *))
+{
+    for (int i = 0; i < nkinds; i++)
+        if (kinds[i].ready == ready)
+            return kinds[i].what;
+    return "wait";
+}
+
+void vm_wait_describe(int (*ready)(void *), void *obj, char *buf, size_t n)
+{
+    for (int i = 0; i < nkinds; i++)
+        if (kinds[i].ready == ready) {
+            size_t k = (size_t)snprintf(buf, n, "%s", kinds[i].what);
+            if (kinds[i].describe && k + 2 < n) {
+                snprintf(buf + k, n - k, " of ");
+                kinds[i].describe(obj, buf + k + 4, n - k - 4);
+            }
+            return;
+        }
+    snprintf(buf, n, "wait");
+}
+
+uint64_t vm_clock_ns(void)
+{
+    return rt_sched_clock_ns();
+}
 
 void vm_waitq_init(vm_waitq *q)
 {
@@ -48,10 +99,16 @@ void vm_waitable_free(vm_obj *o)
     vm_waitq_destroy(&((vm_waitable *)o)->wq);
 }
 
-void vm_blocking_begin(vm_thread *t)
+void vm_blocking_begin_as(vm_thread *t, const char *what)
 {
     vm_process_count(&vm_proc.nblocked, 1);
     rt_thread_detach(&t->base);
+    rt_sched_outside_begin(&t->base, what);
+}
+
+void vm_blocking_begin(vm_thread *t)
+{
+    vm_blocking_begin_as(t, "fd-io");
 }
 
 uint32_t vm_blocking_poll(vm_thread *t, pthread_mutex_t *held)
@@ -71,6 +128,7 @@ uint32_t vm_blocking_poll(vm_thread *t, pthread_mutex_t *held)
 
 void vm_blocking_end(vm_thread *t)
 {
+    rt_sched_outside_end(&t->base);
     vm_process_count(&vm_proc.nblocked, -1);
     rt_thread_attach_urgent(&t->base);
 }
@@ -185,8 +243,29 @@ void vm_wait_wake(rt_thread *rt)
     }
 }
 
+/* vm_wait under the controlled scheduler: blocks in it; 2 if the scheduler stopped
+ * (finalization) and t should wait as usual (if it may still run at all). */
+static int wait_controlled(vm_thread *t, vm_waitq *q, int (*ready)(void *), void *obj,
+                           uint64_t deadline_ns)
+{
+    for (;;) {
+        int r = rt_sched_block(&t->base, &q->mu, ready, obj, deadline_ns, vm_wait_what(ready));
+        if (r == RT_SCHED_STOPPED)
+            return 2;
+        if (r != RT_SCHED_INTERRUPTED)
+            return r;
+        if (vm_poll_in_wait(t))
+            return -1;
+    }
+}
+
 int vm_wait(vm_thread *t, vm_waitq *q, int (*ready)(void *), void *obj, uint64_t deadline_ns)
 {
+    if (rt_sched_controls(&t->base)) {
+        int r = wait_controlled(t, q, ready, obj, deadline_ns);
+        if (r != 2)
+            return r;
+    }
     int is_main = rt_signals_can_handle(&t->base);
     for (;;) {
         int r = 0;
@@ -236,6 +315,6 @@ uint64_t vm_deadline_from(vm_thread *t, value timeout, const char *fn, int *err)
     }
     if (s > 1e9)
         return 0;
-    uint64_t d = rt_now_ns() + (uint64_t)(s * 1e9);
+    uint64_t d = vm_clock_ns() + (uint64_t)(s * 1e9);
     return d ? d : 1;
 }

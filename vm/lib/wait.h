@@ -34,15 +34,21 @@ void vm_waitq_destroy(vm_waitq *q);
 void vm_waitable_free(vm_obj *o);
 
 /* Waits, the GIL released, until ready(obj) (called under q->mu) or until `deadline_ns`
- * (monotonic; 0: forever).  Runs signal handlers meanwhile on the main thread.  Returns 1
+ * (vm_clock_ns; 0: forever).  Runs signal handlers meanwhile on the main thread.  Returns 1
  * ready, 0 timed out, -1 a signal handler raised or an asynchronous exception arrived
- * (exception set). */
+ * (exception set).  Under the controlled scheduler it is a scheduling point: the thread
+ * blocks in the scheduler, which runs the others until ready(obj) or the virtual clock
+ * reaches the deadline (runtime/sched.c). */
 int vm_wait(vm_thread *t, vm_waitq *q, int (*ready)(void *), void *obj, uint64_t deadline_ns);
 
 /* Wakes the vm_wait `t` (a vm_thread) blocks on, if any, so that it polls at once (the
  * caller keeps `t` alive and holds the GIL of t's interpreter, which keeps the waited-on
  * object alive). */
 void vm_wait_wake(rt_thread *t);
+
+/* The monotonic clock of the library in nanoseconds: virtual under the controlled scheduler
+ * (rt_sched_clock_ns), else rt_now_ns(); every timeout and clock builtin reads it. */
+uint64_t vm_clock_ns(void);
 
 /* The monotonic deadline of a timeout argument of `fn` (None: 0, forever; a non-negative
  * number of seconds); *err = -1 with TypeError or ValueError set if it is neither. */
@@ -51,6 +57,11 @@ uint64_t vm_deadline_from(vm_thread *t, value timeout, const char *fn, int *err)
 /* Detaches `t` for a blocking wait that finalization must be able to wait out: the wait
  * calls vm_blocking_poll at least every VM_WAIT_SLICE_NS and ends with vm_blocking_end. */
 void vm_blocking_begin(vm_thread *t);
+
+/* As vm_blocking_begin, for a wait the controlled scheduler cannot see through, named `what`
+ * in --stats' uncontrolled list (vm_blocking_begin: "fd-io"); the scheduler runs other
+ * threads meanwhile (rt_sched_outside_begin). */
+void vm_blocking_begin_as(vm_thread *t, const char *what);
 
 /* In a blocking wait (GIL released): if another thread finalizes, unlocks `held` (if not
  * NULL) and ends the OS thread; else returns t's eval-breaker bits that should interrupt the
@@ -71,6 +82,17 @@ void vm_wait_quiesce(void);
 /* Waits until no thread is starting or exiting outside the GIL (before fork, holding the
  * GIL: those are the only threads that may be inside the allocator). */
 void vm_wait_settled(void);
+
+/* Names the primitive that waits with predicate `ready` (e.g. "lock_acquire") and how a
+ * deadlock report describes its object ("lock 2, held by thread 3"); at install time. */
+void vm_wait_register(int (*ready)(void *), const char *what,
+                      void (*describe)(void *obj, char *buf, size_t n));
+
+/* The primitive registered for `ready`, or "wait". */
+const char *vm_wait_what(int (*ready)(void *));
+
+/* Writes "WHAT: OBJECT" for a thread waiting with (ready, obj) into buf. */
+void vm_wait_describe(int (*ready)(void *), void *obj, char *buf, size_t n);
 
 /* Stops the waker thread and closes its pipe (finalization of the main interpreter). */
 void vm_waker_stop(void);
