@@ -467,6 +467,19 @@ int rt_signal_get(int signum);
 /* Returns 1 if `t` may run signal handlers: the main thread of the main interpreter. */
 int rt_signals_can_handle(const rt_thread *t);
 
+/* Makes `t` (NULL: none) the stand-in of the main thread: the state of another interpreter
+ * the main OS thread has swapped in, whose eval breaker the handler also sets
+ * RT_SIGNALS_PENDING on; returns the previous one.  Main OS thread only; set it back before
+ * the state is freed (it waits for a handler using the old one). */
+rt_thread *rt_signals_set_standin(rt_thread *t);
+
+/* Returns 1 if `t` is the main thread's stand-in (rt_signals_set_standin), else 0. */
+int rt_signals_is_standin(const rt_thread *t);
+
+/* For the stand-in: if `signum` is tripped, clears its flag (the main thread's handler will
+ * not run for it) and returns 1; else 0. */
+int rt_signal_take(int signum);
+
 /* Handles RT_SIGNALS_PENDING for the attached `t` [_PyErr_CheckSignalsTstate]: clears the
  * bit and, for each tripped signal in number order, clears its flag and calls
  * run(t, signum, arg).  If a call fails, re-arms the bit (the remaining signals run at a

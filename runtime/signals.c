@@ -17,6 +17,12 @@
         queue: it is the waiter whose RT_SIGNALS_PENDING is set);
      5. writes the signal number, one byte, to the wakeup fd if there is one, then to the
         notify fd, the VM's own (it wakes the main thread's blocking waits at once).
+   Beyond CPython 3.14 (gh-113130, gh-137173): while the main OS thread runs in another
+   interpreter (interp_exec from main, the REPL's :interp N) the state it swapped in is the
+   main thread's stand-in: step 3 sets RT_SIGNALS_PENDING on it too, and its poll raises
+   KeyboardInterrupt for a tripped SIGINT whose handler is the default one (rt_signal_take;
+   the VM's vm_signals_run), so a long run there stays interruptible.  Other signals wait
+   for the main thread to come back, as in CPython.
    So a reader of the wakeup fd always finds the pending bit already set (§9 item 14).
 
    Freed memory.  Steps 3 to 5 write to thread states that other threads may free and to fds
@@ -56,6 +62,7 @@ static _Atomic int is_tripped;
 static _Atomic int wakeup_fd = -1;
 static _Atomic int notify_fd = -1;
 static rt_thread *_Atomic target;       /* the main thread state, or NULL */
+static rt_thread *_Atomic standin;      /* its stand-in in another interpreter, or NULL */
 static rt_gil *_Atomic target_gil;      /* its GIL */
 static _Atomic int in_handler;          /* handlers between reading and writing a state */
 
@@ -89,6 +96,9 @@ static void trip_signal(int signum)
         if (holder && holder != m)
             atomic_fetch_or(&holder->eval_breaker, RT_GIL_DROP_REQUEST);
     }
+    rt_thread *s = atomic_load(&standin);
+    if (s)
+        atomic_fetch_or(&s->eval_breaker, RT_SIGNALS_PENDING);
     write_byte(atomic_load(&wakeup_fd), (unsigned char)signum);
     write_byte(atomic_load(&notify_fd), (unsigned char)signum);
     atomic_fetch_sub(&in_handler, 1);
@@ -139,6 +149,23 @@ int rt_signal_get(int signum)
 int rt_signals_can_handle(const rt_thread *t)
 {
     return rt_thread_is_main(t);
+}
+
+rt_thread *rt_signals_set_standin(rt_thread *t)
+{
+    rt_thread *old = atomic_exchange(&standin, t);
+    rt_signals_quiesce();           /* the caller may free `old` now */
+    return old;
+}
+
+int rt_signals_is_standin(const rt_thread *t)
+{
+    return t && atomic_load(&standin) == t;
+}
+
+int rt_signal_take(int signum)
+{
+    return check_signum(signum) == 0 && atomic_exchange(&sigs[signum].tripped, 0);
 }
 
 int rt_signals_handle(rt_thread *t, int (*run)(rt_thread *t, int signum, void *arg), void *arg)

@@ -717,6 +717,41 @@ def interp_switches_the_session(x):
 
 
 @test
+def ctrl_c_in_sub_interpreter(x):
+    # After :interp N the main OS thread runs in interpreter N's state; Ctrl-C still raises
+    # KeyboardInterrupt there (the main thread's stand-in) and the session goes on in N.
+    s = x.session()
+    s.line("LOAD_GLOBAL interp_create", "\r\n")
+    s.line("CALL 0", "[1]\r\n")
+    s.line(":interp 1", "now in interpreter 1")
+    s.line("LOAD_INT 7", "[7]\r\n")
+    s.line("STORE_GLOBAL kept", "[]\r\n")
+    s.block_line("spin: JUMP_BACKWARD spin")
+    s.c.sendline("")
+    time.sleep(0.5)                             # let it start; nothing depends on how long
+    s.c.sendcontrol("c")
+    i = s.c.expect_exact(["KeyboardInterrupt", pexpect.EOF])
+    if i == 1:
+        exited(s, 0)
+    s.prompt()
+    s.line("LOAD_GLOBAL kept", "[7]\r\n")      # still in interpreter 1, globals intact
+    s.line("LOAD_GLOBAL sleep", "\r\n")        # and in a wait there
+    s.line("LOAD_INT 100", "\r\n")
+    s.c.sendline("CALL 1")
+    time.sleep(0.5)
+    s.c.sendcontrol("c")
+    i = s.c.expect_exact(["KeyboardInterrupt", pexpect.EOF])
+    if i == 1:
+        exited(s, 0)
+    s.prompt()
+    s.line(":interp 0", "now in interpreter 0")
+    s.line("LOAD_INT 3", "[3]\r\n")            # no stale KeyboardInterrupt in main
+    s.line("LOAD_GLOBAL len", "\r\n")
+    s.c.sendeof()
+    exited(s, 0)
+
+
+@test
 def interactive_after_file(x):
     path = os.path.join(x.home, "prog.gasm")
     with open(path, "w") as f:

@@ -31,6 +31,8 @@
  * handler that raises leaves the other tripped signals pending).  tests/unit/test_poll.c
  * pins the order. */
 #include <inttypes.h>
+#include <signal.h>
+#include <string.h>
 
 #include "runtime/sched.h"
 #include "vm/core/state.h"
@@ -50,10 +52,22 @@ static int run_handler(rt_thread *rt, int signum, void *arg)
     return rc;
 }
 
+/* 1 if the main interpreter's SIGINT handler is default_int_handler (only the main thread
+ * sets handlers, and it is the caller, swapped out: nothing writes the slot meanwhile). */
+static int sigint_is_default(void)
+{
+    vm_thread *m = vm_main_thread();
+    value h = m ? VM_INTERP(m)->signal_handlers[SIGINT] : V_NONE;
+    return h.tag == T_NATIVE && strcmp(AS_NATIVE(h)->name, "default_int_handler") == 0;
+}
+
 int vm_signals_run(vm_thread *t)
 {
     if (!rt_signals_can_handle(&t->base)) {
         rt_breaker_clear(&t->base.eval_breaker, RT_SIGNALS_PENDING);
+        /* The main thread's stand-in in another interpreter: Ctrl-C interrupts it. */
+        if (rt_signals_is_standin(&t->base) && sigint_is_default() && rt_signal_take(SIGINT))
+            return vm_raise_value(t, vm_exc_new(t, EXC(t)->keyboard_interrupt, V_NONE));
         return 0;
     }
     rt_sched_note_uncontrolled("signal");

@@ -24,6 +24,7 @@
  * (interp_decref), or, if it is running then, when its last run ends; queue ends hold
  * references too (xiqueue.c), and drop them where nothing may be destroyed: then
  * vm_interp_id_released destroys it at the main thread's next poll. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +65,7 @@ void vm_interp_set_loader(vm_interp_loader_fn fn)
 typedef struct {
     vm_xidata result;
     char *exc_type, *exc_msg;
+    int sigint;                 /* the run was the main thread's stand-in and took a SIGINT */
 } xi_outcome;
 
 static char *dup_bytes(const char *s, size_t n)
@@ -95,8 +97,11 @@ static void capture_exc(vm_thread *t, xi_outcome *o)
 /* Raises, in the caller, the failure the run in interpreter `id` reported. */
 static int raise_outcome(vm_thread *t, int64_t id, xi_outcome *o)
 {
-    int rc = vm_raise(t, EXC(t)->interpreter_error, "interpreter %lld raised %s%s%s",
-                      (long long)id, o->exc_type, o->exc_msg[0] ? ": " : "", o->exc_msg);
+    /* Ctrl-C in a run of the main thread: KeyboardInterrupt here too, as its handler would. */
+    int rc = o->sigint && strcmp(o->exc_type, "KeyboardInterrupt") == 0
+        ? vm_raise_value(t, vm_exc_new(t, EXC(t)->keyboard_interrupt, V_NONE))
+        : vm_raise(t, EXC(t)->interpreter_error, "interpreter %lld raised %s%s%s",
+                   (long long)id, o->exc_type, o->exc_msg[0] ? ": " : "", o->exc_msg);
     free(o->exc_type);
     free(o->exc_msg);
     o->exc_type = o->exc_msg = NULL;
@@ -163,14 +168,28 @@ static vm_thread *new_state(vm_interp *in, int whence)
 /* Runs body(nt, arg) on a new thread state `nt` of `in` (pinned) on the calling OS thread,
  * then comes back to `t`.  body returns 0 or -1 with nt's exception set, which goes into
  * o->exc_*. */
+/* 1 if `t` runs on the main OS thread for the main thread: the main thread's state or its
+ * stand-in (runtime/signals.c), whose successor in another interpreter stands in next. */
+static int stands_in(vm_thread *t)
+{
+    return rt_signals_can_handle(&t->base) || rt_signals_is_standin(&t->base);
+}
+
 static void run_in(vm_thread *t, vm_interp *in, int (*body)(vm_thread *nt, void *arg),
                    void *arg, xi_outcome *o)
 {
     vm_thread *nt = new_state(in, RT_WHENCE_EXEC);
+    int stand = stands_in(t);
+    uint64_t sigints = rt_signal_count(SIGINT);
+    rt_thread *prev = stand ? rt_signals_set_standin(&nt->base) : NULL;
     rt_thread_swap(&nt->base);
-    if (body(nt, arg))
+    if (body(nt, arg)) {
         capture_exc(nt, o);
+        o->sigint = stand && rt_signal_count(SIGINT) != sigints;
+    }
     nt->exc = V_UNDEF;
+    if (stand)
+        rt_signals_set_standin(prev);
     rt_thread_delete_current(&nt->base);    /* unlinked holding in's GIL, which it releases */
     rt_thread_attach(&t->base);
 }
@@ -181,6 +200,8 @@ vm_thread *vm_interp_enter(vm_thread *t, int64_t id)
     if (!in)
         return NULL;
     vm_thread *nt = new_state(in, RT_WHENCE_EXEC);
+    if (stands_in(t))
+        rt_signals_set_standin(&nt->base);
     rt_thread_swap(&nt->base);
     return nt;
 }
@@ -189,6 +210,8 @@ void vm_interp_leave(vm_thread *nt, vm_thread *back)
 {
     vm_interp *in = VM_INTERP(nt);
     nt->exc = V_UNDEF;
+    if (rt_signals_is_standin(&nt->base))
+        rt_signals_set_standin(rt_signals_can_handle(&back->base) ? NULL : &back->base);
     rt_thread_delete_current(&nt->base);
     rt_thread_attach(&back->base);
     unpin(back, in);
