@@ -359,7 +359,8 @@ void rt_thread_detach(rt_thread *t);
  * GIL meanwhile (no lock, no clock).  `t` must be current; no thread is current after. */
 void rt_thread_detach_brief(rt_thread *t);
 
-/* Detaches the current state (if any) and attaches `t` (if not NULL); returns the old one. */
+/* Detaches the current state (if any) and attaches `t` (if not NULL); returns the old one.
+ * Under the controlled scheduler a new `t` runs in the old state's turns (rt_sched_lend). */
 rt_thread *rt_thread_swap(rt_thread *t);
 
 /* Deletes every thread state of `in` other than `keep` (after fork, at finalization). */

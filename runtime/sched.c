@@ -70,6 +70,7 @@ typedef struct rt_sched_slot {
     uint64_t deadline;
     int64_t prio;                   /* PCT priority: the runnable thread with the highest runs */
     uint64_t passed;                /* PCT: steps in a row it could have run and did not */
+    rt_thread *lender;              /* t borrowed the slot from it (rt_sched_lend), or NULL */
     int outside;                    /* in an uncontrolled blocking call (rt_sched_outside_begin) */
     _Atomic int back;               /* ... and back from it, waiting for the token */
 } rt_sched_slot;
@@ -288,6 +289,37 @@ void rt_sched_bind(rt_thread *t)
 {
     if (t->sched)
         tss_slot = t->sched;
+}
+
+/* Moves slot `s` (and its RT_SCHED bit) from `from` to `to`; by the token holder. */
+static void slot_move(rt_sched_slot *s, rt_thread *from, rt_thread *to)
+{
+    from->sched = NULL;
+    to->sched = s;
+    s->t = to;
+    if (rt_breaker_load(&from->eval_breaker) & RT_SCHED) {
+        rt_breaker_clear(&from->eval_breaker, RT_SCHED);
+        rt_breaker_set(&to->eval_breaker, RT_SCHED);
+    }
+}
+
+void rt_sched_lend(rt_thread *from, rt_thread *to)
+{
+    rt_sched_slot *s = from->sched;
+    if (!s || s != tss_slot || to->sched || !rt_sched_active())
+        return;
+    s->lender = from;
+    slot_move(s, from, to);
+}
+
+void rt_sched_reclaim(rt_thread *to)
+{
+    rt_sched_slot *s = to->sched;
+    if (!s || !s->lender)
+        return;
+    rt_thread *from = s->lender;
+    s->lender = NULL;
+    slot_move(s, to, from);
 }
 
 int rt_sched_add(rt_thread *nt)

@@ -65,6 +65,15 @@ int rt_sched_controls(const rt_thread *t);
  * before it starts nt's OS thread.  0, or -1 if memory runs out (nt stays uncontrolled). */
 int rt_sched_add(rt_thread *nt);
 
+/* The token holder's OS thread swaps from its state `from` to a new state `to` of another
+ * interpreter (rt_thread_swap: running code there): `to` runs under from's slot, with its
+ * name in the schedule, until rt_sched_reclaim.  Nothing if `from` is not controlled. */
+void rt_sched_lend(rt_thread *from, rt_thread *to);
+
+/* `to`, which borrowed a slot (rt_sched_lend), is being deleted: the slot goes back to its
+ * lender.  Nothing if `to` borrowed none. */
+void rt_sched_reclaim(rt_thread *to);
+
 /* A scheduling point of the token holder `t` (what: the primitive, e.g. "lock_release", or
  * NULL for a poll): may hand the token to another thread and wait for it to come back,
  * releasing t's GIL meanwhile.  Nothing if `t` is not controlled or runs alone. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "sched.h"
 
 /* The attached thread state of this OS thread [_Py_tss_tstate]. */
 static _Thread_local rt_thread *tss_current;
@@ -197,6 +198,7 @@ void rt_thread_delete_current(rt_thread *t)
     rt_head_lock();
     unlink_thread(t);
     rt_head_unlock();
+    rt_sched_reclaim(t);            /* a swapped-in state gives its lender's slot back */
     struct rt_sched_slot *next = rt_sched_leave(t);    /* picked while we hold the GIL */
     detach(t, 0);
     if (next)
@@ -235,6 +237,8 @@ rt_thread *rt_thread_swap(rt_thread *t)
     rt_thread *old = tss_current;
     if (old)
         detach(old, 0);
+    if (old && t)
+        rt_sched_lend(old, t);      /* under control, t runs in old's turns */
     if (t)
         attach(t, 0);
     return old;

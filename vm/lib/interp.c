@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/sched.h"
 #include "vm/lib/interp.h"
 #include "vm/lib/lib.h"
 #include "vm/lib/native.h"
@@ -322,6 +323,7 @@ BUILTIN(interp_create)
     if (parse_config(t, argc ? argv[0] : V_NONE, &cfg, &reqrefs) ||
         vm_interp_create(t, &cfg, reqrefs, &id))
         return -1;
+    rt_sched_yield(&t->base, "interp_create");
     *out = V_INT(id);
     return 0;
 }
@@ -385,6 +387,7 @@ BUILTIN(interp_destroy)
     int64_t id;
     if (want_id(t, "interp_destroy", argv[0], &id))
         return -1;
+    rt_sched_yield(&t->base, "interp_destroy");
     *out = V_NONE;
     return vm_interp_destroy(t, id);
 }
@@ -512,6 +515,7 @@ static int run_job(vm_thread *t, int64_t id, int (*body)(vm_thread *, void *), x
         vm_xi_clear(&j->args);
         return -1;
     }
+    rt_sched_yield(&t->base, "interp_run");
     run_in(t, in, body, j, &j->out);
     vm_xi_clear(&j->args);
     unpin(t, in);

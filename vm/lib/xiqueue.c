@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/sched.h"
 #include "vm/lib/interp.h"
 #include "vm/lib/lib.h"
 #include "vm/lib/native.h"
@@ -293,6 +294,16 @@ static int xiq_can_put(void *p)
     return q->maxsize == 0 || q->len < q->maxsize || q->closed;
 }
 
+/* For the controlled scheduler's deadlock report (vm_wait_register). */
+static void xiq_describe(void *p, char *buf, size_t n)
+{
+    vm_xiq *q = p;
+    if (q->len == 0)
+        snprintf(buf, n, "xiqueue %lld, empty", (long long)q->id);
+    else
+        snprintf(buf, n, "xiqueue %lld, full (%zu items)", (long long)q->id, q->len);
+}
+
 /* Wakes whoever waits on q, if anyone; called after unlocking. */
 static void xiq_wake(vm_xiq *q, int waiters)
 {
@@ -366,6 +377,7 @@ BUILTIN(xiqueue_put)
         }
         if (room) {
             xiq_wake(q, waiters);
+            rt_sched_yield(&t->base, "xiqueue_put");
             *out = V_NONE;
             return 0;
         }
@@ -391,6 +403,7 @@ BUILTIN(xiqueue_get)
     uint64_t deadline = deadline_arg(t, argc, argv, 1, "xiqueue_get", &err);
     if (err)
         return -1;
+    rt_sched_yield(&t->base, "xiqueue_get");
     for (;;) {
         pthread_mutex_lock(&q->wq.mu);
         int got = q->len > 0, closed = q->closed;
@@ -482,6 +495,8 @@ BUILTIN(is_shareable)
 void vm_xiqueue_install(vm_thread *t)
 {
     VM_SET_HOOK(vm_gc_free_hooks[T_XIQUEUE], handle_free);
+    vm_wait_register(xiq_can_get, "xiqueue_get", xiq_describe);
+    vm_wait_register(xiq_can_put, "xiqueue_put", xiq_describe);
     static const vm_native_def natives[] = {
         {"xiqueue", -1, bi_xiqueue, "xiqueue(maxsize=0)"},
         {"xiqueue_put", -1, bi_xiqueue_put, "xiqueue_put(q, x, timeout=None)"},
