@@ -111,9 +111,9 @@ static int nhooks;
 static int host_hook(void *data, vm_thread *t, const char *event, int argc, const value *argv)
 {
     size_t i = (size_t)((uintptr_t)data);
-    gilvm_value *hv = calloc(argc > 0 ? (size_t)argc : 1, sizeof *hv);
+    gilvm_value *hv = vm_calloc(argc > 0 ? (size_t)argc : 1, sizeof *hv);
     if (!hv)
-        RT_FATAL("out of memory");
+        return vm_raise(t, EXC(t)->memory_error, "out of memory calling an audit hook");
     int n = 0;
     while (n < argc && vm_api_to_host(t, argv[n], &hv[n]) == 0)
         n++;
@@ -122,7 +122,7 @@ static int host_hook(void *data, vm_thread *t, const char *event, int argc, cons
         hv[k].owned = 1;
         gilvm_value_clear(&hv[k]);
     }
-    free(hv);
+    vm_free(hv);
     return rc;
 }
 

@@ -71,9 +71,7 @@ typedef struct {
 
 static char *dup_bytes(const char *s, size_t n)
 {
-    char *p = malloc(n + 1);
-    if (!p)
-        RT_FATAL("out of memory");
+    char *p = vm_xrealloc(NULL, n + 1);        /* no error path: the reserve (mem.h) */
     memcpy(p, s, n);
     p[n] = 0;
     return p;
@@ -103,8 +101,8 @@ static int raise_outcome(vm_thread *t, int64_t id, xi_outcome *o)
         ? vm_raise_value(t, vm_exc_new(t, EXC(t)->keyboard_interrupt, V_NONE))
         : vm_raise(t, EXC(t)->interpreter_error, "interpreter %lld raised %s%s%s",
                    (long long)id, o->exc_type, o->exc_msg[0] ? ": " : "", o->exc_msg);
-    free(o->exc_type);
-    free(o->exc_msg);
+    vm_free(o->exc_type);
+    vm_free(o->exc_msg);
     o->exc_type = o->exc_msg = NULL;
     return rc;
 }
@@ -153,12 +151,13 @@ static void unpin(vm_thread *t, vm_interp *in)
     pthread_mutex_unlock(&reg_mu);
 }
 
-/* A new thread state of `in` (whence `whence`), bound to the calling OS thread, detached. */
+/* A new thread state of `in` (whence `whence`), bound to the calling OS thread, detached;
+ * NULL if memory runs out. */
 static vm_thread *new_state(vm_interp *in, int whence)
 {
     vm_thread *nt = (vm_thread *)rt_thread_new(&in->base, whence);
     if (!nt)
-        RT_FATAL("out of memory");
+        return NULL;
     nt->exc = V_UNDEF;
     nt->handled = V_NONE;
     nt->self = V_NONE;
@@ -180,6 +179,11 @@ static void run_in(vm_thread *t, vm_interp *in, int (*body)(vm_thread *nt, void 
                    void *arg, xi_outcome *o)
 {
     vm_thread *nt = new_state(in, RT_WHENCE_EXEC);
+    if (!nt) {
+        o->exc_type = dup_bytes("MemoryError", 11);
+        o->exc_msg = dup_bytes("can't allocate a thread state", 29);
+        return;
+    }
     int stand = stands_in(t);
     uint64_t sigints = rt_signal_count(SIGINT);
     rt_thread *prev = stand ? rt_signals_set_standin(&nt->base) : NULL;
@@ -201,6 +205,11 @@ vm_thread *vm_interp_enter(vm_thread *t, int64_t id)
     if (!in)
         return NULL;
     vm_thread *nt = new_state(in, RT_WHENCE_EXEC);
+    if (!nt) {
+        unpin(t, in);
+        vm_raise(t, EXC(t)->memory_error, "can't allocate a thread state");
+        return NULL;
+    }
     if (stands_in(t))
         rt_signals_set_standin(&nt->base);
     rt_thread_swap(&nt->base);
@@ -285,8 +294,10 @@ int vm_interp_create(vm_thread *t, const rt_interp_config *config, int reqrefs, 
     in->sub.running = 1;            /* nobody may destroy it before it is set up */
     in->base.recursion_limit = t->base.interp->recursion_limit;
     vm_thread *nt = (vm_thread *)rt_thread_new(&in->base, RT_WHENCE_INIT);
-    if (!nt)
-        RT_FATAL("out of memory");
+    if (!nt) {
+        rt_interp_delete(&in->base);        /* nothing of it is set up yet */
+        return vm_raise(t, EXC(t)->memory_error, "can't allocate an interpreter");
+    }
     nt->exc = V_UNDEF;
     nt->handled = V_NONE;
     nt->self = V_NONE;
@@ -302,9 +313,7 @@ int vm_interp_create(vm_thread *t, const rt_interp_config *config, int reqrefs, 
     in->sub.running = 0;
     if (nsubs == subs_cap) {
         subs_cap = subs_cap ? subs_cap * 2 : 8;
-        subs = realloc(subs, subs_cap * sizeof *subs);
-        if (!subs)
-            RT_FATAL("out of memory");
+        subs = vm_xrealloc(subs, subs_cap * sizeof *subs);     /* no error path */
     }
     subs[nsubs++] = in;
     pthread_mutex_unlock(&reg_mu);
@@ -647,8 +656,8 @@ typedef struct {
 static void pending_free(xi_pending *p)
 {
     vm_xi_clear(&p->args);
-    free(p->name);
-    free(p);
+    vm_free(p->name);
+    vm_free(p);
 }
 
 /* The rt_pending_fn: runs on a thread of the target interpreter, holding its GIL. */
@@ -690,12 +699,12 @@ static void drop_pending(vm_interp *in)
 int vm_interp_pending_call(vm_thread *t, int64_t id, value name, int argc, value *argv,
                            value *out)
 {
-    xi_pending *p = calloc(1, sizeof *p);
+    xi_pending *p = vm_calloc(1, sizeof *p);
     if (!p)
-        RT_FATAL("out of memory");
+        return vm_raise(t, EXC(t)->memory_error, "out of memory queueing a pending call");
     value tu = vm_tuple_new(t, (size_t)argc, argv);
     if (vm_xi_get(t, tu, &p->args)) {
-        free(p);
+        vm_free(p);
         return -1;
     }
     p->name = dup_bytes(AS_STR(name)->data, AS_STR(name)->len);
@@ -721,16 +730,18 @@ BUILTIN(interp_list)
         return -1;
     pthread_mutex_lock(&reg_mu);
     size_t n = nsubs;
-    int64_t *ids = malloc((n ? n : 1) * sizeof *ids);
-    if (!ids)
-        RT_FATAL("out of memory");
+    int64_t *ids = vm_malloc((n ? n : 1) * sizeof *ids);
+    if (!ids) {
+        pthread_mutex_unlock(&reg_mu);
+        return vm_raise(t, EXC(t)->memory_error, "out of memory listing interpreters");
+    }
     for (size_t i = 0; i < n; i++)
         ids[i] = subs[i]->base.id;
     pthread_mutex_unlock(&reg_mu);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = vm_list_append(t, AS_LIST(l), V_INT(ids[i]));
-    free(ids);
+    vm_free(ids);
     *out = l;
     return rc;
 }
@@ -807,8 +818,8 @@ void vm_interps_join(vm_thread *t)
         }
         xi_outcome o = {0};
         run_in(t, in, join_body, NULL, &o);
-        free(o.exc_type);
-        free(o.exc_msg);
+        vm_free(o.exc_type);
+        vm_free(o.exc_msg);
         pthread_mutex_lock(&reg_mu);
         in->sub.running--;
         pthread_mutex_unlock(&reg_mu);
@@ -837,7 +848,7 @@ void vm_interps_fini(void)
         vm_pcalls_fini(subs[i]);
         drop_pending(subs[i]);
     }
-    free(subs);
+    vm_free(subs);
     subs = NULL;
     nsubs = subs_cap = 0;
     pthread_mutex_unlock(&reg_mu);
@@ -864,7 +875,7 @@ void vm_interps_after_fork_child(vm_thread *t)
     for (vm_obj *o = VM_INTERP(t)->heap; o; o = o->next)
         if (o->tag == T_XIQUEUE)
             vm_xiq_after_fork_end(o, VM_INTERP(t));
-    free(subs);
+    vm_free(subs);
     subs = NULL;
     nsubs = subs_cap = 0;
 }

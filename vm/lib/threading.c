@@ -178,8 +178,13 @@ int vm_thread_start(vm_thread *t, value func, value args, int daemon, value *out
     th->ts = nt;
     th->ident = nt->base.id;
     th->state = TH_RUNNING;
-    if (rt_sched_add(&nt->base))
-        RT_FATAL("out of memory");
+    if (rt_sched_add(&nt->base)) {
+        th->state = TH_FINISHED;
+        th->ts = NULL;
+        nt->self = V_NONE;
+        rt_thread_delete(&nt->base);
+        return vm_raise(t, EXC(t)->memory_error, "can't allocate a thread's scheduler slot");
+    }
     vm_threads_reap();
     vm_os_thread *os = vm_calloc(1, sizeof *os);
     int rc = -1;

@@ -81,10 +81,10 @@ static void xiq_decref(vm_xiq *q)
     /* Nobody holds it, so nobody waits on it: a waiter's handle is on its stack. */
     for (size_t i = 0; i < q->len; i++)
         vm_xi_clear(&q->items[(q->head + i) % q->cap]);
-    free(q->items);
-    free(q->ends);
+    vm_free(q->items);
+    vm_free(q->ends);
     vm_waitq_destroy(&q->wq);
-    free(q);
+    vm_free(q);
 }
 
 /* ---- shareable data ---- */
@@ -107,9 +107,12 @@ static int xi_get(vm_thread *t, value v, vm_xidata *out, int depth)
     case T_STR:
     case T_BYTES: {
         vm_str *s = AS_STR(v);
-        char *p = malloc(s->len + 1);
-        if (!p)
-            RT_FATAL("out of memory");
+        char *p = vm_malloc(s->len + 1);
+        if (!p) {
+            out->tag = T_NONE;
+            return vm_raise(t, EXC(t)->memory_error, "out of memory sharing a %s of %zu bytes",
+                            vm_type_name(v), s->len);
+        }
         memcpy(p, s->data, s->len + 1);
         out->len = s->len;
         out->u.p = p;
@@ -121,9 +124,12 @@ static int xi_get(vm_thread *t, value v, vm_xidata *out, int depth)
             out->tag = T_NONE;
             return vm_raise(t, EXC(t)->not_shareable_error, "tuple nested too deeply to share");
         }
-        vm_xidata *items = calloc(tu->len ? tu->len : 1, sizeof *items);
-        if (!items)
-            RT_FATAL("out of memory");
+        vm_xidata *items = vm_calloc(tu->len ? tu->len : 1, sizeof *items);
+        if (!items) {
+            out->tag = T_NONE;
+            return vm_raise(t, EXC(t)->memory_error, "out of memory sharing a tuple of %zu items",
+                            tu->len);
+        }
         for (size_t i = 0; i < tu->len; i++)
             if (xi_get(t, tu->items[i], &items[i], depth + 1)) {
                 out->len = i;
@@ -162,9 +168,7 @@ static void end_add(vm_xiq *q, vm_interp *in)
         }
     if (q->nends == q->ends_cap) {
         size_t cap = q->ends_cap ? q->ends_cap * 2 : 4;
-        xiq_end *ends = realloc(q->ends, cap * sizeof *ends);
-        if (!ends)
-            RT_FATAL("out of memory");
+        xiq_end *ends = vm_xrealloc(q->ends, cap * sizeof *ends);  /* no error path */
         q->ends = ends;
         q->ends_cap = cap;
     }
@@ -239,13 +243,13 @@ void vm_xi_clear(vm_xidata *d)
     switch (d->tag) {
     case T_STR:
     case T_BYTES:
-        free(d->u.p);
+        vm_free(d->u.p);
         break;
     case T_TUPLE: {
         vm_xidata *items = d->u.p;
         for (size_t i = 0; i < d->len; i++)
             vm_xi_clear(&items[i]);
-        free(items);
+        vm_free(items);
         break;
     }
     case T_XIQUEUE:
@@ -326,9 +330,9 @@ BUILTIN(xiqueue)
         return -1;
     if (maxsize < 0)
         return vm_raise(t, EXC(t)->value_error, "xiqueue() maxsize must be non-negative");
-    vm_xiq *q = calloc(1, sizeof *q);
+    vm_xiq *q = vm_calloc(1, sizeof *q);
     if (!q)
-        RT_FATAL("out of memory");
+        return vm_raise(t, EXC(t)->memory_error, "out of memory making a queue");
     vm_waitq_init(&q->wq);
     q->id = atomic_fetch_add(&next_queue_id, 1);
     q->refs = 1;
@@ -355,12 +359,16 @@ BUILTIN(xiqueue_put)
         if (!closed && room) {
             if (q->len == q->cap) {
                 size_t cap = q->cap ? q->cap * 2 : 16;
-                vm_xidata *items = malloc(cap * sizeof *items);
-                if (!items)
-                    RT_FATAL("out of memory");
+                vm_xidata *items = vm_malloc(cap * sizeof *items);
+                if (!items) {
+                    pthread_mutex_unlock(&q->wq.mu);
+                    vm_xi_clear(&d);
+                    return vm_raise(t, EXC(t)->memory_error, "out of memory growing queue %lld",
+                                    (long long)q->id);
+                }
                 for (size_t i = 0; i < q->len; i++)
                     items[i] = q->items[(q->head + i) % q->cap];
-                free(q->items);
+                vm_free(q->items);
                 q->items = items;
                 q->cap = cap;
                 q->head = 0;
