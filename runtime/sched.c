@@ -75,14 +75,6 @@ typedef struct rt_sched_slot {
     _Atomic int back;               /* ... and back from it, waiting for the token */
 } rt_sched_slot;
 
-typedef struct {
-    uint64_t step;
-    int64_t interp;
-    uint64_t thread;
-    int preempt;
-    char where[72];
-} record;
-
 #define NKINDS 16
 
 /* Virtual time a step takes: busy threads make the clock move, so a sleeper wakes. */
@@ -110,8 +102,8 @@ static struct {
     int64_t ceiling;                /* PCT: the highest priority given so far (starvation) */
     const char *yield_what;         /* the primitive of the holder's rt_sched_yield, or NULL */
     _Atomic uint64_t vnow;
-    record *rec;
-    size_t nrec, caprec;
+    FILE *rec;                      /* the record's lines, spilled as they come (memory stays
+                                     * bounded however long the run); NULL: not recording */
     int started;                    /* a run happened: its summary can be read */
     const char *_Atomic kinds[NKINDS];     /* uncontrolled things met */
     int noutside;                   /* slots outside, not picked back yet (holder's) */
@@ -201,12 +193,15 @@ int rt_sched_start(const rt_sched_config *cfg, rt_thread *main)
         return -1;
     free_slots(S.list);
     free_slots(S.dead);
-    free(S.rec);
+    if (S.rec)
+        fclose(S.rec);
     free(S.replay);
     S.list = S.dead = NULL;
-    S.rec = NULL;
+    S.rec = cfg->record ? tmpfile() : NULL;
+    if (cfg->record && !S.rec)
+        return -1;
     S.replay = NULL;
-    S.nrec = S.caprec = S.nreplay = S.ireplay = 0;
+    S.nreplay = S.ireplay = 0;
     S.nlive = 0;
     S.noutside = 0;
     S.cfg = *cfg;
@@ -438,29 +433,22 @@ static void fnv(uint64_t x)
 
 static void note_record(rt_sched_slot *me, int me_live, int preempt, rt_sched_slot *chosen)
 {
-    if (!S.cfg.record)
+    if (!S.rec)
         return;
-    if (S.nrec == S.caprec) {
-        size_t cap = S.caprec ? 2 * S.caprec : 256;
-        record *r = realloc(S.rec, cap * sizeof *r);
-        if (!r)
-            return;
-        S.rec = r;
-        S.caprec = cap;
-    }
-    record *r = &S.rec[S.nrec++];
-    r->step = S.step;
-    r->interp = chosen->interp;
-    r->thread = chosen->id;
-    r->preempt = preempt;
-    char at[48] = "";
+    char at[48] = "", where[72];
     if (me_live && S.cfg.where)
         S.cfg.where(me->t, at, sizeof at);
     const char *what = !me_live ? "thread_exit" : me->blocked ? me->what : S.yield_what;
     if (what && *at)
-        snprintf(r->where, sizeof r->where, "%s %s", what, at);
+        snprintf(where, sizeof where, "%s %s", what, at);
     else
-        snprintf(r->where, sizeof r->where, "%s", what ? what : *at ? at : "?");
+        snprintf(where, sizeof where, "%s", what ? what : *at ? at : "?");
+    if (chosen->interp)
+        fprintf(S.rec, "%" PRIu64 " %" PRId64 ".%" PRIu64 " %s %s\n", S.step, chosen->interp,
+                chosen->id, preempt ? "preempt" : "switch", where);
+    else
+        fprintf(S.rec, "%" PRIu64 " %" PRIu64 " %s %s\n", S.step, chosen->id,
+                preempt ? "preempt" : "switch", where);
 }
 
 static _Noreturn void deadlock(void)
@@ -816,14 +804,14 @@ void rt_sched_write(FILE *f, const char *program)
     fprintf(f, "steps %" PRIu64 "\n", S.step);
     fprintf(f, "digest %016" PRIx64 "\n", S.digest);
     fprintf(f, "# step thread kind where\n");
-    for (size_t i = 0; i < S.nrec; i++) {
-        record *r = &S.rec[i];
-        if (r->interp)
-            fprintf(f, "%" PRIu64 " %" PRId64 ".%" PRIu64 " %s %s\n", r->step, r->interp,
-                    r->thread, r->preempt ? "preempt" : "switch", r->where);
-        else
-            fprintf(f, "%" PRIu64 " %" PRIu64 " %s %s\n", r->step, r->thread,
-                    r->preempt ? "preempt" : "switch", r->where);
+    if (S.rec) {
+        char buf[8192];
+        size_t n;
+        fflush(S.rec);
+        rewind(S.rec);
+        while ((n = fread(buf, 1, sizeof buf, S.rec)) > 0)
+            fwrite(buf, 1, n, f);
+        fseek(S.rec, 0, SEEK_END);
     }
 }
 

@@ -37,7 +37,8 @@ typedef struct {
     char replay_strategy[32];       /* replay: the recorded run's strategy, as in its file */
     const rt_sched_choice *replay;  /* replay: the file's lines, by step (copied by start) */
     size_t nreplay;
-    int record;                     /* keep the non-default choices for rt_sched_write */
+    int record;                     /* keep the non-default choices for rt_sched_write (in a
+                                     * temporary file: memory stays bounded) */
     /* Writes "file:line" of the instruction `t` is at into buf ("" if none); holding the token. */
     void (*where)(rt_thread *t, char *buf, size_t n);
     /* Writes what the blocked `t` waits for (its primitive, object and holder) into buf. */

@@ -186,7 +186,7 @@ int vm_schedule_start(vm_thread *t, const char *prog)
         return 0;
     free(program);
     program = strdup(prog ? prog : "?");
-    cfg.record = 1;
+    cfg.record = opts.out_path != NULL;     /* only the schedule file reads the record */
     cfg.where = where;
     cfg.describe = describe;
     cfg.deadlock = on_deadlock;
