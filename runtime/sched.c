@@ -45,6 +45,9 @@
    the lowest (interpreter id, thread id).  The digest is 64-bit FNV-1a over the bytes of
    (step, interp << 32 | thread), both 64-bit little-endian, for every step. */
 
+#ifdef __linux__
+#define _GNU_SOURCE                 /* sched_getaffinity: one_cpu() */
+#endif
 #include <errno.h>
 #include <sched.h>
 #include <inttypes.h>
@@ -105,6 +108,7 @@ static struct {
     FILE *rec;                      /* the record's lines, spilled as they come (memory stays
                                      * bounded however long the run); NULL: not recording */
     int started;                    /* a run happened: its summary can be read */
+    int pinned;                     /* the process runs on one CPU (one_cpu): nobody spins */
     const char *_Atomic kinds[NKINDS];     /* uncontrolled things met */
     int noutside;                   /* slots outside, not picked back yet (holder's) */
     _Atomic int nforeign;           /* foreign (GILState) threads attached or attaching */
@@ -187,6 +191,20 @@ static void free_slots(rt_sched_slot *s)
     }
 }
 
+/* Returns 1 if this process may run on one CPU only (explore gives each run one: on_cpu in
+ * vm/cli/explore.c).  Its threads then hand the token over by a plain context switch on
+ * that CPU, and a waiter must not spin: it would only take the CPU from the holder.  On
+ * several CPUs a waiter spins a little first (wait_token). */
+static int one_cpu(void)
+{
+#ifdef __linux__
+    cpu_set_t set;
+    return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) == 1;
+#else
+    return 0;
+#endif
+}
+
 int rt_sched_start(const rt_sched_config *cfg, rt_thread *main)
 {
     if (rt_sched_active())
@@ -255,6 +273,7 @@ int rt_sched_start(const rt_sched_config *cfg, rt_thread *main)
     tss_slot = s;
     atomic_store(&S.current, s);
     S.started = 1;
+    S.pinned = one_cpu();
     atomic_store(&S.on, 1);
     return 0;
 }
@@ -358,7 +377,8 @@ static inline void cpu_relax(void)
 static int wait_token(rt_sched_slot *s)
 {
     /* Spinning pays with two threads; with more, the spinners take the CPU from the holder. */
-    int spin = atomic_load_explicit(&S.nlive, memory_order_relaxed) <= 2 ? RT_SCHED_SPIN : 0;
+    int spin = !S.pinned && atomic_load_explicit(&S.nlive, memory_order_relaxed) <= 2
+               ? RT_SCHED_SPIN : 0;
     for (int i = 0; i < spin; i++) {
         if (atomic_load(&S.current) == s)
             return atomic_load(&S.on);

@@ -14,6 +14,10 @@
  * is the one reported.  For the same reason PCT's step estimate k for seed s is the largest
  * step count of the seeds up to s - K_WINDOW (or of S0 alone, for the first ones): a seed
  * starts only once those have finished, so k does not depend on which run ended first. */
+#ifdef __linux__
+#define _GNU_SOURCE                 /* sched_setaffinity: on_cpu() */
+#include <sched.h>
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -263,6 +267,38 @@ static int parse_args(explore *x, int argc, char **argv)
 
 /* Starts this binary with options `opts` (NULL-terminated), then FILE ARGS, its stdout and
  * stderr written to `out` and `err`; the child's pid, or -1 with errno set. */
+/* Makes the next child run on the `slot`-th CPU this process may use (it inherits the
+ * mask), so J parallel runs use J CPUs instead of sharing one, and the handoffs between a
+ * run's threads are context switches on one CPU, never a wait for another CPU to wake
+ * (runtime/sched.c one_cpu: a run there does not spin); slot < 0
+ * gives the child this process's own mask back.  Linux only; elsewhere nothing. */
+static void on_cpu(int slot)
+{
+#ifdef __linux__
+    static cpu_set_t all;
+    static int have = -1;
+    if (have < 0)
+        have = sched_getaffinity(0, sizeof all, &all) == 0 && CPU_COUNT(&all) > 1;
+    if (!have)
+        return;
+    if (slot < 0) {
+        sched_setaffinity(0, sizeof all, &all);
+        return;
+    }
+    int n = slot % CPU_COUNT(&all);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &all) && n-- == 0) {
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpu, &one);
+            sched_setaffinity(0, sizeof one, &one);
+            return;
+        }
+#else
+    (void)slot;
+#endif
+}
+
 static pid_t spawn_run(explore *x, const char *const *opts, const char *out, const char *err)
 {
     int nopt = 0;
@@ -1208,7 +1244,9 @@ static int explore_runs(explore *x)
             snprintf(ks, sizeof ks, "--schedule-steps=%lu", k);
             const char *opts[] = {sc, so, x->pct ? ks : NULL, NULL};
             unlink(slots[j].sched);
+            on_cpu(j);
             pid_t pid = spawn_run(x, opts, slots[j].out, slots[j].err);
+            on_cpu(-1);
             if (pid < 0) {
                 rc = explore_error("can't start a run: %s", strerror(errno));
                 goto out;
