@@ -50,6 +50,26 @@ int gilvm_interp_run_string(long long id, const char *name, const char *source)
     return vm_interp_exec(t, id, name, source, strlen(source)) ? failed(t) : 0;
 }
 
+/* The host's arguments as a tuple in *args, rooted (t->roots) until the caller drops it
+ * (t->nroots--), also after a failure; 0, or -1 with the exception set. */
+static int host_args(vm_thread *t, const char *fn, int argc, const gilvm_value *argv,
+                     vm_tuple **args)
+{
+    int n = argc < 0 || argc > 64 ? 0 : argc;
+    vm_tuple *a = (vm_tuple *)vm_alloc(t, T_TUPLE, sizeof(vm_tuple) + (size_t)n * sizeof(value));
+    a->len = 0;
+    t->roots[t->nroots++] = V_OBJ(T_TUPLE, a);
+    *args = a;
+    if (n != argc)
+        return vm_raise(t, EXC(t)->type_error, "%s: at most 64 arguments", fn);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        rc = vm_api_from_host(t, &argv[i], &a->items[i]);
+        a->len += rc == 0;
+    }
+    return rc;
+}
+
 int gilvm_interp_call(long long id, const char *name, int argc, const gilvm_value *argv,
                       gilvm_value *result)
 {
@@ -58,19 +78,8 @@ int gilvm_interp_call(long long id, const char *name, int argc, const gilvm_valu
     vm_thread *t = vm_api_caller("gilvm_interp_call");
     if (!t)
         return -1;
-    if (argc < 0 || argc > 64) {
-        vm_raise(t, EXC(t)->type_error, "gilvm_interp_call: at most 64 arguments");
-        return failed(t);
-    }
-    /* The arguments sit in a tuple, rooted while the call runs (it may collect). */
-    vm_tuple *args = (vm_tuple *)vm_alloc(t, T_TUPLE, sizeof(vm_tuple) + (size_t)argc * sizeof(value));
-    args->len = 0;
-    t->roots[t->nroots++] = V_OBJ(T_TUPLE, args);
-    int rc = 0;
-    for (int i = 0; i < argc && rc == 0; i++) {
-        rc = vm_api_from_host(t, &argv[i], &args->items[i]);
-        args->len += rc == 0;
-    }
+    vm_tuple *args;
+    int rc = host_args(t, "gilvm_interp_call", argc, argv, &args);
     value r = V_NONE;
     if (rc == 0)
         rc = vm_interp_call(t, id, name, argc, args->items, &r);
@@ -150,18 +159,8 @@ int gilvm_audit(const char *event, int argc, const gilvm_value *argv)
     vm_thread *t = vm_api_caller("gilvm_audit");
     if (!t)
         return -1;
-    if (argc < 0 || argc > 64) {
-        vm_raise(t, EXC(t)->type_error, "gilvm_audit: at most 64 arguments");
-        return failed(t);
-    }
-    vm_tuple *args = (vm_tuple *)vm_alloc(t, T_TUPLE, sizeof(vm_tuple) + (size_t)argc * sizeof(value));
-    args->len = 0;
-    t->roots[t->nroots++] = V_OBJ(T_TUPLE, args);
-    int rc = 0;
-    for (int i = 0; i < argc && rc == 0; i++) {
-        rc = vm_api_from_host(t, &argv[i], &args->items[i]);
-        args->len += rc == 0;
-    }
+    vm_tuple *args;
+    int rc = host_args(t, "gilvm_audit", argc, argv, &args);
     if (rc == 0)
         rc = vm_audit(t, event, argc, args->items);
     t->nroots--;

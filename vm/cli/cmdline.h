@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* What the CLI's commands share (main.c, traceview.c): usage errors, "IN [-o OUT]"
+/* What the CLI's commands share (main.c, traceview.c, explore.c): usage errors, options with values, "IN [-o OUT]"
  * arguments, and output files that are written whole or not at all. */
 #ifndef VM_CMDLINE_H
 #define VM_CMDLINE_H
@@ -9,6 +9,11 @@
 /* Prints "gilvm: MESSAGE" (fmt with one string argument) and the --help hint to stderr;
  * returns the usage error's exit status, 2. */
 int cli_usage_error(const char *fmt, const char *arg);
+
+/* The value of option `name` at argv[*i], given as "--name=VALUE" or as "--name VALUE" (then
+ * *i moves past VALUE), as getopt_long takes it; "" if VALUE is missing (an error for every
+ * option); NULL if argv[*i] is another option. */
+const char *cli_opt_value(int argc, char **argv, int *i, const char *name);
 
 /* Reads the arguments of command `cmd` ("asm"): one input, and an output given as "-o OUT"
  * or "-oOUT" (*out stays NULL without one).  An input that the output names too (by another

@@ -135,19 +135,6 @@ static int explore_error(const char *fmt, const char *arg)
 
 /* ---- arguments ---- */
 
-/* The value of option `name` at argv[*i] ("--name=V" or "--name V"); NULL if it is not that
- * option, "" if the value is missing. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n) || (a[n] && a[n] != '='))
-        return NULL;
-    if (a[n] == '=')
-        return a + n + 1;
-    return *i + 1 < argc ? argv[++*i] : "";
-}
-
 static int parse_ull(const char *s, unsigned long long *v)
 {
     char *end;
@@ -218,28 +205,28 @@ static int parse_args(explore *x, int argc, char **argv)
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(explore_usage, stdout);
             return 1;
-        } else if ((v = opt_value(argc, argv, &i, "--strategy"))) {
+        } else if ((v = cli_opt_value(argc, argv, &i, "--strategy"))) {
             if (parse_strategy(x, v))
                 return cli_usage_error("explore: invalid --strategy '%s' (random, pct or "
                                        "pct:DEPTH)", v);
-        } else if ((v = opt_value(argc, argv, &i, "--iterations"))) {
+        } else if ((v = cli_opt_value(argc, argv, &i, "--iterations"))) {
             if (parse_ull(v, &n) || n < 1)
                 return cli_usage_error("explore: invalid --iterations '%s' (a positive count)",
                                        v);
             x->iterations = n;
-        } else if ((v = opt_value(argc, argv, &i, "--seed"))) {
+        } else if ((v = cli_opt_value(argc, argv, &i, "--seed"))) {
             if (parse_ull(v, &n))
                 return cli_usage_error("explore: invalid --seed '%s' (an unsigned integer)", v);
             x->seed0 = n;
-        } else if ((v = opt_value(argc, argv, &i, "--jobs"))) {
+        } else if ((v = cli_opt_value(argc, argv, &i, "--jobs"))) {
             if (parse_ull(v, &n) || n < 1 || n > MAX_JOBS)
                 return cli_usage_error("explore: invalid --jobs '%s' (1 to 256)", v);
             x->jobs = (int)n;
-        } else if ((v = opt_value(argc, argv, &i, "--timeout"))) {
+        } else if ((v = cli_opt_value(argc, argv, &i, "--timeout"))) {
             if ((x->timeout_s = parse_seconds(v)) < 0)
                 return cli_usage_error("explore: invalid --timeout '%s' (seconds, e.g. 10 or "
                                        "500ms)", v);
-        } else if ((v = opt_value(argc, argv, &i, "--out-dir"))) {
+        } else if ((v = cli_opt_value(argc, argv, &i, "--out-dir"))) {
             if (!*v)
                 return cli_usage_error("%s", "explore: --out-dir needs a folder");
             x->out_dir = v;

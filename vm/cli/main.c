@@ -209,20 +209,6 @@ static int load_stdin(vm_thread *t, vm_module *m, char *err, size_t errlen)
     return rc;
 }
 
-/* The value of option `name` at argv[*i], given as "--name=VALUE" or as "--name VALUE" (then
- * *i moves past VALUE), as getopt_long takes it; "" if VALUE is missing (an error for every
- * option); NULL if argv[*i] is another option. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n) || (a[n] && a[n] != '='))
-        return NULL;
-    if (a[n] == '=')
-        return a + n + 1;
-    return *i + 1 < argc ? argv[++*i] : "";
-}
-
 int main(int argc, char **argv)
 {
     gilvm_config cfg = {0};
@@ -265,7 +251,7 @@ int main(int argc, char **argv)
             argv[i] = "-c";
             break;
         }
-        else if ((v = opt_value(argc, argv, &i, "--switch-interval"))) {
+        else if ((v = cli_opt_value(argc, argv, &i, "--switch-interval"))) {
             int bad = 0;
             cfg.switch_interval_us = parse_interval(v, &bad);
             if (bad)
@@ -277,7 +263,7 @@ int main(int argc, char **argv)
             icfg.stats = VM_STATS_JSON;
         else if (!strncmp(a, "--stats=", 8))
             return usage_error("invalid --stats format '%s' (use --stats or --stats=json)", a + 8);
-        else if ((v = opt_value(argc, argv, &i, "--trace"))) {
+        else if ((v = cli_opt_value(argc, argv, &i, "--trace"))) {
             size_t n = strlen(v);
             if (!n)
                 return usage_error("%s", "--trace needs a file name (--trace=FILE.json)");
@@ -286,39 +272,39 @@ int main(int argc, char **argv)
                 return usage_error("--trace: '%s' is a program, not a trace file "
                                    "(--trace=FILE.json)", v);
             icfg.trace_path = v;
-        } else if ((v = opt_value(argc, argv, &i, "--recursion-limit"))) {
+        } else if ((v = cli_opt_value(argc, argv, &i, "--recursion-limit"))) {
             char *end;
             long n = strtol(v, &end, 10);
             if (end == v || *end || n < 1 || n > 10000000)
                 return usage_error("invalid --recursion-limit '%s' (1 to 10000000)", v);
             cfg.recursion_limit = (int)n;
-        } else if ((v = opt_value(argc, argv, &i, "--max-instructions"))) {
+        } else if ((v = cli_opt_value(argc, argv, &i, "--max-instructions"))) {
             if (!(limits.max_instructions = parse_count(v, 0)))
                 return usage_error("invalid --max-instructions '%s' (a positive count, e.g. "
                                    "1000000 or 5M)", v);
-        } else if ((v = opt_value(argc, argv, &i, "--timeout"))) {
+        } else if ((v = cli_opt_value(argc, argv, &i, "--timeout"))) {
             int bad = 0;
             unsigned long us = parse_interval(v, &bad);
             if (bad)
                 return usage_error("invalid --timeout '%s' (use e.g. 10s, 500ms)", v);
             limits.timeout_ms = us < 1000 ? 1 : (us + 500) / 1000;
-        } else if ((v = opt_value(argc, argv, &i, "--max-memory"))) {
+        } else if ((v = cli_opt_value(argc, argv, &i, "--max-memory"))) {
             if (!(limits.max_memory = parse_count(v, 1)))
                 return usage_error("invalid --max-memory '%s' (bytes, e.g. 65536, 64M, 1G)", v);
         } else if (!strcmp(a, "--no-ffi"))
             cfg.no_ffi = 1;
-        else if ((v = opt_value(argc, argv, &i, "--schedule"))) {
+        else if ((v = cli_opt_value(argc, argv, &i, "--schedule"))) {
             char msg[256];
             if (vm_schedule_parse(v, &sched, msg, sizeof msg))
                 return usage_error("%s", msg);
-        } else if ((v = opt_value(argc, argv, &i, "--schedule-steps"))) {
+        } else if ((v = cli_opt_value(argc, argv, &i, "--schedule-steps"))) {
             if (!(sched.steps_estimate = parse_count(v, 0)))
                 return usage_error("invalid --schedule-steps '%s' (a positive count)", v);
-        } else if ((v = opt_value(argc, argv, &i, "--schedule-out"))) {
+        } else if ((v = cli_opt_value(argc, argv, &i, "--schedule-out"))) {
             if (!*v)
                 return usage_error("%s", "--schedule-out needs a file name");
             sched.out_path = v;
-        } else if ((v = opt_value(argc, argv, &i, "--replay"))) {
+        } else if ((v = cli_opt_value(argc, argv, &i, "--replay"))) {
             if (!*v)
                 return usage_error("%s", "--replay needs a schedule file");
             sched.replay_path = v;
