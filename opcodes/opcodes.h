@@ -23,7 +23,7 @@ typedef enum {
     OP__COUNT,                      /* opcodes that may appear in files */
     OP__SUPER_BASE = OP__COUNT - 1,
 #define OP(name, kind, pop, push, jpush, flags, picture)
-#define SUPER(name, n, i1, i2, i3, i4) OP_##name,
+#define SUPER(name, n, i1, i2, i3, i4, i5) OP_##name,
 #include "opcodes.def"
 #undef SUPER
 #undef OP
@@ -33,7 +33,7 @@ typedef enum {
 /* SUPER_LEN_NAME: how many instructions the superinstruction NAME fuses (its row's N). */
 enum {
 #define OP(name, kind, pop, push, jpush, flags, picture)
-#define SUPER(name, n, i1, i2, i3, i4) SUPER_LEN_##name = (n),
+#define SUPER(name, n, i1, i2, i3, i4, i5) SUPER_LEN_##name = (n),
 #include "opcodes.def"
 #undef SUPER
 #undef OP

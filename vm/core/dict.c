@@ -26,21 +26,9 @@ static bool key_equal_slow(value a, value b)
     return vm_equal(a, b);
 }
 
-/* The same int or the same object: equal for every type a dict holds (as CPython's dict
- * compares identity first). */
-static inline bool same_key(value a, value b)
+static inline bool key_equal(value a, value b)
 {
-    return a.tag == b.tag && (a.tag == T_INT ? a.u.i == b.u.i : IS_OBJ(a) && a.u.o == b.u.o);
-}
-
-static inline bool key_equal(value a, value b) { return same_key(a, b) || key_equal_slow(a, b); }
-
-/* The entry of `key` when it is the key last found or stored (d->hint), else -1: a guess,
- * checked, so that d[k] = get(d, k, 0) + 1 hashes and probes once, not twice. */
-static inline int32_t hinted(const vm_dict *d, value key)
-{
-    size_t ix = d->hint;        /* a deleted entry's key is T_UNDEF: never the same */
-    return ix < d->used && same_key(d->entries[ix].key, key) ? (int32_t)ix : -1;
+    return vm_dict_same_key(a, b) || key_equal_slow(a, b);
 }
 
 /* Index slot holding `key`, or the slot where it would go (index value -1).  Inlined: as a
@@ -124,52 +112,11 @@ static int get_slow(vm_thread *t, vm_dict *d, value key, value *out)
     return 1;
 }
 
-/* probe() without calls, for vm_dict_get's common path: 1 with *slot when an entry holds
- * the same int or object as `key`, 0 when the key is absent, -1 when an entry with the same
- * hash holds another key (an equal string that is another object, True for 1): the caller
- * then takes probe(), which compares by value. */
-static inline int probe_same(const vm_dict *d, value key, uint64_t h, size_t *slot)
-{
-    size_t i = h & d->mask;
-    for (size_t perturb = h;; perturb >>= 5) {
-        int32_t ix = d->index[i];
-        if (ix == -1)
-            return 0;
-        if (ix >= 0 && d->entries[ix].hash == h) {
-            if (!same_key(d->entries[ix].key, key))
-                return -1;
-            *slot = i;
-            return 1;
-        }
-        i = (i * 5 + perturb + 1) & d->mask;
-    }
-}
-
-/* For an int or a string with its hash known a probe by identity, inline (leaving the hint
- * at the key for the vm_dict_set that usually follows);
- * anything else calls out, so that the common path saves no registers. */
+/* vm_dict_find, and past it vm_dict_get's slow path. */
 int vm_dict_get(vm_thread *t, vm_dict *d, value key, value *out)
 {
-    int32_t ix;
-    {   /* no hint check: in d[k] = get(d, k, 0) + 1 the hint is the last key's, and misses */
-        uint64_t h;
-        if (key.tag == T_INT)
-            h = vm_hash_int((uint64_t)key.u.i);
-        else if (key.tag == T_STR && AS_STR(key)->hash)
-            h = AS_STR(key)->hash;
-        else
-            return get_slow(t, d, key, out);
-        if (!d->len)
-            return 0;
-        size_t i;
-        int r = probe_same(d, key, h, &i);
-        if (r <= 0)
-            return r == 0 ? 0 : get_slow(t, d, key, out);
-        ix = d->index[i];
-        d->hint = (size_t)ix;
-    }
-    *out = d->entries[ix].val;
-    return 1;
+    int r = vm_dict_find(d, key, out);
+    return r >= 0 ? r : get_slow(t, d, key, out);
 }
 
 /* vm_dict_set past the hint. */
@@ -180,12 +127,7 @@ static int set_slow(vm_thread *t, vm_dict *d, value key, value val);
 
 int vm_dict_set(vm_thread *t, vm_dict *d, value key, value val)
 {
-    int32_t hix = hinted(d, key);
-    if (hix >= 0) {
-        d->entries[hix].val = val;
-        return 0;
-    }
-    return set_slow(t, d, key, val);
+    return vm_dict_set_hinted(d, key, val) ? 0 : set_slow(t, d, key, val);
 }
 
 static int set_slow(vm_thread *t, vm_dict *d, value key, value val)

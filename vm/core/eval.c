@@ -184,7 +184,7 @@ int vm_eval(vm_thread *t, value *result)
 #if USE_COMPUTED_GOTO
     static const void *const labels[256] = {
 #define OP(name, kind, pop, push, jpush, flags, picture) [OP_##name] = &&L_##name,
-#define SUPER(name, n, i1, i2, i3, i4) [OP_##name] = &&L_##name,
+#define SUPER(name, n, i1, i2, i3, i4, i5) [OP_##name] = &&L_##name,
 #include "opcodes/opcodes.def"
 #undef SUPER
 #undef OP
@@ -300,12 +300,13 @@ dispatch:
         sp--;
         DISPATCH();
     }
+/* v % m for ints with m > 0 (the usual case): the remainder, moved up into [0, m), as
+ * Python's has m's sign. */
+#define INT_MOD_POS(v, m) ((v) % (m) < 0 ? (v) % (m) + (m) : (v) % (m))
     TARGET(MOD) {
-        /* a % b for ints with b > 0 (the usual case): the remainder, moved up into [0, b) */
         value b = sp[-1], a = sp[-2];
         if (LIKELY(a.tag == T_INT && b.tag == T_INT && b.u.i > 0)) {
-            int64_t m = a.u.i % b.u.i;
-            sp[-2].u.i = m < 0 ? m + b.u.i : m;
+            sp[-2].u.i = INT_MOD_POS(a.u.i, b.u.i);
             sp--;
             DISPATCH();
         }
@@ -492,17 +493,58 @@ dispatch:
         DISPATCH();
     }
     call_other: {
-        SAVE_FRAME();
         value out;
         if (fv.tag == T_NATIVE) {
             vm_native *nf = AS_NATIVE(fv);
+            /* The common cases of a few natives, inline (vm_native_fast): the function's own
+             * result, without the call; any other case calls it. */
+            switch (nf->fast) {
+            case VM_FAST_NONE:
+                break;
+            case VM_FAST_GET:
+                if ((ARG == 2 || ARG == 3) && args[0].tag == T_DICT) {
+                    int r = vm_dict_find(AS_DICT(args[0]), args[1], &out);
+                    if (LIKELY(r >= 0)) {
+                        if (!r)
+                            out = ARG == 3 ? args[2] : V_NONE;
+                        goto call_done;
+                    }
+                }
+                break;
+            case VM_FAST_LEN:
+                if (ARG == 1) {
+                    value v = args[0];
+                    if (v.tag == T_LIST || v.tag == T_DICT || v.tag == T_STR) {
+                        out = V_INT((int64_t)(v.tag == T_LIST ? AS_LIST(v)->len
+                                              : v.tag == T_DICT ? AS_DICT(v)->len
+                                              : AS_STR(v)->len));
+                        goto call_done;
+                    }
+                }
+                break;
+            case VM_FAST_APPEND:
+                if (ARG == 2 && args[0].tag == T_LIST) {
+                    vm_list *l = AS_LIST(args[0]);
+                    if (LIKELY(l->len < l->cap)) {
+                        l->items[l->len++] = args[1];
+                        out = V_NONE;
+                        goto call_done;
+                    }
+                }
+                break;
+            }
+            SAVE_FRAME();
             if (nf->arity >= 0 && (uint32_t)nf->arity != ARG)
                 RAISE(IN->exc.type_error, "%s() takes exactly %d argument%s (%u given)", nf->name,
                       nf->arity, nf->arity == 1 ? "" : "s", ARG);
             if (nf->fn(t, (int)ARG, sp - ARG, &out))
                 goto error;
-        } else if (vm_call_other(t, fv, (int)ARG, sp - ARG, &out))
-            goto error;
+        } else {
+            SAVE_FRAME();
+            if (vm_call_other(t, fv, (int)ARG, sp - ARG, &out))
+                goto error;
+        }
+    call_done:
         sp -= ARG + 1;
         PUSH(out);
         DISPATCH();
@@ -596,6 +638,10 @@ dispatch:
             sp -= 3;
             DISPATCH();
         }
+        if (c.tag == T_DICT && vm_dict_set_hinted(AS_DICT(c), k, sp[-1])) {
+            sp -= 3;
+            DISPATCH();
+        }
         if (c.tag == T_DICT ? vm_dict_set(t, AS_DICT(c), k, sp[-1])
                             : vm_set_item(t, c, k, sp[-1]))
             goto error;
@@ -681,6 +727,18 @@ dispatch:
         SKIP_FUSED(LOCAL_ADD_INT_STORE);
         DISPATCH();
     }
+    TARGET(LOCAL_ADD_INT_STORE_LOOP) {
+        /* a while loop's last line, i = i + k, and its backward jump, which polls */
+        value a = locals[ARG];
+        int64_t r;
+        if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)ip[0].arg, &r)))
+            goto L_LOAD_LOCAL;
+        locals[ip[2].arg] = V_INT(r);
+        SKIP_FUSED(LOCAL_ADD_INT_STORE_LOOP);
+        POLL();
+        JUMP_BY(ip[-1].arg);
+        DISPATCH();
+    }
 #define LOCAL_INT_ARITH(name, builtin) \
     TARGET(name) { \
         value a = locals[ARG]; \
@@ -693,6 +751,7 @@ dispatch:
     }
     LOCAL_INT_ARITH(LOCAL_ADD_INT, __builtin_add_overflow)
     LOCAL_INT_ARITH(LOCAL_SUB_INT, __builtin_sub_overflow)
+    LOCAL_INT_ARITH(LOCAL_MUL_INT, __builtin_mul_overflow)
 /* r = a OP b for two ints (no overflow) or two floats; else `slow`.  The superinstructions'
  * arithmetic: off this path they do their first instruction only, and an overflow raises
  * there, in the instruction that overflows. */
@@ -742,6 +801,15 @@ dispatch:
         NUM_FAST(a, b, __builtin_add_overflow, +, r, L_LOAD_LOCAL);
         SETV(locals[ip[2].arg], r);
         SKIP_FUSED(LL_ADD_STORE);
+        DISPATCH();
+    }
+    TARGET(LL_ADD_STORE_LOOP) {
+        value a = locals[ARG], b = locals[NEXT_ARG()], r;
+        NUM_FAST(a, b, __builtin_add_overflow, +, r, L_LOAD_LOCAL);
+        SETV(locals[ip[2].arg], r);
+        SKIP_FUSED(LL_ADD_STORE_LOOP);
+        POLL();
+        JUMP_BY(ip[-1].arg);
         DISPATCH();
     }
     TARGET(LOCAL_ADD_STORE) {
@@ -860,6 +928,23 @@ dispatch:
     }
     TOS_INT_ARITH(INT_ADD, __builtin_add_overflow)
     TOS_INT_ARITH(INT_SUB, __builtin_sub_overflow)
+    TARGET(INT_MOD) {
+        value a = sp[-1];
+        int64_t m = (int64_t)ip[-1].arg;
+        if (UNLIKELY(a.tag != T_INT || m <= 0))
+            goto L_LOAD_INT;
+        sp[-1].u.i = INT_MOD_POS(a.u.i, m);
+        SKIP_FUSED(INT_MOD);
+        DISPATCH();
+    }
+    TARGET(LOCAL_MOD) {
+        value a = sp[-1], b = locals[ARG];
+        if (UNLIKELY(a.tag != T_INT || b.tag != T_INT || b.u.i <= 0))
+            goto L_LOAD_LOCAL;
+        sp[-1].u.i = INT_MOD_POS(a.u.i, b.u.i);
+        SKIP_FUSED(LOCAL_MOD);
+        DISPATCH();
+    }
     TARGET(INT_ADD_STORE) {
         value a = sp[-1];
         int64_t r;

@@ -153,10 +153,20 @@ typedef struct {                /* T_FUNC */
 
 typedef int (*vm_native_fn)(vm_thread *t, int argc, value *argv, value *out);
 
+/* Natives whose common case CALL does inline (as CPython's CALL_LEN and CALL_LIST_APPEND):
+ * on that case the same result as the function, which CALL calls for every other. */
+typedef enum {
+    VM_FAST_NONE,
+    VM_FAST_GET,                /* get(dict, key[, default]): an int or hashed-str key */
+    VM_FAST_LEN,                /* len(x) of a str, bytes, list, tuple or dict */
+    VM_FAST_APPEND,             /* append(list, x) into spare capacity */
+} vm_native_fast;
+
 typedef struct {                /* T_NATIVE: a C function; returns 0, or -1 with an exception set */
     vm_obj h;
     const char *name;
     int arity;                  /* -1: variadic, checked by the function */
+    vm_native_fast fast;        /* what CALL may do inline instead (usually VM_FAST_NONE) */
     vm_native_fn fn;
     const char *sig;            /* its signature(s), one per line, as docs/library.md shows */
 } vm_native;
@@ -261,6 +271,55 @@ static inline int vm_hash(vm_thread *t, value v, uint64_t *h)
         return 0;
     }
     return vm_hash_slow(t, v, h);
+}
+/* The same int or the same object: equal for every type a dict holds (as CPython's dict
+ * compares identity first). */
+static inline bool vm_dict_same_key(value a, value b)
+{
+    return a.tag == b.tag && (a.tag == T_INT ? a.u.i == b.u.i : IS_OBJ(a) && a.u.o == b.u.o);
+}
+/* d[key] without calls, for an int key or a string with its hash cached, probing by
+ * identity: 1 with *out (and the hint at the entry, for the d[k] = ... that usually
+ * follows), 0 if the key is absent, -1 if it cannot tell (another key type, or an entry
+ * with the same hash holding another object: an equal string, True for 1), when
+ * vm_dict_get must answer.  vm_dict_get's common path, and CALL's for get(). */
+static inline int vm_dict_find(vm_dict *d, value key, value *out)
+{
+    uint64_t h;
+    if (key.tag == T_INT)
+        h = vm_hash_int((uint64_t)key.u.i);
+    else if (key.tag == T_STR && ((vm_str *)key.u.o)->hash)
+        h = ((vm_str *)key.u.o)->hash;
+    else
+        return -1;
+    if (!d->len)
+        return 0;
+    size_t i = h & d->mask;
+    for (size_t perturb = h;; perturb >>= 5) {
+        int32_t ix = d->index[i];
+        if (ix == -1)
+            return 0;
+        if (ix >= 0 && d->entries[ix].hash == h) {
+            value k = d->entries[ix].key;   /* for an int or a str, the same bits: the same */
+            if (k.u.i != key.u.i || k.tag != key.tag)
+                return -1;
+            d->hint = (size_t)ix;
+            *out = d->entries[ix].val;
+            return 1;
+        }
+        i = (i * 5 + perturb + 1) & d->mask;
+    }
+}
+/* d[key] = val when key is the key last found or stored (d->hint): true, done; false if
+ * vm_dict_set must do it.  Checked, so that d[k] = get(d, k, 0) + 1 probes once, not twice. */
+static inline bool vm_dict_set_hinted(vm_dict *d, value key, value val)
+{
+    size_t ix = d->hint;        /* a deleted entry's key is T_UNDEF: never the same */
+    if (ix < d->used && vm_dict_same_key(d->entries[ix].key, key)) {
+        d->entries[ix].val = val;
+        return true;
+    }
+    return false;
 }
 /* Three-way comparison of two numbers (int, bool, float), exact across int and float:
  * -1, 0, 1, or 2 when unordered (nan). */

@@ -9,9 +9,9 @@
 
 #include "vm/core/state.h"
 
-static const struct { uint8_t super, n, ops[4]; } rows[] = {
+static const struct { uint8_t super, n, ops[5]; } rows[] = {
 #define OP(name, kind, pop, push, jpush, flags, picture)
-#define SUPER(name, n, i1, i2, i3, i4) {OP_##name, n, {OP_##i1, OP_##i2, OP_##i3, OP_##i4}},
+#define SUPER(name, n, i1, i2, i3, i4, i5) {OP_##name, n, {OP_##i1, OP_##i2, OP_##i3, OP_##i4, OP_##i5}},
 #include "opcodes/opcodes.def"
 #undef SUPER
 #undef OP

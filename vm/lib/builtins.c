@@ -669,4 +669,7 @@ void vm_builtins_install(vm_thread *t)
         {"format", -1, bi_format, "format(fmt, *args)"},
     };
     VM_DEF_NATIVES(t, natives);
+    vm_native_set_fast(t, "get", VM_FAST_GET);
+    vm_native_set_fast(t, "len", VM_FAST_LEN);
+    vm_native_set_fast(t, "append", VM_FAST_APPEND);
 }

@@ -22,6 +22,13 @@ void vm_def_natives(vm_thread *t, const vm_native_def *defs, size_t n)
     }
 }
 
+void vm_native_set_fast(vm_thread *t, const char *name, vm_native_fast fast)
+{
+    value v = vm_global_get(VM_INTERP(t), name);
+    if (v.tag == T_NATIVE)
+        AS_NATIVE(v)->fast = fast;
+}
+
 int vm_type_err(vm_thread *t, const char *fn, const char *want, value got)
 {
     return vm_raise(t, EXC(t)->type_error, "%s() argument must be %s, not '%s'", fn, want,

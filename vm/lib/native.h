@@ -25,6 +25,10 @@ typedef struct {
 void vm_def_natives(vm_thread *t, const vm_native_def *defs, size_t n);
 #define VM_DEF_NATIVES(t, defs) vm_def_natives((t), (defs), sizeof(defs) / sizeof (defs)[0])
 
+/* Lets CALL do the common case of the native bound to global `name` inline (object.h,
+ * vm_native_fast); after vm_def_natives, in the same install. */
+void vm_native_set_fast(vm_thread *t, const char *name, vm_native_fast fast);
+
 /* Sets a process-wide hook table slot (vm_gc_blacken_hooks, vm_gc_free_hooks,
  * vm_call_hooks) in an install function: written only the first time, since every
  * interpreter's install sets the same value while other interpreters' threads read it. */
