@@ -757,7 +757,7 @@ dispatch:
  * there, in the instruction that overflows. */
 #define NUM_FAST(a, b, builtin, fop, r, slow) \
     do { \
-        if ((a).tag == T_INT && (b).tag == T_INT) { \
+        if (LIKELY((a).tag == T_INT && (b).tag == T_INT)) { \
             int64_t i_; \
             if (UNLIKELY(builtin((a).u.i, (b).u.i, &i_))) \
                 goto slow; \
@@ -973,7 +973,7 @@ dispatch:
 /* c = a cop b for two ints or two floats; else `slow`. */
 #define NUM_CMP(a, b, cop, c, slow) \
     do { \
-        if ((a).tag == T_INT && (b).tag == T_INT) \
+        if (LIKELY((a).tag == T_INT && (b).tag == T_INT)) \
             c = (a).u.i cop (b).u.i; \
         else if ((a).tag == T_FLOAT && (b).tag == T_FLOAT) \
             c = (a).u.f cop (b).u.f; \
