@@ -905,6 +905,19 @@ dispatch:
         fv = v;
         goto do_call;
     }
+    TARGET(LOCAL_INT_CALL) {
+        /* the last two arguments, a local and an int, go on the stack and into CALL's code */
+        value v = locals[ARG];
+        if (UNLIKELY(v.tag == T_UNDEF))
+            goto L_LOAD_LOCAL;
+        SETV(sp[0], v);
+        sp[1] = V_INT(ip[0].arg);
+        sp += 2;
+        SKIP_FUSED(LOCAL_INT_CALL);
+        args = sp - ARG;        /* ip is past the CALL: ARG is its count */
+        fv = args[-1];
+        goto do_call;
+    }
     TARGET(STORE_LOAD_LOCAL) {
         SETV(locals[ARG], sp[-1]);
         value w = locals[NEXT_ARG()];
