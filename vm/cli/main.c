@@ -379,6 +379,8 @@ int main(int argc, char **argv)
             vm_module_free(&m);
             return gilvm_runtime_finalize(GILVM_EXIT_EXCEPTION);
         }
+        if (!repl)                      /* a program run: not the REPL, nor -i */
+            vm_schedule_watch_deadlocks();
         rc = vm_run_module(t, &m);
     } else
         gilvm_set_argv(1, (char *[]){""});
