@@ -29,8 +29,7 @@
  * such a wait's slice times out, at most once per slice in the process (watch.next_ns), a
  * waiter scans: holding watch.mu, it walks every thread state of every interpreter
  * (rt_threads_foreach, under HEAD_LOCK) and requires each to be published with ready(obj)
- * false under the object's q->mu; then that no thread is starting or exiting and no call is
- * queued (vm_proc.mu).  The argument: while the scan holds watch.mu no published thread can
+ * false under the object's q->mu; then that no thread is starting or exiting (vm_proc.mu).  The argument: while the scan holds watch.mu no published thread can
  * unpublish, so each one stays inside its wait, where it changes nothing (ready is a pure
  * test); HEAD_LOCK freezes the thread list; so during the scan no thread runs that could
  * make a ready() true, and a false ready() stays false: the snapshot is exact, not merely
@@ -43,9 +42,12 @@
  * HEAD_LOCK).  What the VM cannot see may still end a wait, so there is no scan while: the
  * program handles a signal or set a wakeup fd (watch.handlers; the default SIGINT handler
  * does not count: Ctrl-C ends a deadlocked program as ever), an FFI callback exists (a
- * native thread may call in through GILState), a bytecode call is queued (call_later,
- * pending calls), the controlled scheduler runs (it detects deadlocks itself), or the runtime
- * is finalizing.  A state swapped out by interp_call is not published: no report then. */
+ * native thread may call in through GILState), the controlled scheduler runs (it detects
+ * deadlocks itself), or the runtime is finalizing.  A queued call (call_later's timers,
+ * pending_call, call_soon_main) does not count: it runs only at a poll, and a thread in a
+ * wait does not run calls (vm_blocking_poll leaves out RT_CALLS_TO_DO), so while every thread
+ * waits it never runs; were waits to run them, vm_proc.calls would join the list above.  A
+ * state swapped out by interp_call is not published: no report then. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -364,7 +366,7 @@ static void watch_scan(void)
     int stuck = rt_threads_foreach(watch_blocked, &n) == 0 && n > 0;
     if (stuck) {
         pthread_mutex_lock(&vm_proc.mu);
-        stuck = !vm_proc.nstarting && !vm_proc.nexiting && !vm_proc.calls;
+        stuck = !vm_proc.nstarting && !vm_proc.nexiting;
         pthread_mutex_unlock(&vm_proc.mu);
     }
     if (stuck && watch_applies()) {
