@@ -22,37 +22,41 @@
  * vm_wait_quiesce lets finalization wait until none is left before the runtime frees thread
  * states and the heap (with the objects' condvars).
  *
- * Deadlocks (under the normal scheduler, once vm_wait_watch_deadlocks is called: CLI program
- * runs).  A thread in a wait without deadline (not a sleep) publishes its (ready, obj) in its
- * vm_thread under vm_proc.watch.mu, and unpublishes it under that mutex before it leaves the
- * wait: two uncontended lock pairs on a path that already detaches and sleeps.  Only when
- * such a wait's slice times out, at most once per slice in the process (watch.next_ns), a
- * waiter scans: holding watch.mu, it walks every thread state of every interpreter
- * (rt_threads_foreach, under HEAD_LOCK) and requires each to be published with ready(obj)
- * false under the object's q->mu; then that no thread is starting or exiting (vm_proc.mu).  The argument: while the scan holds watch.mu no published thread can
- * unpublish, so each one stays inside its wait, where it changes nothing (ready is a pure
- * test); HEAD_LOCK freezes the thread list; so during the scan no thread runs that could
- * make a ready() true, and a false ready() stays false: the snapshot is exact, not merely
- * consistent, and no epoch is needed.  A thread whose state is not listed does nothing a
- * waiter sees: a starting thread is listed from rt_thread_new, an exiting one until after it
- * marks itself finished (and nstarting/nexiting are checked all the same).  Published also
- * means obj stays alive (the waiter's frame holds it, and the waiter cannot return to
- * bytecode), so the scan may lock its q->mu and describe it.  Lock order: watch.mu,
- * HEAD_LOCK, q->mu; then vm_proc.mu after HEAD_LOCK is released (fork takes vm_proc.mu then
- * HEAD_LOCK).  What the VM cannot see may still end a wait, so there is no scan while: the
- * program handles a signal or set a wakeup fd (watch.handlers; the default SIGINT handler
- * does not count: Ctrl-C ends a deadlocked program as ever), an FFI callback exists (a
- * native thread may call in through GILState), the controlled scheduler runs (it detects
- * deadlocks itself), or the runtime is finalizing.  A queued call (call_later's timers,
- * pending_call, call_soon_main) does not count: it runs only at a poll, and a thread in a
- * wait does not run calls (vm_blocking_poll leaves out RT_CALLS_TO_DO), so while every thread
- * waits it never runs; were waits to run them, vm_proc.calls would join the list above.  A
- * state swapped out by interp_call is not published: no report then. */
+ * Deadlocks (under the normal scheduler, once vm_wait_watch_deadlocks is called: CLI
+ * program runs).  A thread in a wait without deadline (not a sleep) whose first slice timed
+ * out publishes its (ready, obj) in its vm_thread under vm_proc.watch.mu, and unpublishes
+ * it under that mutex before it leaves the wait: a wait shorter than a slice pays nothing,
+ * a longer one two uncontended lock pairs.  After each slice timeout of such a wait, at
+ * most once per slice in the process (watch.next_ns), the waiter scans: holding watch.mu,
+ * it walks every thread state of every interpreter (rt_threads_foreach, under HEAD_LOCK)
+ * and requires each to be published with ready(obj) false under the object's q->mu; then
+ * that no thread is starting or exiting (vm_proc.mu).  Why a report is never wrong: a
+ * thread publishes only under watch.mu, so every thread the scan finds published published
+ * before the scan began, and it cannot unpublish, hence leave its wait, until the scan
+ * ends; inside its wait it changes nothing (ready is a pure test).  HEAD_LOCK keeps the
+ * list whole, and a thread off the list does nothing a waiter sees (a starting thread is
+ * listed from rt_thread_new, an exiting one until after it marks itself finished; nstarting
+ * and nexiting are checked all the same).  So from the scan's start no thread that could
+ * make a ready() true runs: each false ready() stays false, the snapshot is exact rather
+ * than merely consistent, and no epoch is needed.  Published also means obj stays alive
+ * (the waiter's frame holds it and the waiter cannot return to bytecode), so the scan may
+ * lock its q->mu and describe it.  Lock order: watch.mu, HEAD_LOCK, q->mu; vm_proc.mu only
+ * after HEAD_LOCK is released (fork takes vm_proc.mu, then HEAD_LOCK).  What the VM cannot
+ * see may still end a wait, so no scan runs while: the program handles a signal or set a
+ * wakeup fd (watch.handlers; not the default SIGINT handler: Ctrl-C ends a deadlocked
+ * program as ever), an FFI callback exists (a native thread may call in through GILState),
+ * the controlled scheduler runs (it detects deadlocks itself), or the runtime is
+ * finalizing.  A queued call (call_later's timers, pending_call, call_soon_main) does not
+ * count: it runs only at a poll, and a thread in a wait runs none (vm_blocking_poll leaves
+ * out RT_CALLS_TO_DO), so while every thread waits none can run; were waits to run them,
+ * vm_proc.calls would join the list above.  A state swapped out by interp_call is not
+ * published: no report then.
+ */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <math.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "runtime/sched.h"
@@ -412,8 +416,7 @@ int vm_wait(vm_thread *t, vm_waitq *q, int (*ready)(void *), void *obj, uint64_t
         if (is_main)
             waker_register(q);
         atomic_store(&t->waitq, q);
-        if (watched)
-            watch_publish(t, ready, obj);
+        int published = 0;
         pthread_mutex_lock(&q->mu);
         q->nwaiters++;
         for (;;) {
@@ -433,13 +436,16 @@ int vm_wait(vm_thread *t, vm_waitq *q, int (*ready)(void *), void *obj, uint64_t
             }
             if (watched && slice) {
                 pthread_mutex_unlock(&q->mu);      /* the scan locks every q->mu */
+                if (!published)
+                    watch_publish(t, ready, obj);
+                published = 1;
                 watch_scan();
                 pthread_mutex_lock(&q->mu);
             }
         }
         q->nwaiters--;
         pthread_mutex_unlock(&q->mu);
-        if (watched)
+        if (published)
             watch_publish(t, NULL, NULL);
         atomic_store(&t->waitq, NULL);
         if (is_main)
