@@ -180,6 +180,7 @@ static _Noreturn void on_deadlock(const char *report)
     if (mode)
         vm_schedule_report(stderr, 0);
     fflush(stderr);
+    vm_threads_reap();              /* threads that ended (holding a lock, say): joined */
     _exit(VM_EXIT_DEADLOCK);
 }
 
