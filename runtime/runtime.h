@@ -366,6 +366,11 @@ rt_thread *rt_thread_swap(rt_thread *t);
 /* Deletes every thread state of `in` other than `keep` (after fork, at finalization). */
 void rt_thread_delete_all_but(rt_interp *in, rt_thread *keep);
 
+/* Calls fn(arg, t) for every thread state of every interpreter, under HEAD_LOCK (so fn must
+ * not call into the runtime; no state is created or freed meanwhile), until fn returns
+ * non-zero; returns that value, or 0. */
+int rt_threads_foreach(int (*fn)(void *arg, rt_thread *t), void *arg);
+
 /* Returns 1 if `t` is the main thread's state (that of the main interpreter). */
 int rt_thread_is_main(const rt_thread *t);
 

@@ -471,32 +471,51 @@ static void note_record(rt_sched_slot *me, int me_live, int preempt, rt_sched_sl
                 preempt ? "preempt" : "switch", where);
 }
 
+static int line_order(const void *a, const void *b)
+{
+    const rt_deadlock_line *x = a, *y = b;
+    if (x->interp != y->interp)
+        return x->interp < y->interp ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+char *rt_deadlock_report(rt_deadlock_line *lines, size_t n)
+{
+    qsort(lines, n, sizeof *lines, line_order);
+    size_t cap = 128 + n * (sizeof lines->desc + 64), len;
+    char *rep = malloc(cap);
+    if (!rep)
+        return NULL;
+    len = (size_t)snprintf(rep, cap, "gilvm: deadlock: no thread can run (%zu thread%s blocked, "
+                           "none with a timeout)\n", n, n == 1 ? "" : "s");
+    for (size_t i = 0; i < n; i++) {
+        const rt_deadlock_line *l = &lines[i];
+        if (l->interp)
+            len += (size_t)snprintf(rep + len, cap - len, "  thread %" PRId64 ".%" PRIu64
+                                    ": %s\n", l->interp, l->id, l->desc);
+        else
+            len += (size_t)snprintf(rep + len, cap - len, "  thread %" PRIu64 ": %s\n", l->id,
+                                    l->desc);
+    }
+    return rep;
+}
+
 static _Noreturn void deadlock(void)
 {
-    size_t cap = 4096, len = 0;
-    char *rep = malloc(cap);
-    int n = 0;
+    size_t n = 0;
     for (rt_sched_slot *s = S.list; s; s = s->next)
         n++;
-    if (rep)
-        len = (size_t)snprintf(rep, cap, "gilvm: deadlock: no thread can run (%d thread%s "
-                               "blocked, none with a timeout)\n", n, n == 1 ? "" : "s");
-    for (rt_sched_slot *s = S.list; s && rep; s = s->next) {
-        char desc[512] = "";
-        if (S.cfg.describe)
-            S.cfg.describe(s->t, s->ready, s->obj, desc, sizeof desc);
-        char line[640];
-        int k = s->interp ? snprintf(line, sizeof line, "  thread %" PRId64 ".%" PRIu64 ": %s\n",
-                                     s->interp, s->id, desc)
-                          : snprintf(line, sizeof line, "  thread %" PRIu64 ": %s\n", s->id, desc);
-        if (len + (size_t)k + 1 > cap) {
-            char *more = realloc(rep, cap = 2 * cap + (size_t)k);
-            if (!more)
-                break;
-            rep = more;
+    rt_deadlock_line *lines = calloc(n ? n : 1, sizeof *lines);
+    char *rep = NULL;
+    if (lines) {
+        size_t i = 0;
+        for (rt_sched_slot *s = S.list; s; s = s->next, i++) {
+            lines[i].interp = s->interp;
+            lines[i].id = s->id;
+            if (S.cfg.describe)
+                S.cfg.describe(s->t, s->ready, s->obj, lines[i].desc, sizeof lines[i].desc);
         }
-        memcpy(rep + len, line, (size_t)k + 1);
-        len += (size_t)k;
+        rep = rt_deadlock_report(lines, n);
     }
     if (S.cfg.deadlock)
         S.cfg.deadlock(rep ? rep : "gilvm: deadlock\n");

@@ -123,6 +123,20 @@ typedef struct {
     const char *uncontrolled[16];   /* NULL-terminated */
 } rt_sched_summary;
 
+/* One thread of a deadlock report: its interpreter, its id, and what it waits for (the
+ * describe callback's text: "FILE:LINE: waits in lock_acquire of lock 2, held by thread 3"). */
+typedef struct {
+    int64_t interp;
+    uint64_t id;
+    char desc[512];
+} rt_deadlock_line;
+
+/* The deadlock report (docs/runtime.md, "Deadlock detection") of the `n` threads `lines`,
+ * which it sorts by (interp, id): "gilvm: deadlock: ..." and a line per thread; malloc'd,
+ * or NULL if memory runs out.  Shared by the controlled scheduler and the VM's detection
+ * under the normal scheduler (vm/lib/wait.c). */
+char *rt_deadlock_report(rt_deadlock_line *lines, size_t n);
+
 /* Fills *s; 0, or -1 if no controlled run started. */
 int rt_sched_summary_get(rt_sched_summary *s);
 

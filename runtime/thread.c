@@ -62,6 +62,17 @@ rt_thread *rt_thread_bound(void)
     return tss_bound;
 }
 
+int rt_threads_foreach(int (*fn)(void *arg, rt_thread *t), void *arg)
+{
+    int r = 0;
+    rt_head_lock();
+    for (rt_interp *in = rt_main_runtime.interps; in && !r; in = in->next)
+        for (rt_thread *t = in->threads; t && !r; t = t->next)
+            r = fn(arg, t);
+    rt_head_unlock();
+    return r;
+}
+
 int rt_thread_is_main(const rt_thread *t)
 {
     return t != NULL && t == atomic_load(&rt_main_runtime.main_tstate);

@@ -13,12 +13,15 @@
 #include "vm/api/instruments.h"
 #include "vm/api/schedule.h"
 #include "vm/core/output.h"
+#include "vm/lib/lib.h"
 #include "vm/lib/wait.h"
 
 static vm_schedule_options opts;
 static rt_sched_config cfg;
 static char *program;
 static int prepared, written;
+static pid_t run_pid;               /* the process the run started in: a forked child writes
+                                     * no schedule file */
 
 /* Parses an unsigned 64-bit decimal; 0, or -1. */
 static int parse_u64(const char *s, size_t len, uint64_t *out)
@@ -154,7 +157,7 @@ static void describe(rt_thread *rt, int (*ready)(void *), void *obj, char *buf, 
 
 static void write_out(void)
 {
-    if (written || !opts.out_path)
+    if (written || !opts.out_path || getpid() != run_pid)
         return;
     written = 1;
     FILE *f = fopen(opts.out_path, "w");
@@ -167,7 +170,7 @@ static void write_out(void)
         fprintf(stderr, "gilvm: can't write '%s': %s\n", opts.out_path, strerror(errno));
 }
 
-static void on_deadlock(const char *report)
+static _Noreturn void on_deadlock(const char *report)
 {
     vm_output_flush();
     fflush(stdout);
@@ -177,6 +180,7 @@ static void on_deadlock(const char *report)
     if (mode)
         vm_schedule_report(stderr, 0);
     fflush(stderr);
+    vm_threads_reap();              /* threads that ended (holding a lock, say): joined */
     _exit(VM_EXIT_DEADLOCK);
 }
 
@@ -190,6 +194,8 @@ int vm_schedule_start(vm_thread *t, const char *prog)
     cfg.where = where;
     cfg.describe = describe;
     cfg.deadlock = on_deadlock;
+    run_pid = getpid();
+    vm_lib_set_before__exit(write_out);
     int rc = rt_sched_start(&cfg, &t->base);
     free((void *)cfg.replay);
     cfg.replay = NULL;
@@ -199,6 +205,12 @@ int vm_schedule_start(vm_thread *t, const char *prog)
         return -1;
     }
     return 0;
+}
+
+void vm_schedule_watch_deadlocks(void)
+{
+    if (!prepared)
+        vm_wait_watch_deadlocks(describe, on_deadlock);
 }
 
 void vm_schedule_finish(void)

@@ -37,6 +37,10 @@ int vm_schedule_prepare(const vm_schedule_options *o, char *err, size_t errlen);
  * nothing unless vm_schedule_prepare had a strategy.  0, or -1 with a message on stderr. */
 int vm_schedule_start(vm_thread *t, const char *program);
 
+/* Without a controlled run: turns on deadlock detection under the normal scheduler for a
+ * program run (vm_wait_watch_deadlocks), reporting as a controlled run does (status 3). */
+void vm_schedule_watch_deadlocks(void);
+
 /* At exit, once the program and atexit have run: writes the --schedule-out file (once). */
 void vm_schedule_finish(void);
 

@@ -50,7 +50,7 @@ static const char usage_text[] =
     "  (an option's value may also come as the next argument: --timeout 10s)\n"
     "\n"
     "exit status: 0 ok, 1 uncaught exception, 2 usage error, 65 malformed or rejected input,\n"
-    "3 deadlock under --schedule, 124 a limit exceeded, 130 uncaught KeyboardInterrupt (SIGINT), or the code given to\n"
+    "3 deadlock (every thread waits for good), 124 a limit exceeded, 130 uncaught KeyboardInterrupt (SIGINT), or the code given to\n"
     "SystemExit\n";
 
 #define usage_error cli_usage_error
@@ -379,6 +379,8 @@ int main(int argc, char **argv)
             vm_module_free(&m);
             return gilvm_runtime_finalize(GILVM_EXIT_EXCEPTION);
         }
+        if (!repl)                      /* a program run: not the REPL, nor -i */
+            vm_schedule_watch_deadlocks();
         rc = vm_run_module(t, &m);
     } else
         gilvm_set_argv(1, (char *[]){""});

@@ -137,6 +137,8 @@ struct vm_thread {
     value self;                 /* the thread object running on this state, or None */
     uint64_t limits_counted;    /* base.stats.bytecodes already added to limits.executed */
     void *_Atomic waitq;        /* the vm_waitq a vm_wait blocks on (set_async_exc wakes it) */
+    int (*wait_ready)(void *);  /* a vm_wait without deadline: its condition and object, for */
+    void *wait_obj;             /* deadlock detection (vm/lib/wait.c); under vm_proc.watch.mu */
     int nroots;                 /* values C code keeps alive across calls into bytecode */
     value roots[16];
 };

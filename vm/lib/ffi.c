@@ -61,6 +61,7 @@
 #include "vm/core/output.h"
 #include "vm/lib/lib.h"
 #include "vm/lib/native.h"
+#include "vm/lib/wait.h"
 
 /* Arguments a function or callback may take (slots on the C stack at each call). */
 #define FFI_MAX_ARGS 64
@@ -1026,6 +1027,7 @@ BUILTIN(ffi_callback)
         callbacks->prev = cb;
     callbacks = cb;
     pthread_mutex_unlock(&callbacks_mu);
+    vm_wait_watch_foreign();        /* a native thread may call in through it */
     *out = V_OBJ(T_FFI_CALLBACK, cb);
     return 0;
 }

@@ -37,6 +37,11 @@ void vm_lib_set_forked_main_exit(void (*fn)(vm_thread *t, int failed))
     vm_proc.forked_main_exit = fn;
 }
 
+void vm_lib_set_before__exit(void (*fn)(void))
+{
+    vm_proc.before__exit = fn;
+}
+
 void vm_lib_fini(vm_thread *t)
 {
     vm_interp *in = VM_INTERP(t);

@@ -135,6 +135,10 @@ void vm_audit_clear_c_hooks(void);
  * thread in the parent (see vm_process.forked_main_exit); the embedding API's. */
 void vm_lib_set_forked_main_exit(void (*fn)(vm_thread *t, int failed));
 
+/* Sets the function _exit() calls before it ends the process without cleanup (writes what
+ * any exit must write: the --schedule-out file); NULL: none. */
+void vm_lib_set_before__exit(void (*fn)(void));
+
 /* Calls fire(in, arg) on the timer thread (without the GIL) at monotonic time `due_ns`,
  * unless `in` is finalized first; 0, or -1 if the timer thread cannot start. */
 int vm_timer_add(vm_interp *in, uint64_t due_ns, void (*fire)(vm_interp *in, uint64_t arg),

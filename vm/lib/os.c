@@ -130,8 +130,11 @@ BUILTIN(_exit)
     if (vm_want_int(t, "_exit", argv[0], &code))
         return -1;
     /* Nothing is cleaned up, as in CPython, but the GIL hold in progress is reported (to
-     * --trace, which writes each event at once), so the trace shows the program's end. */
+     * --trace, which writes each event at once), so the trace shows the program's end, and
+     * the --schedule-out file is written (before__exit), as at any exit. */
     rt_stats_close_hold(&t->base, rt_now_ns());
+    if (vm_proc.before__exit)
+        vm_proc.before__exit();
     _exit((int)(code & 0xff));
 }
 

@@ -10,6 +10,7 @@ vm_process vm_proc = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .timer = {.mu = PTHREAD_MUTEX_INITIALIZER},
     .waker = {.mu = PTHREAD_MUTEX_INITIALIZER, .fds = {-1, -1}},
+    .watch = {.mu = PTHREAD_MUTEX_INITIALIZER},
 };
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -63,6 +64,7 @@ void vm_process_after_fork_child(vm_thread *t)
     pthread_mutex_init(&vm_proc.timer.mu, NULL);
     rt_cond_init(&vm_proc.timer.cv);
     pthread_mutex_init(&vm_proc.waker.mu, NULL);
+    pthread_mutex_init(&vm_proc.watch.mu, NULL);
     vm_waitq_init(&vm_proc.sleep);
     for (vm_obj *o = VM_INTERP(t)->heap; o; o = o->next) {
         if (o->tag != T_THREAD && o->tag != T_LOCK && o->tag != T_QUEUE)

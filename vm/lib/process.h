@@ -63,6 +63,19 @@ typedef struct {
         pthread_t thread;
     } waker;
 
+    /* Deadlock detection under the normal scheduler (wait.c, Notes "Deadlocks"). */
+    struct {
+        pthread_mutex_t mu;         /* guards every vm_thread's wait_ready/wait_obj; a scan
+                                     * holds it throughout */
+        _Atomic int on;             /* vm_wait_watch_deadlocks was called */
+        _Atomic uint64_t next_ns;   /* no scan starts before then (one per slice) */
+        _Atomic uint64_t handlers[2];   /* bit s of 128: the program handles signal s; bit 0:
+                                         * it set a wakeup fd */
+        _Atomic int foreign;        /* an FFI callback was made: native threads may call in */
+        void (*describe)(rt_thread *t, int (*ready)(void *), void *obj, char *buf, size_t n);
+        void (*report)(const char *report);
+    } watch;
+
     /* What sleep() waits on: nobody signals it but the waker (time.c). */
     vm_waitq sleep;
 
@@ -70,6 +83,10 @@ typedef struct {
      * a VM thread in the parent and has returned (threading.c); set by the embedding API,
      * which owns finalization.  Does not return. */
     void (*forked_main_exit)(vm_thread *t, int failed);
+
+    /* Called by _exit() before the process ends without cleanup, or NULL (vm/lib/os.c; set
+     * by the controlled scheduler's VM side: the --schedule-out file). */
+    void (*before__exit)(void);
 } vm_process;
 
 /* The one instance.  Its mutexes are statically initialised; vm_process_init sets up the

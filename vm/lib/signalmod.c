@@ -11,6 +11,7 @@
 
 #include "vm/lib/lib.h"
 #include "vm/lib/native.h"
+#include "vm/lib/wait.h"
 
 static int signal_range(vm_thread *t, value v, const char *fn, int *signum)
 {
@@ -34,6 +35,8 @@ static value get_handler(vm_thread *t, int signum)
     default: return V_NONE;
     }
 }
+
+static int bi_default_int_handler(vm_thread *t, int argc, value *argv, value *out);
 
 BUILTIN(signal)
 {
@@ -61,6 +64,10 @@ BUILTIN(signal)
         return vm_os_error(t, errno);
     *out = get_handler(t, signum);
     VM_INTERP(t)->signal_handlers[signum] = h;
+    /* What may end a wait unseen by deadlock detection; not the default SIGINT handler. */
+    vm_wait_watch_handler(signum, action == RT_SIG_CATCH &&
+                          !(signum == SIGINT && h.tag == T_NATIVE &&
+                            AS_NATIVE(h)->fn == bi_default_int_handler));
     return 0;
 }
 
@@ -135,6 +142,7 @@ BUILTIN(set_wakeup_fd)
                             (int)fd);
     }
     *out = V_INT(rt_signal_set_wakeup_fd((int)fd));
+    vm_wait_watch_handler(0, fd != -1);
     return 0;
 }
 

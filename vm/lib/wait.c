@@ -20,11 +20,43 @@
  * and ends itself without touching its thread state again.  vm_proc.nblocked counts these
  * threads (threading.c counts those starting and exiting likewise), so that
  * vm_wait_quiesce lets finalization wait until none is left before the runtime frees thread
- * states and the heap (with the objects' condvars). */
+ * states and the heap (with the objects' condvars).
+ *
+ * Deadlocks (under the normal scheduler, once vm_wait_watch_deadlocks is called: CLI
+ * program runs).  A thread in a wait without deadline (not a sleep) whose first slice timed
+ * out publishes its (ready, obj) in its vm_thread under vm_proc.watch.mu, and unpublishes
+ * it under that mutex before it leaves the wait: a wait shorter than a slice pays nothing,
+ * a longer one two uncontended lock pairs.  After each slice timeout of such a wait, at
+ * most once per slice in the process (watch.next_ns), the waiter scans: holding watch.mu,
+ * it walks every thread state of every interpreter (rt_threads_foreach, under HEAD_LOCK)
+ * and requires each to be published with ready(obj) false under the object's q->mu; then
+ * that no thread is starting or exiting (vm_proc.mu).  Why a report is never wrong: a
+ * thread publishes only under watch.mu, so every thread the scan finds published published
+ * before the scan began, and it cannot unpublish, hence leave its wait, until the scan
+ * ends; inside its wait it changes nothing (ready is a pure test).  HEAD_LOCK keeps the
+ * list whole, and a thread off the list does nothing a waiter sees (a starting thread is
+ * listed from rt_thread_new, an exiting one until after it marks itself finished; nstarting
+ * and nexiting are checked all the same).  So from the scan's start no thread that could
+ * make a ready() true runs: each false ready() stays false, the snapshot is exact rather
+ * than merely consistent, and no epoch is needed.  Published also means obj stays alive
+ * (the waiter's frame holds it and the waiter cannot return to bytecode), so the scan may
+ * lock its q->mu and describe it.  Lock order: watch.mu, HEAD_LOCK, q->mu; vm_proc.mu only
+ * after HEAD_LOCK is released (fork takes vm_proc.mu, then HEAD_LOCK).  What the VM cannot
+ * see may still end a wait, so no scan runs while: the program handles a signal or set a
+ * wakeup fd (watch.handlers; not the default SIGINT handler: Ctrl-C ends a deadlocked
+ * program as ever), an FFI callback exists (a native thread may call in through GILState),
+ * the controlled scheduler runs (it detects deadlocks itself), or the runtime is
+ * finalizing.  A queued call (call_later's timers, pending_call, call_soon_main) does not
+ * count: it runs only at a poll, and a thread in a wait runs none (vm_blocking_poll leaves
+ * out RT_CALLS_TO_DO), so while every thread waits none can run; were waits to run them,
+ * vm_proc.calls would join the list above.  A state swapped out by interp_call is not
+ * published: no report then.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "runtime/sched.h"
@@ -243,6 +275,115 @@ void vm_wait_wake(rt_thread *rt)
     }
 }
 
+/* ---- deadlock detection under the normal scheduler (Notes, "Deadlocks") ---- */
+
+void vm_wait_watch_deadlocks(void (*describe)(rt_thread *t, int (*ready)(void *), void *obj,
+                                              char *buf, size_t n),
+                             void (*report)(const char *report))
+{
+    vm_proc.watch.describe = describe;
+    vm_proc.watch.report = report;
+    atomic_store(&vm_proc.watch.on, 1);
+}
+
+void vm_wait_watch_handler(int signum, int handled)
+{
+    uint64_t bit = (uint64_t)1 << (signum % 64);
+    if (handled)
+        atomic_fetch_or(&vm_proc.watch.handlers[signum / 64], bit);
+    else
+        atomic_fetch_and(&vm_proc.watch.handlers[signum / 64], ~bit);
+}
+
+void vm_wait_watch_foreign(void)
+{
+    atomic_store(&vm_proc.watch.foreign, 1);
+}
+
+/* Publishes (ready, obj) of t's wait without deadline (NULL: unpublishes). */
+static void watch_publish(vm_thread *t, int (*ready)(void *), void *obj)
+{
+    pthread_mutex_lock(&vm_proc.watch.mu);
+    t->wait_ready = ready;
+    t->wait_obj = obj;
+    pthread_mutex_unlock(&vm_proc.watch.mu);
+}
+
+/* rt_threads_foreach: 0 if `rt` waits without deadline on a condition that is false (and
+ * counts it in *arg), else 1 (stops the walk). */
+static int watch_blocked(void *arg, rt_thread *rt)
+{
+    vm_thread *t = (vm_thread *)rt;
+    if (!t->wait_ready)
+        return 1;
+    vm_waitq *q = atomic_load(&t->waitq);
+    pthread_mutex_lock(&q->mu);
+    int ready = t->wait_ready(t->wait_obj);
+    pthread_mutex_unlock(&q->mu);
+    ++*(size_t *)arg;
+    return ready;
+}
+
+typedef struct {
+    rt_deadlock_line *lines;
+    size_t n, cap;
+} watch_lines;
+
+/* rt_threads_foreach: adds a report line for the blocked `rt`. */
+static int watch_line(void *arg, rt_thread *rt)
+{
+    watch_lines *w = arg;
+    vm_thread *t = (vm_thread *)rt;
+    if (w->n == w->cap)
+        return 1;
+    rt_deadlock_line *l = &w->lines[w->n++];
+    l->interp = rt->interp->id;
+    l->id = rt->id;
+    vm_waitq *q = atomic_load(&t->waitq);
+    pthread_mutex_lock(&q->mu);
+    vm_proc.watch.describe(rt, t->wait_ready, t->wait_obj, l->desc, sizeof l->desc);
+    pthread_mutex_unlock(&q->mu);
+    return 0;
+}
+
+/* 1 if nothing the VM cannot see may end a wait (Notes, "Deadlocks"). */
+static int watch_applies(void)
+{
+    return !atomic_load(&vm_proc.watch.handlers[0]) && !atomic_load(&vm_proc.watch.handlers[1]) &&
+           !atomic_load(&vm_proc.watch.foreign) &&
+           !rt_sched_active() && !atomic_load(&rt_main_runtime.finalizing);
+}
+
+/* A waiter without deadline whose slice timed out: at most once per slice in the process,
+ * scans for a deadlock and, if every thread is blocked for good, reports it (the callback
+ * does not return). */
+static void watch_scan(void)
+{
+    uint64_t now = rt_now_ns(), due = atomic_load(&vm_proc.watch.next_ns);
+    if (now < due || !atomic_compare_exchange_strong(&vm_proc.watch.next_ns, &due,
+                                                     now + VM_WAIT_SLICE_NS))
+        return;
+    if (!watch_applies())
+        return;
+    pthread_mutex_lock(&vm_proc.watch.mu);
+    size_t n = 0;
+    int stuck = rt_threads_foreach(watch_blocked, &n) == 0 && n > 0;
+    if (stuck) {
+        pthread_mutex_lock(&vm_proc.mu);
+        stuck = !vm_proc.nstarting && !vm_proc.nexiting;
+        pthread_mutex_unlock(&vm_proc.mu);
+    }
+    if (stuck && watch_applies()) {
+        watch_lines w = {calloc(n, sizeof *w.lines), 0, n};
+        if (w.lines) {
+            rt_threads_foreach(watch_line, &w);
+            char *rep = rt_deadlock_report(w.lines, w.n);
+            vm_proc.watch.report(rep ? rep : "gilvm: deadlock\n");
+        }
+    }
+    pthread_mutex_unlock(&vm_proc.watch.mu);
+}
+
 /* vm_wait under the controlled scheduler: blocks in it; 2 if the scheduler stopped
  * (finalization) and t should wait as usual (if it may still run at all). */
 static int wait_controlled(vm_thread *t, vm_waitq *q, int (*ready)(void *), void *obj,
@@ -267,12 +408,15 @@ int vm_wait(vm_thread *t, vm_waitq *q, int (*ready)(void *), void *obj, uint64_t
             return r;
     }
     int is_main = rt_signals_can_handle(&t->base);
+    /* A sleep has a deadline, however long: never part of a deadlock. */
+    int watched = !deadline_ns && q != &vm_proc.sleep && atomic_load(&vm_proc.watch.on);
     for (;;) {
         int r = 0;
         vm_blocking_begin(t);
         if (is_main)
             waker_register(q);
         atomic_store(&t->waitq, q);
+        int published = 0;
         pthread_mutex_lock(&q->mu);
         q->nwaiters++;
         for (;;) {
@@ -284,14 +428,25 @@ int vm_wait(vm_thread *t, vm_waitq *q, int (*ready)(void *), void *obj, uint64_t
             if (deadline_ns && now >= deadline_ns)
                 break;
             uint64_t until = now + VM_WAIT_SLICE_NS;
-            rt_cond_wait_until(&q->cv, &q->mu, deadline_ns && deadline_ns < until ? deadline_ns : until);
+            int slice = rt_cond_wait_until(&q->cv, &q->mu,
+                                           deadline_ns && deadline_ns < until ? deadline_ns : until);
             if (vm_blocking_poll(t, &q->mu)) {
                 r = 2;
                 break;
             }
+            if (watched && slice) {
+                pthread_mutex_unlock(&q->mu);      /* the scan locks every q->mu */
+                if (!published)
+                    watch_publish(t, ready, obj);
+                published = 1;
+                watch_scan();
+                pthread_mutex_lock(&q->mu);
+            }
         }
         q->nwaiters--;
         pthread_mutex_unlock(&q->mu);
+        if (published)
+            watch_publish(t, NULL, NULL);
         atomic_store(&t->waitq, NULL);
         if (is_main)
             waker_register(NULL);

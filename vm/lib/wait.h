@@ -94,6 +94,23 @@ const char *vm_wait_what(int (*ready)(void *));
 /* Writes "WHAT: OBJECT" for a thread waiting with (ready, obj) into buf. */
 void vm_wait_describe(int (*ready)(void *), void *obj, char *buf, size_t n);
 
+/* Turns on deadlock detection under the normal scheduler (wait.c Notes, "Deadlocks"): when
+ * every thread of every interpreter waits without deadline on a condition nothing can make
+ * true, report(text) is called with the deadlock report, each thread's line written by
+ * describe(t, ready, obj, ...) (as rt_sched_config's); report must not return.  Called once,
+ * before the program runs, by the command line for a program run (not the REPL). */
+void vm_wait_watch_deadlocks(void (*describe)(rt_thread *t, int (*ready)(void *), void *obj,
+                                              char *buf, size_t n),
+                             void (*report)(const char *report));
+
+/* Notes whether the program handles signal `signum` (1..63; 0: a wakeup fd is set), which
+ * something the VM cannot see may then end a wait with (no deadlock is reported meanwhile). */
+void vm_wait_watch_handler(int signum, int handled);
+
+/* Notes that a native thread may call in (an FFI callback exists): from then on no deadlock
+ * is reported. */
+void vm_wait_watch_foreign(void);
+
 /* Stops the waker thread and closes its pipe (finalization of the main interpreter). */
 void vm_waker_stop(void);
 
