@@ -333,7 +333,9 @@ static pid_t start_run(explore *x, const char *const *opts, const char *out, con
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         on_cpu(cpu);
-        exit(cli_main(n, av));          /* as main's return: flushes stdio, runs atexit */
+        int status = cli_main(n, av);
+        free(av);                       /* the run's memory is its own: no leak (ASan) */
+        exit(status);                   /* as main's return: flushes stdio, runs atexit */
     }
     int e = errno;
     for (int k = 0; k < 3; k++)
