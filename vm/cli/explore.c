@@ -259,8 +259,8 @@ static int parse_args(explore *x, int argc, char **argv)
 
 /* ---- runs ---- */
 
-/* The CPUs this process may use, read once before the first run; have: 1 if there are
- * several (Linux only). */
+/* The CPUs explore may use, read once before the first run, and whether there are several
+ * (-1: not read yet). */
 #ifdef __linux__
 static cpu_set_t all_cpus;
 #endif
@@ -322,9 +322,10 @@ static pid_t start_run(explore *x, const char *const *opts, const char *out, con
         pid = fork();
     }
     if (pid == 0) {
-        /* the run: fds 0-2 its own, explore's other descriptors closed (all are O_CLOEXEC
-         * or closed already), the signal mask empty; explore installs no signal handler,
-         * so the dispositions are what an exec would leave */
+        /* the run: fds 0-2 its own; the others are those explore inherited, which an exec
+         * would keep too (explore holds no descriptor of its own across a fork); the signal
+         * mask empty; explore installs no signal handler, so the dispositions are what an
+         * exec would leave */
         for (int k = 0; k < 3; k++)
             if (dup2(fd[k], k) < 0)
                 _exit(127);
