@@ -41,12 +41,12 @@ CC      := clang
 endif
 
 # The library needs zlib and libffi (and pthread, libm, libdl); only the executable's REPL
-# needs GNU readline, whose flags stay out of the library's objects.
+# needs GNU readline, whose flags stay out of the library's objects.  The executable does not
+# link it: the REPL loads it with dlopen (vm/cli/rl.c), so a run never pays for loading it.
 LIB_PKGS   := zlib libffi
 LIB_PKG_CFLAGS := $(shell pkg-config --cflags $(LIB_PKGS) 2>/dev/null)
 LIB_PKG_LIBS   := $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null || echo -lz -lffi)
 RL_CFLAGS  := $(shell pkg-config --cflags readline 2>/dev/null)
-RL_LIBS    := $(shell pkg-config --libs readline 2>/dev/null || echo -lreadline)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
 
@@ -67,7 +67,7 @@ ALL_CFLAGS = $(BASE) $(OPT_$(VARIANT)) $(CPPFLAGS) $(CFLAGS)
 SAN_LDFLAGS := $(filter -fsanitize=%,$(OPT_$(VARIANT)))
 ALL_LDFLAGS = -pthread $(SAN_LDFLAGS) $(LDFLAGS)
 LIB_LIBS := $(LIB_PKG_LIBS) -lpthread -lm -ldl
-LDLIBS   += $(RL_LIBS) $(LIB_LIBS)
+LDLIBS   += $(LIB_LIBS)
 
 LIB_SRC  := $(wildcard opcodes/*.c runtime/*.c vm/core/*.c vm/toolchain/*.c vm/lib/*.c vm/api/*.c)
 CLI_SRC  := $(wildcard vm/cli/*.c)

@@ -6,6 +6,11 @@
 
 #include <stdio.h>
 
+/* The whole gilvm command line (main.c): runs the command `argv` names and returns the exit
+ * status that main returns (an uncaught KeyboardInterrupt re-raises SIGINT instead).  Called
+ * once per process: by main, and by each run of `gilvm explore` in its fork()ed child. */
+int cli_main(int argc, char **argv);
+
 /* Prints "gilvm: MESSAGE" (fmt with one string argument) and the --help hint to stderr;
  * returns the usage error's exit status, 2. */
 int cli_usage_error(const char *fmt, const char *arg);

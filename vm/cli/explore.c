@@ -3,9 +3,19 @@
  * seeds S0, S0+1, ... in child processes of this same binary until one fails, then writes
  * that run's schedule and trace; `--minimize` shrinks a failing schedule.  Called by main.c.
  *
- * Notes.  A run is one posix_spawn of /proc/self/exe with --schedule=STRATEGY:SEED and
- * --schedule-out=TMP, its stdout and stderr sent to files of its job slot, and one wait:
- * no shell, no pipes to drain.  The parent blocks SIGCHLD and sleeps in sigtimedwait until
+ * Notes.  A run is one fork() of this process, whose child runs cli_main (main.c) on
+ * `gilvm --schedule=STRATEGY:SEED --schedule-out=TMP FILE ARGS` and exits with its status,
+ * its stdin /dev/null and its stdout and stderr files of its job slot, on a CPU of its own;
+ * then one wait: no exec, no shell, no pipes to drain.  A fork is a faithful stand-in for
+ * an exec of gilvm because of one rule: explore runs nothing of the library before its runs
+ * fork (no runtime, no threads, no signal handler, no atexit), so each run starts its
+ * runtime from scratch as an exec'd gilvm would; and it writes to stdout only fully
+ * buffered, as a run's stdout (a file) is, and flushes stdout and stderr before each fork.
+ * The child closes explore's descriptors and empties its signal mask.  The slots' files are
+ * in a temporary folder in memory where there is one (tmp_parent).  The replay command
+ * explore prints runs the same cli_main in a process of its own (tests/sched checks that it
+ * reproduces a run byte for byte).
+ * The parent blocks SIGCHLD and sleeps in sigtimedwait until
  * a child ends or the nearest per-run deadline (a run past it is killed: "timed out").
  * SIGINT and SIGTERM are blocked and waited for the same way: on one, the runs are killed,
  * the temporary folder removed, and explore dies of the signal.
@@ -22,20 +32,18 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "vm/cli/cmdline.h"
 #include "vm/cli/explore.h"
-
-extern char **environ;
 
 #define K_WINDOW 64                     /* PCT's k for seed s comes from seeds <= s - 65 */
 #define RING (2 * K_WINDOW)             /* finished-seed records kept (seed % RING) */
@@ -62,8 +70,7 @@ typedef struct {
 } slot;
 
 typedef struct {
-    const char *prog;                   /* argv[0] of the user's gilvm, for commands shown */
-    char exe[PATH_MAX];                 /* this binary's path: the runs' argv[0] */
+    const char *prog;                   /* argv[0] of the user's gilvm: commands shown, runs */
     char strategy[32];                  /* "random" or "pct:D" */
     int pct;
     unsigned long long iterations, seed0;
@@ -252,29 +259,28 @@ static int parse_args(explore *x, int argc, char **argv)
 
 /* ---- runs ---- */
 
-/* Starts this binary with options `opts` (NULL-terminated), then FILE ARGS, its stdout and
- * stderr written to `out` and `err`; the child's pid, or -1 with errno set. */
-/* Makes the next child run on the `slot`-th CPU this process may use (it inherits the
- * mask), so J parallel runs use J CPUs instead of sharing one, and the handoffs between a
- * run's threads are context switches on one CPU, never a wait for another CPU to wake
- * (runtime/sched.c one_cpu: a run there does not spin); slot < 0
- * gives the child this process's own mask back.  Linux only; elsewhere nothing. */
+/* The CPUs explore may use, read once before the first run, and whether there are several
+ * (-1: not read yet). */
+#ifdef __linux__
+static cpu_set_t all_cpus;
+#endif
+static int have_cpus = -1;
+
+/* Makes the calling run's process use only the `slot`-th CPU of explore's mask, so J
+ * parallel runs use J CPUs instead of sharing one, and the handoffs between a run's threads
+ * are context switches on one CPU, never a wait for another CPU to wake (runtime/sched.c
+ * one_cpu: a run there does not spin).  Linux only; elsewhere nothing. */
 static void on_cpu(int slot)
 {
 #ifdef __linux__
-    static cpu_set_t all;
-    static int have = -1;
-    if (have < 0)
-        have = sched_getaffinity(0, sizeof all, &all) == 0 && CPU_COUNT(&all) > 1;
-    if (!have)
+    if (have_cpus < 0)
+        have_cpus = sched_getaffinity(0, sizeof all_cpus, &all_cpus) == 0 &&
+                    CPU_COUNT(&all_cpus) > 1;
+    if (!have_cpus || slot < 0)
         return;
-    if (slot < 0) {
-        sched_setaffinity(0, sizeof all, &all);
-        return;
-    }
-    int n = slot % CPU_COUNT(&all);
+    int n = slot % CPU_COUNT(&all_cpus);
     for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
-        if (CPU_ISSET(cpu, &all) && n-- == 0) {
+        if (CPU_ISSET(cpu, &all_cpus) && n-- == 0) {
             cpu_set_t one;
             CPU_ZERO(&one);
             CPU_SET(cpu, &one);
@@ -286,7 +292,11 @@ static void on_cpu(int slot)
 #endif
 }
 
-static pid_t spawn_run(explore *x, const char *const *opts, const char *out, const char *err)
+/* Starts a run: a fork() of this process that runs `gilvm OPTS FILE ARGS` (cli_main, as if
+ * exec'd) with stdin /dev/null and stdout and stderr written to `out` and `err`, on the
+ * `cpu`-th CPU (< 0: on explore's CPUs).  The child's pid, or -1 with errno set. */
+static pid_t start_run(explore *x, const char *const *opts, const char *out, const char *err,
+                       int cpu)
 {
     int nopt = 0;
     while (opts[nopt])
@@ -295,33 +305,47 @@ static pid_t spawn_run(explore *x, const char *const *opts, const char *out, con
     if (!av)
         return errno = ENOMEM, -1;
     int n = 0;
-    av[n++] = x->exe;
+    av[n++] = (char *)x->prog;
     for (int k = 0; k < nopt; k++)
         av[n++] = (char *)opts[k];
     for (int k = 0; k < x->argc; k++)
         av[n++] = x->argv[k];
     av[n] = NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawnattr_init(&at);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
-    pid_t pid;
-    /* /proc/self/exe, not the path: a rebuild that replaces the file meanwhile does not mix
-     * binaries (in the child, /proc/self is the child, a copy of this process) */
-    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, &at, av, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
+    on_cpu(-1);                         /* reads the mask in the parent, once */
+    int fd[3] = {open("/dev/null", O_RDONLY | O_CLOEXEC),
+                 open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600),
+                 open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
+    pid_t pid = -1;
+    if (fd[0] >= 0 && fd[1] >= 0 && fd[2] >= 0) {
+        fflush(stdout);                 /* nothing of explore's output goes to the run */
+        fflush(stderr);
+        pid = fork();
+    }
+    if (pid == 0) {
+        /* the run: fds 0-2 its own; the others are those explore inherited, which an exec
+         * would keep too (explore holds no descriptor of its own across a fork); the signal
+         * mask empty; explore installs no signal handler, so the dispositions are what an
+         * exec would leave */
+        for (int k = 0; k < 3; k++)
+            if (dup2(fd[k], k) < 0)
+                _exit(127);
+        for (int k = 0; k < 3; k++)
+            if (fd[k] > 2)
+                close(fd[k]);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        on_cpu(cpu);
+        int status = cli_main(n, av);
+        free(av);                       /* the run's memory is its own: no leak (ASan) */
+        exit(status);                   /* as main's return: flushes stdio, runs atexit */
+    }
+    int e = errno;
+    for (int k = 0; k < 3; k++)
+        if (fd[k] >= 0)
+            close(fd[k]);
     free(av);
-    if (rc)
-        return errno = rc, -1;
-    return pid;
+    return pid < 0 ? (errno = e, -1) : pid;
 }
 
 static outcome outcome_of(int status, int timed_out)
@@ -367,7 +391,7 @@ static void note_thread_exc(outcome *o, const char *err)
 static int run_wait(explore *x, const char *const *opts, const char *out, const char *err,
                     outcome *o)
 {
-    pid_t pid = spawn_run(x, opts, out, err);
+    pid_t pid = start_run(x, opts, out, err, -1);
     if (pid < 0)
         return -1;
     double deadline = now_s() + x->timeout_s;
@@ -1231,9 +1255,7 @@ static int explore_runs(explore *x)
             snprintf(ks, sizeof ks, "--schedule-steps=%lu", k);
             const char *opts[] = {sc, so, x->pct ? ks : NULL, NULL};
             unlink(slots[j].sched);
-            on_cpu(j);
-            pid_t pid = spawn_run(x, opts, slots[j].out, slots[j].err);
-            on_cpu(-1);
+            pid_t pid = start_run(x, opts, slots[j].out, slots[j].err, j);
             if (pid < 0) {
                 rc = explore_error("can't start a run: %s", strerror(errno));
                 goto out;
@@ -1362,6 +1384,23 @@ static int minimize_given(explore *x)
     return minimize(x, x->minimize_file, name, trace, &f) ? 2 : 1;
 }
 
+/* Where explore's temporary folder goes: $TMPDIR; else /dev/shm, a file system in memory,
+ * if it has 1 GiB free (a run rewrites its slot's files: on a disk file system such as ext4
+ * each rewrite costs journal and writeback work, about a third of explore's rate); else /tmp. */
+static const char *tmp_parent(void)
+{
+    const char *td = getenv("TMPDIR");
+    if (td && *td && strlen(td) < sizeof ((explore *)0)->tmp - 24)
+        return td;
+#ifdef __linux__
+    struct statvfs sv;
+    if (!access("/dev/shm", W_OK | X_OK) && !statvfs("/dev/shm", &sv) &&
+        (double)sv.f_bavail * sv.f_frsize >= 1024.0 * 1024 * 1024)
+        return "/dev/shm";
+#endif
+    return "/tmp";
+}
+
 static void remove_tmp(const char *dir)
 {
     char path[PATH_MAX + 300];
@@ -1383,6 +1422,8 @@ static void remove_tmp(const char *dir)
 
 int vm_explore_main(const char *prog, int argc, char **argv)
 {
+    /* the runs' stdout is a file, fully buffered: so is explore's (see the Notes) */
+    setvbuf(stdout, NULL, _IOFBF, BUFSIZ);
     explore *x = calloc(1, sizeof *x);
     if (!x)
         return explore_error("%s", "out of memory");
@@ -1408,12 +1449,6 @@ int vm_explore_main(const char *prog, int argc, char **argv)
         free(x);
         return rc;
     }
-    ssize_t n = readlink("/proc/self/exe", x->exe, sizeof x->exe - 1);
-    if (n <= 0) {
-        free(x);
-        return explore_error("%s", "can't find this program's file (/proc/self/exe)");
-    }
-    x->exe[n] = 0;
     /* SIGCHLD, SIGINT and SIGTERM stay pending for sigtimedwait (the runs start with an empty
      * mask), so a Ctrl-C ends explore through its cleanup */
     sigset_t set, old;
@@ -1422,8 +1457,7 @@ int vm_explore_main(const char *prog, int argc, char **argv)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigprocmask(SIG_BLOCK, &set, &old);
-    const char *td = getenv("TMPDIR");
-    td = td && *td && strlen(td) < sizeof x->tmp - 24 ? td : "/tmp";
+    const char *td = tmp_parent();
     snprintf(x->tmp, sizeof x->tmp, "%s/gilvm-explore.XXXXXX", td);
     if (!mkdtemp(x->tmp)) {
         rc = explore_error("can't make a temporary folder: %s", strerror(errno));

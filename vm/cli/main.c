@@ -209,7 +209,7 @@ static int load_stdin(vm_thread *t, vm_module *m, char *err, size_t errlen)
     return rc;
 }
 
-int main(int argc, char **argv)
+int cli_main(int argc, char **argv)
 {
     gilvm_config cfg = {0};
     gilvm_limits limits = {0};
@@ -393,4 +393,9 @@ int main(int argc, char **argv)
         raise(SIGINT);
     }
     return rc;
+}
+
+int main(int argc, char **argv)
+{
+    return cli_main(argc, argv);
 }

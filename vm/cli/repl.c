@@ -44,12 +44,10 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include <readline/history.h>
-#include <readline/readline.h>
-
 #include "vm/api/run.h"
 #include "vm/api/gilvm.h"
 #include "vm/cli/repl.h"
+#include "vm/cli/rl.h"
 
 #define PROMPT "gilvm> "
 #define PROMPT_MORE "...... "
@@ -136,9 +134,9 @@ static void tty_prep(int meta)
 {
     if (tty_raw)
         return;
-    rl_prep_terminal(meta);
+    RL(rl_prep_terminal)(meta);
     tty_raw = 1;
-    int fd = fileno(rl_instream ? rl_instream : stdin);
+    int fd = fileno(RL(rl_instream) ? RL(rl_instream) : stdin);
     struct termios tio;
     if (!tcgetattr(fd, &tio)) {
         tio.c_cc[VMIN] = 0;
@@ -157,7 +155,7 @@ static void tty_cooked(void)
 {
     if (!tty_raw)
         return;
-    rl_deprep_terminal();
+    RL(rl_deprep_terminal)();
     tty_raw = 0;
 }
 
@@ -678,7 +676,7 @@ static void cmd_load(repl *r, const char *arg)
         printf("usage: :load FILE\n");
         return;
     }
-    char *path = tilde_expand(arg);
+    char *path = RL(tilde_expand)(arg);
     vm_module m;
     char err[1024];
     fflush(stdout);
@@ -814,15 +812,15 @@ static void handle_line(repl *r, const char *line)
 
 static void history_start(repl *r)
 {
-    using_history();
-    stifle_history(HISTORY_MAX);
+    RL(using_history)();
+    RL(stifle_history)(HISTORY_MAX);
     const char *home = getenv("HOME");
     if (!home || !*home)
         return;
     size_t n = strlen(home) + sizeof HISTORY_FILE + 1;
     r->histfile = xrealloc(NULL, n);
     snprintf(r->histfile, n, "%s/%s", home, HISTORY_FILE);
-    read_history(r->histfile);          /* a missing or unreadable file is an empty history */
+    RL(read_history)(r->histfile);      /* a missing or unreadable file is an empty history */
 }
 
 /* Adds a line to the history and appends it to the file; a file that cannot be written is
@@ -831,31 +829,32 @@ static void history_add(repl *r, const char *line)
 {
     if (!*skip_space(line))
         return;
-    HIST_ENTRY *last = history_length ? history_get(history_base + history_length - 1) : NULL;
+    HIST_ENTRY *last = RL(history_length)
+                           ? RL(history_get)(RL(history_base) + RL(history_length) - 1) : NULL;
     if (last && !strcmp(last->line, line))
         return;
-    add_history(line);
+    RL(add_history)(line);
     if (!r->histfile)
         return;
-    int rc = append_history(1, r->histfile);
+    int rc = RL(append_history)(1, r->histfile);
     if (rc == ENOENT)
-        rc = write_history(r->histfile);
+        rc = RL(write_history)(r->histfile);
     if (rc) {
         free(r->histfile);
         r->histfile = NULL;
     } else if (++r->nsaved >= 100) {
         r->nsaved = 0;
-        history_truncate_file(r->histfile, HISTORY_MAX);
+        RL(history_truncate_file)(r->histfile, HISTORY_MAX);
     }
 }
 
 static void history_finish(repl *r)
 {
     if (r->histfile)
-        history_truncate_file(r->histfile, HISTORY_MAX);
+        RL(history_truncate_file)(r->histfile, HISTORY_MAX);
     free(r->histfile);
     r->histfile = NULL;
-    clear_history();
+    RL(clear_history)();
 }
 
 /* ---- completion ---- */
@@ -908,9 +907,9 @@ static void cand_globals(const char *text, int funcs)
  * directive or meta-command) or an operand of the first word. */
 static char **complete(const char *text, int start, int end)
 {
-    rl_attempted_completion_over = 1;           /* never fall back to file names */
+    RL(rl_attempted_completion_over) = 1;       /* never fall back to file names */
     cands_clear();
-    const char *line = rl_line_buffer, *p = skip_space(line);
+    const char *line = RL(rl_line_buffer), *p = skip_space(line);
     for (;;) {                                  /* skip label definitions */
         const char *q = p;
         while (is_id((unsigned char)*q))
@@ -946,8 +945,8 @@ static char **complete(const char *text, int start, int end)
         size_t wn = (size_t)(w - p);
         if (*p == ':') {
             if (wn > 1 && !strncmp(":load", p, wn)) {
-                rl_filename_completion_desired = 1;
-                return rl_completion_matches(text, rl_filename_completion_function);
+                RL(rl_filename_completion_desired) = 1;
+                return RL(rl_completion_matches)(text, RL(rl_filename_completion_function));
             }
             if (wn > 1 && !strncmp(":dis", p, wn))
                 cand_globals(text, 1);
@@ -959,7 +958,7 @@ static char **complete(const char *text, int start, int end)
     }
     if (!ncands)
         return NULL;
-    return rl_completion_matches(text, cand_next);
+    return RL(rl_completion_matches)(text, cand_next);
 }
 
 /* ---- reading a line: readline's callback interface in a poll() loop ---- */
@@ -984,7 +983,7 @@ static void on_line(char *line)
 {
     line_read = line;
     line_done = 1;
-    rl_callback_handler_remove();
+    RL(rl_callback_handler_remove)();
 }
 
 /* Takes the signals the handler wrote to the pipe: SIGWINCH resizes, SIGINT interrupts. */
@@ -996,7 +995,7 @@ static void take_signals(void)
         for (ssize_t i = 0; i < k; i++) {
 #ifdef SIGWINCH
             if (sigs[i] == SIGWINCH)
-                rl_resize_terminal();
+                RL(rl_resize_terminal)();
 #endif
             if (sigs[i] == SIGINT)
                 interrupted = 1;
@@ -1086,12 +1085,12 @@ static int read_line(repl *r, const char *prompt, char **out)
     fflush(stderr);
     rt_thread_detach(&r->t->base);
 
-    FILE *outs = rl_outstream ? rl_outstream : stdout;
+    FILE *outs = RL(rl_outstream) ? RL(rl_outstream) : stdout;
     int status = READ_LINE, failed = 0;
     line_read = NULL;
     line_done = interrupted = 0;
-    rl_callback_handler_install(prompt, on_line);
-    int in = fileno(rl_instream ? rl_instream : stdin);
+    RL(rl_callback_handler_install)(prompt, on_line);
+    int in = fileno(RL(rl_instream) ? RL(rl_instream) : stdin);
     while (!line_done && !interrupted) {
         int hup, ready = wait_input(in, &hup);
         if (ready < 0) {
@@ -1099,24 +1098,24 @@ static int read_line(repl *r, const char *prompt, char **out)
             break;
         }
         if (ready && !interrupted)
-            rl_callback_read_char();
+            RL(rl_callback_read_char)();
     }
     if (interrupted) {
         /* Show the line whole with ^C after it, then drop it (python's readline module
          * cleans up the same way). */
         if (!line_done) {
-            rl_point = rl_end;
-            rl_redisplay();
-            rl_free_line_state();
-            rl_callback_sigcleanup();
-            rl_cleanup_after_signal();
-            rl_callback_handler_remove();
+            RL(rl_point) = RL(rl_end);
+            RL(rl_redisplay)();
+            RL(rl_free_line_state)();
+            RL(rl_callback_sigcleanup)();
+            RL(rl_cleanup_after_signal)();
+            RL(rl_callback_handler_remove)();
         }
         fputs("^C\n", outs);
         status = READ_INTERRUPT;
     } else if (failed || !line_read) {
         if (!line_done)
-            rl_callback_handler_remove();
+            RL(rl_callback_handler_remove)();
         fputc('\n', outs);
         status = READ_EOF;
     }
@@ -1172,6 +1171,11 @@ int vm_repl_main(vm_thread *t)
         return run_script(t);
 
     repl r = {.t = t, .home = t};
+    char why[256];
+    if (cli_rl_load(why, sizeof why)) {
+        fprintf(stderr, "gilvm: repl: %s\n", why);
+        return GILVM_EXIT_EXCEPTION;
+    }
     if (pipe_open()) {
         fprintf(stderr, "gilvm: repl: %s\n", strerror(errno));
         return GILVM_EXIT_EXCEPTION;
@@ -1184,15 +1188,15 @@ int vm_repl_main(vm_thread *t)
     the_repl = &r;
     vm_gc_add_root_hook(mark_roots);
 
-    rl_readline_name = "gilvm";
-    rl_catch_signals = 0;                       /* SIGINT and SIGWINCH: see read_line */
-    rl_catch_sigwinch = 0;
-    rl_change_environment = 0;
-    rl_getc_function = getc_or_interrupt;
-    rl_prep_term_function = tty_prep;
-    rl_deprep_term_function = tty_keep;
-    rl_attempted_completion_function = complete;
-    rl_basic_word_break_characters = " \t\n\"',()[]{}";
+    RL(rl_readline_name) = "gilvm";
+    RL(rl_catch_signals) = 0;                   /* SIGINT and SIGWINCH: see read_line */
+    RL(rl_catch_sigwinch) = 0;
+    RL(rl_change_environment) = 0;
+    RL(rl_getc_function) = getc_or_interrupt;
+    RL(rl_prep_term_function) = tty_prep;
+    RL(rl_deprep_term_function) = tty_keep;
+    RL(rl_attempted_completion_function) = complete;
+    RL(rl_basic_word_break_characters) = " \t\n\"',()[]{}";
     history_start(&r);
 
     printf("gilvm %s  (:help for help, Ctrl-D to leave)\n", GILVM_VERSION);
