@@ -968,6 +968,18 @@ dispatch:
         SKIP_FUSED(INT_ADD_STORE);
         DISPATCH();
     }
+    TARGET(INT_ADD_STORE_LOOP) {
+        value a = sp[-1];
+        int64_t r;
+        if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)ip[-1].arg, &r)))
+            goto L_LOAD_INT;
+        locals[ip[1].arg] = V_INT(r);
+        sp--;
+        SKIP_FUSED(INT_ADD_STORE_LOOP);
+        POLL();
+        JUMP_BY(ip[-1].arg);
+        DISPATCH();
+    }
     TARGET(ADD_STORE_LOCAL) {
         value b = sp[-1], a = sp[-2], r;
         NUM_FAST(a, b, __builtin_add_overflow, +, r, L_ADD);
