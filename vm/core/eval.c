@@ -918,6 +918,26 @@ dispatch:
         fv = args[-1];
         goto do_call;
     }
+/* g(x OP k), the recursive call's shape (fib(n - 1)): as GLOBAL_LOCAL_CALL with the argument
+ * computed; off the fast path (an int that overflows, not an int, CALL of more than one
+ * argument) LOAD_GLOBAL alone. */
+#define GLOBAL_LOCAL_INT_CALL(name, builtin) \
+    TARGET(name) { \
+        value v = *(value *)ip[-1].aux, w = locals[NEXT_ARG()]; \
+        int64_t r; \
+        if (UNLIKELY(v.tag == T_UNDEF || w.tag != T_INT || ip[3].arg != 1 || \
+                     builtin(w.u.i, (int64_t)ip[1].arg, &r))) \
+            goto L_LOAD_GLOBAL; \
+        SETV(sp[0], v); \
+        sp[1] = V_INT(r); \
+        sp += 2; \
+        SKIP_FUSED(name); \
+        args = sp - 1; \
+        fv = v; \
+        goto do_call; \
+    }
+    GLOBAL_LOCAL_INT_CALL(GLOBAL_LOCAL_SUB_INT_CALL, __builtin_sub_overflow)
+    GLOBAL_LOCAL_INT_CALL(GLOBAL_LOCAL_ADD_INT_CALL, __builtin_add_overflow)
     TARGET(STORE_LOAD_LOCAL) {
         SETV(locals[ARG], sp[-1]);
         value w = locals[NEXT_ARG()];
