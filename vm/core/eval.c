@@ -718,27 +718,23 @@ dispatch:
     LOCALS_CMP_JUMP(LI_LE_JUMP_IF_FALSE, <=, LI_SECOND)
     LOCALS_CMP_JUMP(LI_GT_JUMP_IF_FALSE, >, LI_SECOND)
     LOCALS_CMP_JUMP(LI_GE_JUMP_IF_FALSE, >=, LI_SECOND)
-    TARGET(LOCAL_ADD_INT_STORE) {
-        value a = locals[ARG];
-        int64_t r;
-        if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)ip[0].arg, &r)))
-            goto L_LOAD_LOCAL;
-        locals[ip[2].arg] = V_INT(r);
-        SKIP_FUSED(LOCAL_ADD_INT_STORE);
-        DISPATCH();
+/* The stores that may end a loop come in pairs: NAME does a line y = ..., and NAME_LOOP the
+ * same line and the loop's JUMP_BACKWARD after it, polling in its place (`tail`). */
+#define NO_TAIL ((void)0)
+#define LOOP_TAIL do { POLL(); JUMP_BY(ip[-1].arg); } while (0)
+#define LOCAL_ADD_INT_STORE_OP(name, tail) \
+    TARGET(name) { \
+        value a = locals[ARG]; \
+        int64_t r; \
+        if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)ip[0].arg, &r))) \
+            goto L_LOAD_LOCAL; \
+        locals[ip[2].arg] = V_INT(r); \
+        SKIP_FUSED(name); \
+        tail; \
+        DISPATCH(); \
     }
-    TARGET(LOCAL_ADD_INT_STORE_LOOP) {
-        /* a while loop's last line, i = i + k, and its backward jump, which polls */
-        value a = locals[ARG];
-        int64_t r;
-        if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)ip[0].arg, &r)))
-            goto L_LOAD_LOCAL;
-        locals[ip[2].arg] = V_INT(r);
-        SKIP_FUSED(LOCAL_ADD_INT_STORE_LOOP);
-        POLL();
-        JUMP_BY(ip[-1].arg);
-        DISPATCH();
-    }
+    LOCAL_ADD_INT_STORE_OP(LOCAL_ADD_INT_STORE, NO_TAIL)
+    LOCAL_ADD_INT_STORE_OP(LOCAL_ADD_INT_STORE_LOOP, LOOP_TAIL)   /* a while loop's i = i + k */
 #define LOCAL_INT_ARITH(name, builtin) \
     TARGET(name) { \
         value a = locals[ARG]; \
@@ -796,22 +792,17 @@ dispatch:
     LOCAL_ARITH(LOCAL_ADD, __builtin_add_overflow, +)
     LOCAL_ARITH(LOCAL_SUB, __builtin_sub_overflow, -)
     LOCAL_ARITH(LOCAL_MUL, __builtin_mul_overflow, *)
-    TARGET(LL_ADD_STORE) {
-        value a = locals[ARG], b = locals[NEXT_ARG()], r;
-        NUM_FAST(a, b, __builtin_add_overflow, +, r, L_LOAD_LOCAL);
-        SETV(locals[ip[2].arg], r);
-        SKIP_FUSED(LL_ADD_STORE);
-        DISPATCH();
+#define LL_ADD_STORE_OP(name, tail) \
+    TARGET(name) { \
+        value a = locals[ARG], b = locals[NEXT_ARG()], r; \
+        NUM_FAST(a, b, __builtin_add_overflow, +, r, L_LOAD_LOCAL); \
+        SETV(locals[ip[2].arg], r); \
+        SKIP_FUSED(name); \
+        tail; \
+        DISPATCH(); \
     }
-    TARGET(LL_ADD_STORE_LOOP) {
-        value a = locals[ARG], b = locals[NEXT_ARG()], r;
-        NUM_FAST(a, b, __builtin_add_overflow, +, r, L_LOAD_LOCAL);
-        SETV(locals[ip[2].arg], r);
-        SKIP_FUSED(LL_ADD_STORE_LOOP);
-        POLL();
-        JUMP_BY(ip[-1].arg);
-        DISPATCH();
-    }
+    LL_ADD_STORE_OP(LL_ADD_STORE, NO_TAIL)
+    LL_ADD_STORE_OP(LL_ADD_STORE_LOOP, LOOP_TAIL)
     TARGET(LOCAL_ADD_STORE) {
         value a = sp[-1], b = locals[ARG], r;
         NUM_FAST(a, b, __builtin_add_overflow, +, r, L_LOAD_LOCAL);
@@ -978,28 +969,20 @@ dispatch:
         SKIP_FUSED(LOCAL_MOD);
         DISPATCH();
     }
-    TARGET(INT_ADD_STORE) {
-        value a = sp[-1];
-        int64_t r;
-        if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)ip[-1].arg, &r)))
-            goto L_LOAD_INT;
-        locals[ip[1].arg] = V_INT(r);
-        sp--;
-        SKIP_FUSED(INT_ADD_STORE);
-        DISPATCH();
+#define INT_ADD_STORE_OP(name, tail) \
+    TARGET(name) { \
+        value a = sp[-1]; \
+        int64_t r; \
+        if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)ip[-1].arg, &r))) \
+            goto L_LOAD_INT; \
+        locals[ip[1].arg] = V_INT(r); \
+        sp--; \
+        SKIP_FUSED(name); \
+        tail; \
+        DISPATCH(); \
     }
-    TARGET(INT_ADD_STORE_LOOP) {
-        value a = sp[-1];
-        int64_t r;
-        if (UNLIKELY(a.tag != T_INT || __builtin_add_overflow(a.u.i, (int64_t)ip[-1].arg, &r)))
-            goto L_LOAD_INT;
-        locals[ip[1].arg] = V_INT(r);
-        sp--;
-        SKIP_FUSED(INT_ADD_STORE_LOOP);
-        POLL();
-        JUMP_BY(ip[-1].arg);
-        DISPATCH();
-    }
+    INT_ADD_STORE_OP(INT_ADD_STORE, NO_TAIL)
+    INT_ADD_STORE_OP(INT_ADD_STORE_LOOP, LOOP_TAIL)
     TARGET(ADD_STORE_LOCAL) {
         value b = sp[-1], a = sp[-2], r;
         NUM_FAST(a, b, __builtin_add_overflow, +, r, L_ADD);
