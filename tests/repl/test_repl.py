@@ -128,6 +128,16 @@ def exited(s, want=0):
     check(status == want, "exit status %r (signal %r), expected %r" % (status, sig, want))
 
 
+def interrupt_running(s):
+    """Ctrl-C while the line just sent runs: KeyboardInterrupt, then the prompt again (a
+    session that ends instead fails in exited)."""
+    time.sleep(0.5)                             # let it start; nothing depends on how long
+    s.c.sendcontrol("c")
+    if s.c.expect_exact(["KeyboardInterrupt", pexpect.EOF]) == 1:
+        exited(s, 0)                            # reports a death by SIGINT
+    s.prompt()
+
+
 # ---- the stack and basic lines ----
 
 @test
@@ -440,23 +450,13 @@ def ctrl_c_interrupts_running_loop(x):
     s.line("STORE_GLOBAL kept", "[11]\r\n")
     s.block_line("spin: JUMP_BACKWARD spin")
     s.c.sendline("")
-    time.sleep(0.5)                             # let it start; nothing depends on how long
-    s.c.sendcontrol("c")
-    i = s.c.expect_exact(["KeyboardInterrupt", pexpect.EOF])
-    if i == 1:
-        exited(s, 0)                            # reports a death by SIGINT
-    s.prompt()
+    interrupt_running(s)
     s.line("LOAD_GLOBAL kept", "[11, 1]\r\n")   # stack and globals intact
     # A second time, in a native wait (sleep) rather than a bytecode loop.
     s.line("LOAD_GLOBAL sleep", "\r\n")
     s.line("LOAD_INT 100", "\r\n")
     s.c.sendline("CALL 1")
-    time.sleep(0.5)
-    s.c.sendcontrol("c")
-    i = s.c.expect_exact(["KeyboardInterrupt", pexpect.EOF])
-    if i == 1:
-        exited(s, 0)
-    s.prompt()
+    interrupt_running(s)
     s.line(":stack", "3  int       100")
     s.c.sendeof()
     exited(s, 0)
@@ -728,22 +728,12 @@ def ctrl_c_in_sub_interpreter(x):
     s.line("STORE_GLOBAL kept", "[]\r\n")
     s.block_line("spin: JUMP_BACKWARD spin")
     s.c.sendline("")
-    time.sleep(0.5)                             # let it start; nothing depends on how long
-    s.c.sendcontrol("c")
-    i = s.c.expect_exact(["KeyboardInterrupt", pexpect.EOF])
-    if i == 1:
-        exited(s, 0)
-    s.prompt()
+    interrupt_running(s)
     s.line("LOAD_GLOBAL kept", "[7]\r\n")      # still in interpreter 1, globals intact
     s.line("LOAD_GLOBAL sleep", "\r\n")        # and in a wait there
     s.line("LOAD_INT 100", "\r\n")
     s.c.sendline("CALL 1")
-    time.sleep(0.5)
-    s.c.sendcontrol("c")
-    i = s.c.expect_exact(["KeyboardInterrupt", pexpect.EOF])
-    if i == 1:
-        exited(s, 0)
-    s.prompt()
+    interrupt_running(s)
     s.line(":interp 0", "now in interpreter 0")
     s.line("LOAD_INT 3", "[3]\r\n")            # no stale KeyboardInterrupt in main
     s.line("LOAD_GLOBAL len", "\r\n")

@@ -92,23 +92,32 @@ static int resize(vm_thread *t, vm_dict *d, size_t need)
     return 0;
 }
 
-/* vm_dict_get past the hint, for a key that is not an int. */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-static int get_slow(vm_thread *t, vm_dict *d, value key, value *out)
+/* The index slot holding `key` in *slot: 1 found, 0 absent, -1 an unhashable key
+ * (TypeError set).  Compares by value (probe). */
+static int find_slot(vm_thread *t, vm_dict *d, value key, size_t *slot)
 {
     uint64_t h;
     if (vm_hash(t, key, &h))
         return -1;
     if (!d->len)
         return 0;
-    size_t i = probe(d, key, h);
-    int32_t ix = d->index[i];
-    if (ix < 0)
-        return 0;
-    d->hint = (size_t)ix;
-    *out = d->entries[ix].val;
+    *slot = probe(d, key, h);
+    return d->index[*slot] >= 0;
+}
+
+/* vm_dict_get where vm_dict_find cannot tell: another key type, or an equal key that is
+ * another object. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int get_slow(vm_thread *t, vm_dict *d, value key, value *out)
+{
+    size_t i;
+    int r = find_slot(t, d, key, &i);
+    if (r <= 0)
+        return r;
+    d->hint = (size_t)d->index[i];
+    *out = d->entries[d->hint].val;
     return 1;
 }
 
@@ -153,15 +162,11 @@ static int set_slow(vm_thread *t, vm_dict *d, value key, value val)
 
 int vm_dict_del(vm_thread *t, vm_dict *d, value key)
 {
-    uint64_t h;
-    if (vm_hash(t, key, &h))
-        return -1;
-    if (!d->len)
-        return 0;
-    size_t i = probe(d, key, h);
+    size_t i;
+    int r = find_slot(t, d, key, &i);
+    if (r <= 0)
+        return r;
     int32_t ix = d->index[i];
-    if (ix < 0)
-        return 0;
     d->entries[ix].key = V_UNDEF;
     d->entries[ix].val = V_NONE;
     d->index[i] = -2;
